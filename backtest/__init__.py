@@ -1,0 +1,1 @@
+"""gammalake backtest layer."""

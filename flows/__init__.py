@@ -1,0 +1,1 @@
+"""gammalake flows layer: the CLI and, later, Prefect flows."""

@@ -1,0 +1,1 @@
+"""The exposure engine: option chain in, FlashAlpha-shaped payloads out."""

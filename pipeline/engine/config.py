@@ -1,0 +1,76 @@
+"""Engine configuration: every convention the exposure engine follows, as one explicit object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+FlipMethod = Literal["profile", "cumulative", "adjacent"]
+FlipPick = Literal["nearest", "first"]
+GammaSource = Literal["model", "vendor"]
+ZeroDte = Literal["one_day", "drop"]
+YearBasis = Literal["calendar", "business"]
+
+
+@dataclass(frozen=True)
+class DealerModel:
+    """How open interest turns into a dealer position.
+
+    pos = sign * dealer_share * open_interest * multiplier, in units of the underlying.
+    """
+
+    call_sign: float = 1.0
+    put_sign: float = -1.0
+    dealer_share: float = 1.0
+    multiplier: float = 100.0
+
+
+@dataclass(frozen=True)
+class FlipConfig:
+    """How the gamma flip is found.
+
+    `range_low`/`range_high` are fractions of spot bounding the profile search; `levels` is the
+    number of evenly spaced hypothetical spots; `refine` polishes each bracketed root by
+    bisection on the exact profile (otherwise linear interpolation between grid points);
+    `pick` chooses among several crossings.
+    """
+
+    method: FlipMethod = "profile"
+    range_low: float = 0.8
+    range_high: float = 1.2
+    levels: int = 121
+    refine: bool = True
+    pick: FlipPick = "nearest"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """All engine settings.
+
+    rate and dividend_yield are continuously compounded annual rates. Time to expiry is measured
+    to `expiry_close` (HH:MM, America/New_York) of the expiration date: in calendar time over
+    `days_per_year` days when `year_basis` is "calendar", or as NumPy business days (weekdays)
+    from the snapshot date over `days_per_year` when "business". `zero_dte` says what a
+    business-day count of zero becomes (one day, or dropped). `gamma_source` "vendor" takes
+    the chain's own gamma column for per-strike GEX (falling back to the model where absent).
+    """
+
+    name: str = "default"
+    rate: float = 0.04
+    dividend_yield: float = 0.0
+    year_basis: YearBasis = "calendar"
+    days_per_year: float = 365.0
+    expiry_close: str = "16:00"
+    zero_dte: ZeroDte = "one_day"
+    gamma_source: GammaSource = "model"
+    solve_missing_iv: bool = True
+    dealer: DealerModel = field(default_factory=DealerModel)
+    flip: FlipConfig = field(default_factory=FlipConfig)
+    flat_gex_fraction: float = 0.01
+
+    def with_overrides(self, **changes: object) -> EngineConfig:
+        """Return a copy with top-level fields changed; `flip_*` keys change the flip config."""
+        flip_changes = {k[5:]: v for k, v in changes.items() if k.startswith("flip_")}
+        rest = {k: v for k, v in changes.items() if not k.startswith("flip_")}
+        flip = replace(self.flip, **flip_changes) if flip_changes else self.flip
+        return replace(self, flip=flip, **rest)

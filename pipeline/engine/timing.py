@@ -1,0 +1,69 @@
+"""Time to expiry, in years, from a snapshot moment to each expiration's close."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.engine.config import EngineConfig
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@dataclass(frozen=True)
+class ExpiryClock:
+    """Years to expiry per contract, and which contracts are past expiry or same-day.
+
+    `years` is NaN where `expired` or `dropped_zero_dte` is True.
+    """
+
+    years: NDArray[np.float64]
+    expired: NDArray[np.bool_]
+    same_day: NDArray[np.bool_]
+    dropped_zero_dte: NDArray[np.bool_]
+
+
+def session_date(as_of: datetime) -> date:
+    """Return the New York calendar date of a timezone-aware moment."""
+    return as_of.astimezone(NEW_YORK).date()
+
+
+def _close_epochs(days: NDArray[np.datetime64], close: str) -> NDArray[np.float64]:
+    """Return the POSIX seconds of `close` (HH:MM New York) on each date, DST-correct."""
+    unique, inverse = np.unique(days, return_inverse=True)
+    hh, mm = (int(x) for x in close.split(":"))
+    epochs = np.array(
+        [
+            datetime.combine(d.astype(object), time(hh, mm), NEW_YORK).timestamp()
+            for d in unique
+        ],
+        dtype=np.float64,
+    )
+    return epochs[inverse]
+
+
+def expiry_clock(
+    expirations: NDArray[np.datetime64], as_of: datetime, config: EngineConfig
+) -> ExpiryClock:
+    """Return years to expiry for each expiration date (datetime64[D]) under `config`."""
+    today = np.datetime64(session_date(as_of), "D")
+    same_day = expirations == today
+    if config.year_basis == "business":
+        # By date, not by the count's sign: busday_count from a Sunday back to Friday is 0.
+        expired = expirations < today
+        count = np.busday_count(today, np.maximum(expirations, today)).astype(np.float64)
+        zero = count == 0
+        dropped = zero & (config.zero_dte == "drop")
+        count = np.where(zero & ~dropped, 1.0, count)
+        years = count / config.days_per_year
+    else:
+        seconds = _close_epochs(expirations, config.expiry_close) - as_of.timestamp()
+        expired = seconds <= 0
+        dropped = np.zeros_like(expired)
+        years = seconds / (config.days_per_year * 86400.0)
+    years = np.where(expired | dropped, np.nan, years)
+    return ExpiryClock(years, expired, same_day & ~expired & ~dropped, dropped)

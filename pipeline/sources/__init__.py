@@ -1,0 +1,1 @@
+"""Sources of option chains and exposure payloads."""

@@ -1,0 +1,123 @@
+"""A deterministic simulated options market: spot paths and full option chains, no network.
+
+Everything is a pure function of (seed, symbol, date): the same call returns the same chain on
+any machine, so tests, the demo and benchmarks can rely on it. Prices follow a daily GBM from
+a fixed start; implied vols follow a skewed smile with a term structure; open interest clusters
+at round strikes, puts below spot and calls above, like listed index and ETF options.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import numpy as np
+import polars as pl
+
+from pipeline.chain import Chain
+from pipeline.engine.greeks import bsm_price
+from pipeline.engine.timing import NEW_YORK
+
+_START = date(2018, 1, 2)
+_BASE_PRICES = {"SPY": 450.0, "QQQ": 380.0, "IWM": 190.0, "SPX": 4500.0, "NDX": 15500.0}
+
+
+@dataclass(frozen=True)
+class SyntheticMarket:
+    """Settings of the simulated market (annual drift and vol of spot, seed, rate)."""
+
+    seed: int = 7
+    drift: float = 0.07
+    volatility: float = 0.18
+    rate: float = 0.04
+
+    def _rng(self, *parts: object) -> np.random.Generator:
+        """Return a generator seeded by the market seed and `parts` (stable across runs)."""
+        key = "|".join(str(p) for p in (self.seed, *parts)).encode()
+        return np.random.default_rng(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
+
+    def spot(self, symbol: str, day: date) -> float:
+        """Return the simulated close of `symbol` on `day` (weekdays from 2018-01-02 on)."""
+        days = int(np.busday_count(_START, day))
+        if days < 0:
+            raise ValueError(f"synthetic history starts {_START}, asked for {day}")
+        shocks = self._rng("spot", symbol).standard_normal(days + 1)[1:]
+        dt = 1.0 / 252.0
+        step = (self.drift - 0.5 * self.volatility**2) * dt
+        log_path = np.sum(step + self.volatility * math.sqrt(dt) * shocks)
+        base = _BASE_PRICES.get(symbol, 50.0 + int(hashlib.md5(symbol.encode()).hexdigest(), 16)
+                                % 400)
+        return round(float(base * math.exp(log_path)), 2)
+
+    def expirations(self, day: date, count: int) -> list[date]:
+        """Return `count` expirations from `day`: daily for a week, then Fridays, then monthly."""
+        dailies = [d for d in (day + timedelta(n) for n in range(8)) if d.weekday() < 5][:5]
+        fridays = [day + timedelta(days=(4 - day.weekday()) % 7 + 7 * n) for n in range(12)]
+        monthly = [_third_friday(day.year + (day.month - 1 + n) // 12, (day.month - 1 + n) % 12 + 1)
+                   for n in range(36)]
+        ordered = sorted({d for d in [*dailies, *fridays, *monthly] if d >= day})
+        return ordered[:count]
+
+    def chain(
+        self, symbol: str, as_of: datetime, *, expiries: int = 24, strikes: int = 81
+    ) -> Chain:
+        """Return the simulated chain of `symbol` at `as_of` (expiries x strikes x 2 contracts)."""
+        day = as_of.astimezone(NEW_YORK).date()
+        spot = self.spot(symbol, day)
+        days = self.expirations(day, expiries)
+        step = _strike_step(spot)
+        centre = round(spot / step) * step
+        ks = centre + step * (np.arange(strikes) - strikes // 2)
+        ks = ks[ks > 0]
+        frames = [self._expiry(symbol, spot, as_of, d, ks) for d in days]
+        return Chain(symbol, spot, as_of, pl.concat(frames), origin=f"synthetic:{symbol}")
+
+    def _expiry(
+        self, symbol: str, spot: float, as_of: datetime, expiry: date, ks: np.ndarray
+    ) -> pl.DataFrame:
+        """Return call and put rows of one expiration."""
+        close = datetime.combine(expiry, time(16, 0), NEW_YORK)
+        years = max((close - as_of).total_seconds() / (365.0 * 86400.0), 1.0 / (365 * 24 * 4))
+        moneyness = np.log(ks / spot)
+        iv = np.clip(0.16 + 0.04 / math.sqrt(1 + years * 12) - 0.35 * moneyness
+                     + 0.9 * moneyness**2, 0.05, 2.0)
+        rng = self._rng("oi", symbol, expiry.isoformat())
+        width = 0.04 + 0.12 * math.sqrt(years)
+        weight = np.exp(-0.5 * (moneyness / width) ** 2) * (1.0 + 1.5 * _roundness(ks, spot))
+        scale = 1500.0 / (1.0 + 3.0 * years)
+        put_oi = rng.poisson(scale * weight * (1.2 + 2.5 * np.clip(-moneyness, 0, None) / width))
+        call_oi = rng.poisson(scale * weight * (0.8 + 1.5 * np.clip(moneyness, 0, None) / width))
+        rows = []
+        for right, oi in (("C", call_oi), ("P", put_oi)):
+            value = bsm_price(spot, ks, years, iv, self.rate, 0.0, right == "C")
+            half = np.maximum(0.01, 0.02 * value)
+            prev = np.maximum(0, oi - rng.integers(-300, 300, size=ks.size))
+            rows.append(pl.DataFrame({
+                "expiration": [expiry] * ks.size, "strike": ks, "right": [right] * ks.size,
+                "open_interest": oi.astype(np.int64), "volume": rng.poisson(oi * 0.15),
+                "iv": np.round(iv, 4), "bid": np.round(np.maximum(value - half, 0.0), 2),
+                "ask": np.round(value + half, 2), "prev_open_interest": prev.astype(np.int64),
+            }))
+        return pl.concat(rows)
+
+
+def _third_friday(year: int, month: int) -> date:
+    """Return the third Friday of a month (standard monthly expiration)."""
+    first = date(year, month, 1)
+    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+
+
+def _strike_step(spot: float) -> float:
+    """Return a listed-option-like strike spacing for a price level."""
+    for limit, step in ((25, 0.5), (200, 1.0), (1000, 5.0), (5000, 5.0)):
+        if spot < limit:
+            return step
+    return 25.0
+
+
+def _roundness(ks: np.ndarray, spot: float) -> np.ndarray:
+    """Return 1 at 'round' strikes (multiples of ~1% of spot rounded), 0 elsewhere."""
+    round_step = 10 ** math.floor(math.log10(max(spot * 0.02, 1e-9)))
+    return (np.abs(ks / round_step - np.round(ks / round_step)) < 1e-9).astype(float)
