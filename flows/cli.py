@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,14 +24,14 @@ app = typer.Typer(
 )
 
 
-class ZeroDteChoice(str, Enum):
+class ZeroDteChoice(StrEnum):
     """What a zero business-day count becomes (business-day year basis only)."""
 
     one_day = "one_day"
     drop = "drop"
 
 
-class FlipChoice(str, Enum):
+class FlipChoice(StrEnum):
     """Gamma flip method."""
 
     profile = "profile"

@@ -7,6 +7,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+#: Width used when output is not a terminal (pipes, CI logs), where rich would assume 80.
+PIPE_WIDTH = 110
+
+
+def make_console() -> Console:
+    """Return a console: the terminal's width, or PIPE_WIDTH when writing to a pipe or file."""
+    console = Console()
+    return console if console.is_terminal else Console(width=PIPE_WIDTH)
+
 
 def money(value: float | None) -> str:
     """Return dollars with a B/M/K suffix, e.g. -10.999B."""
@@ -57,14 +66,20 @@ def top_strikes_table(gex: dict[str, Any], count: int = 8) -> Table:
         table.add_column(name, justify="right")
     top = sorted(gex["strikes"], key=lambda r: abs(r["net_gex"]), reverse=True)[:count]
     for r in top:
-        table.add_row(level(r["strike"]), money(r["call_gex"]), money(r["put_gex"]),
-                      money(r["net_gex"]), f"{r['call_oi']:,}", f"{r['put_oi']:,}")
+        table.add_row(
+            level(r["strike"]),
+            money(r["call_gex"]),
+            money(r["put_gex"]),
+            money(r["net_gex"]),
+            f"{r['call_oi']:,}",
+            f"{r['put_oi']:,}",
+        )
     return table
 
 
 def print_snapshot(payloads: dict[str, Any], preset: str) -> None:
     """Print headline, levels, top strikes, interpretation and warnings."""
-    console = Console()
+    console = make_console()
     console.print(headline_table(payloads, preset))
     console.print(top_strikes_table(payloads["gex"]))
     for line in payloads["summary"]["interpretation"].values():

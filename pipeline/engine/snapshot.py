@@ -99,9 +99,7 @@ class ExposureSnapshot:
             return self
         return ExposureSnapshot(filter_chain(self.chain, expiration, min_oi), self.config)
 
-    def gex(
-        self, expiration: str | date | None = None, min_oi: int | None = None
-    ) -> GexResponse:
+    def gex(self, expiration: str | date | None = None, min_oi: int | None = None) -> GexResponse:
         """Return the GEX payload ($ per 1% move), optionally for one expiration / min OI."""
         snap = self.filtered(expiration, min_oi)
         t = snap.table
@@ -252,18 +250,20 @@ class ExposureSnapshot:
         for i, day in enumerate(t.expiration):
             top = strongest(t.strike, np.abs(t.net_gex[i]), self.book.spot)
             sums = {g: float(t.totals[g][i]) for g in t.totals}
-            rows.append({
-                "expiration": str(day),
-                "days_to_expiry": float(np.nan_to_num(t.years[i]) * self.config.days_per_year),
-                **{f"net_{g}": v for g, v in sums.items()},
-                "call_oi": _count(t.oi["call"][i]),
-                "put_oi": _count(t.oi["put"][i]),
-                "pct_of_total_gex": 100.0 * sums["gex"] / total if total else None,
-                "top_strike": top,
-                "top_strike_net_gex": None
-                if top is None
-                else float(t.net_gex[i][t.strike == top][0]),
-            })
+            rows.append(
+                {
+                    "expiration": str(day),
+                    "days_to_expiry": float(np.nan_to_num(t.years[i]) * self.config.days_per_year),
+                    **{f"net_{g}": v for g, v in sums.items()},
+                    "call_oi": _count(t.oi["call"][i]),
+                    "put_oi": _count(t.oi["put"][i]),
+                    "pct_of_total_gex": 100.0 * sums["gex"] / total if total else None,
+                    "top_strike": top,
+                    "top_strike_net_gex": None
+                    if top is None
+                    else float(t.net_gex[i][t.strike == top][0]),
+                }
+            )
         return {**self._head(), "expiries": rows, "warnings": self.book.warnings}
 
     def payloads(self) -> dict[str, Any]:

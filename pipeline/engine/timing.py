@@ -37,10 +37,7 @@ def _close_epochs(days: NDArray[np.datetime64], close: str) -> NDArray[np.float6
     unique, inverse = np.unique(days, return_inverse=True)
     hh, mm = (int(x) for x in close.split(":"))
     epochs = np.array(
-        [
-            datetime.combine(d.astype(object), time(hh, mm), NEW_YORK).timestamp()
-            for d in unique
-        ],
+        [datetime.combine(d.astype(object), time(hh, mm), NEW_YORK).timestamp() for d in unique],
         dtype=np.float64,
     )
     return epochs[inverse]

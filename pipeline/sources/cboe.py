@@ -63,9 +63,7 @@ def parse_cboe_date(text: str) -> datetime:
     clock = _TIME.search(clean)
     if not day or not clock:
         raise ValueError(f"unrecognised date {text!r}")
-    stamp = datetime.strptime(
-        f"{day['year']} {day['month'][:3]} {day['day']}", "%Y %b %d"
-    )
+    stamp = datetime.strptime(f"{day['year']} {day['month'][:3]} {day['day']}", "%Y %b %d")
     hour = int(clock["h"]) % 12 + (12 if clock["ampm"] == "PM" else 0)
     if not clock["ampm"]:
         hour = int(clock["h"])
@@ -135,7 +133,9 @@ def _expirations(frame: pl.DataFrame, path: Path) -> pl.Series:
     if line is not None:
         value = frame.filter(pl.col(LINE) == line).get_column("expiration")[0]
         raise ChainFormatError(
-            path, f"value {value!r} is not a date like 'Fri Jan 05 2024'", line=line,
+            path,
+            f"value {value!r} is not a date like 'Fri Jan 05 2024'",
+            line=line,
             column="Expiration Date",
         )
     return days
@@ -145,25 +145,42 @@ def _number_specs() -> list[NumberSpec]:
     """Return how each numeric column of the CBOE layout must parse."""
     specs = [NumberSpec("strike", "Strike", non_negative=True)]
     for side in ("call", "put"):
-        specs.append(NumberSpec(f"{side}_open_interest", LABELS[f"{side}_open_interest"],
-                                non_negative=True, whole=True))
-        specs.append(NumberSpec(f"{side}_volume", LABELS[f"{side}_volume"], required=False,
-                                non_negative=True, whole=True))
-        specs += [NumberSpec(f"{side}_{c}", LABELS[f"{side}_{c}"], required=False)
-                  for c in ("iv", "bid", "ask", "gamma", "delta")]
+        specs.append(
+            NumberSpec(
+                f"{side}_open_interest",
+                LABELS[f"{side}_open_interest"],
+                non_negative=True,
+                whole=True,
+            )
+        )
+        specs.append(
+            NumberSpec(
+                f"{side}_volume",
+                LABELS[f"{side}_volume"],
+                required=False,
+                non_negative=True,
+                whole=True,
+            )
+        )
+        specs += [
+            NumberSpec(f"{side}_{c}", LABELS[f"{side}_{c}"], required=False)
+            for c in ("iv", "bid", "ask", "gamma", "delta")
+        ]
     return specs
 
 
 def _side(numbers: dict[str, pl.Series], side: str, expiration: pl.Series) -> pl.DataFrame:
     """Return the call or put block as long-format contract rows."""
-    return pl.DataFrame({
-        "expiration": expiration,
-        "strike": numbers["strike"],
-        "right": pl.repeat("C" if side == "call" else "P", expiration.len(), eager=True),
-        "open_interest": numbers[f"{side}_open_interest"],
-        "volume": numbers[f"{side}_volume"].fill_null(0),
-        **{c: numbers[f"{side}_{c}"] for c in ("iv", "bid", "ask", "gamma", "delta")},
-    })
+    return pl.DataFrame(
+        {
+            "expiration": expiration,
+            "strike": numbers["strike"],
+            "right": pl.repeat("C" if side == "call" else "P", expiration.len(), eager=True),
+            "open_interest": numbers[f"{side}_open_interest"],
+            "volume": numbers[f"{side}_volume"].fill_null(0),
+            **{c: numbers[f"{side}_{c}"] for c in ("iv", "bid", "ask", "gamma", "delta")},
+        }
+    )
 
 
 def _read_rows(body: bytes) -> pl.DataFrame:
@@ -179,8 +196,12 @@ def _read_rows(body: bytes) -> pl.DataFrame:
     try:
         return pl.read_csv(io.BytesIO(body), schema_overrides=typed, **options)
     except pl.exceptions.PolarsError:
-        return pl.read_csv(io.BytesIO(body), infer_schema=False,
-                           schema_overrides=dict.fromkeys(COLUMNS, pl.String), **options)
+        return pl.read_csv(
+            io.BytesIO(body),
+            infer_schema=False,
+            schema_overrides=dict.fromkeys(COLUMNS, pl.String),
+            **options,
+        )
 
 
 def read_cboe(path: str | Path, *, symbol: str | None = None) -> Chain:

@@ -44,8 +44,9 @@ def _constant(frame: pl.DataFrame, path: Path, column: str) -> str | None:
     values = frame.get_column(column).drop_nulls().unique()
     if values.len() > 1:
         line = first_bad_line(frame, pl.col(column) != values[0])
-        raise ChainFormatError(path, "must hold one value for the whole file", line=line,
-                               column=column)
+        raise ChainFormatError(
+            path, "must hold one value for the whole file", line=line, column=column
+        )
     return None if values.len() == 0 else str(values[0])
 
 
@@ -64,13 +65,17 @@ def _expirations(frame: pl.DataFrame, path: Path) -> pl.Series:
     days = frame.get_column("expiration").str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
     line = first_bad_line(frame, pl.lit(days.is_null()))
     if line is not None:
-        raise ChainFormatError(path, "is not a date like 2024-01-19", line=line,
-                               column="expiration")
+        raise ChainFormatError(
+            path, "is not a date like 2024-01-19", line=line, column="expiration"
+        )
     return days
 
 
 def _meta(
-    frame: pl.DataFrame, path: Path, symbol: str | None, spot: float | None,
+    frame: pl.DataFrame,
+    path: Path,
+    symbol: str | None,
+    spot: float | None,
     as_of: datetime | None,
 ) -> tuple[str, float, datetime]:
     """Return symbol, spot and as_of from the arguments or the file's per-file columns."""
@@ -82,8 +87,9 @@ def _meta(
         try:
             spot = float(text)
         except ValueError:
-            raise ChainFormatError(path, f"{text!r} is not a number",
-                                   column="underlying_price") from None
+            raise ChainFormatError(
+                path, f"{text!r} is not a number", column="underlying_price"
+            ) from None
     if as_of is None:
         text = _constant(frame, path, "as_of")
         if text is None:
@@ -91,13 +97,17 @@ def _meta(
         try:
             as_of = datetime.fromisoformat(text)
         except ValueError:
-            raise ChainFormatError(path, f"{text!r} is not an ISO 8601 time",
-                                   column="as_of") from None
+            raise ChainFormatError(
+                path, f"{text!r} is not an ISO 8601 time", column="as_of"
+            ) from None
     return symbol, spot, as_of
 
 
 def read_contracts(
-    path: str | Path, *, symbol: str | None = None, spot: float | None = None,
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    spot: float | None = None,
     as_of: datetime | None = None,
 ) -> Chain:
     """Return the chain in a generic contract CSV/Parquet file; errors name line and column."""
@@ -105,23 +115,34 @@ def read_contracts(
     frame = _load(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise ChainFormatError(path, f"missing required column(s): {', '.join(missing)}",
-                               line=1)
+        raise ChainFormatError(path, f"missing required column(s): {', '.join(missing)}", line=1)
     if frame.height == 0:
         raise ChainFormatError(path, "has no contract rows")
     numeric = [c for c in ("strike", *OPTIONAL_COLUMNS) if c in frame.columns]
-    numbers = parse_numbers(frame, path, [
-        NumberSpec(c, c, required=c in REQUIRED_COLUMNS or c == "open_interest",
-                   non_negative=c in _WHOLE or c == "strike", whole=c in _WHOLE)
-        for c in [*numeric, "open_interest"]
-    ])
-    contracts = pl.DataFrame({
-        "expiration": _expirations(frame, path), "right": _rights(frame, path), **numbers,
-    })
+    numbers = parse_numbers(
+        frame,
+        path,
+        [
+            NumberSpec(
+                c,
+                c,
+                required=c in REQUIRED_COLUMNS or c == "open_interest",
+                non_negative=c in _WHOLE or c == "strike",
+                whole=c in _WHOLE,
+            )
+            for c in [*numeric, "open_interest"]
+        ],
+    )
+    contracts = pl.DataFrame(
+        {
+            "expiration": _expirations(frame, path),
+            "right": _rights(frame, path),
+            **numbers,
+        }
+    )
     sym, s, when = _meta(frame, path, symbol, spot, as_of)
     if when.tzinfo is None:
-        raise ChainFormatError(path, f"as_of {when.isoformat()} has no UTC offset",
-                               column="as_of")
+        raise ChainFormatError(path, f"as_of {when.isoformat()} has no UTC offset", column="as_of")
     return Chain(sym, s, when, contracts, origin=str(path))
 
 
@@ -133,7 +154,10 @@ def is_cboe(path: Path) -> bool:
 
 
 def read_chain(
-    path: str | Path, *, symbol: str | None = None, spot: float | None = None,
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    spot: float | None = None,
     as_of: datetime | None = None,
 ) -> Chain:
     """Return the chain in `path`, CBOE quotedata or generic layout, detected from content.
@@ -147,6 +171,7 @@ def read_chain(
         chain = read_cboe(path, symbol=symbol)
         if spot is None and as_of is None:
             return chain
-        return Chain(chain.symbol, spot or chain.spot, as_of or chain.as_of, chain.frame,
-                     chain.origin)
+        return Chain(
+            chain.symbol, spot or chain.spot, as_of or chain.as_of, chain.frame, chain.origin
+        )
     return read_contracts(path, symbol=symbol, spot=spot, as_of=as_of)

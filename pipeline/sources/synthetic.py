@@ -47,16 +47,19 @@ class SyntheticMarket:
         dt = 1.0 / 252.0
         step = (self.drift - 0.5 * self.volatility**2) * dt
         log_path = np.sum(step + self.volatility * math.sqrt(dt) * shocks)
-        base = _BASE_PRICES.get(symbol, 50.0 + int(hashlib.md5(symbol.encode()).hexdigest(), 16)
-                                % 400)
+        base = _BASE_PRICES.get(
+            symbol, 50.0 + int(hashlib.md5(symbol.encode()).hexdigest(), 16) % 400
+        )
         return round(float(base * math.exp(log_path)), 2)
 
     def expirations(self, day: date, count: int) -> list[date]:
         """Return `count` expirations from `day`: daily for a week, then Fridays, then monthly."""
         dailies = [d for d in (day + timedelta(n) for n in range(8)) if d.weekday() < 5][:5]
         fridays = [day + timedelta(days=(4 - day.weekday()) % 7 + 7 * n) for n in range(12)]
-        monthly = [_third_friday(day.year + (day.month - 1 + n) // 12, (day.month - 1 + n) % 12 + 1)
-                   for n in range(36)]
+        monthly = [
+            _third_friday(day.year + (day.month - 1 + n) // 12, (day.month - 1 + n) % 12 + 1)
+            for n in range(36)
+        ]
         ordered = sorted({d for d in [*dailies, *fridays, *monthly] if d >= day})
         return ordered[:count]
 
@@ -81,8 +84,11 @@ class SyntheticMarket:
         close = datetime.combine(expiry, time(16, 0), NEW_YORK)
         years = max((close - as_of).total_seconds() / (365.0 * 86400.0), 1.0 / (365 * 24 * 4))
         moneyness = np.log(ks / spot)
-        iv = np.clip(0.16 + 0.04 / math.sqrt(1 + years * 12) - 0.35 * moneyness
-                     + 0.9 * moneyness**2, 0.05, 2.0)
+        iv = np.clip(
+            0.16 + 0.04 / math.sqrt(1 + years * 12) - 0.35 * moneyness + 0.9 * moneyness**2,
+            0.05,
+            2.0,
+        )
         rng = self._rng("oi", symbol, expiry.isoformat())
         width = 0.04 + 0.12 * math.sqrt(years)
         weight = np.exp(-0.5 * (moneyness / width) ** 2) * (1.0 + 1.5 * _roundness(ks, spot))
@@ -94,12 +100,21 @@ class SyntheticMarket:
             value = bsm_price(spot, ks, years, iv, self.rate, 0.0, right == "C")
             half = np.maximum(0.01, 0.02 * value)
             prev = np.maximum(0, oi - rng.integers(-300, 300, size=ks.size))
-            rows.append(pl.DataFrame({
-                "expiration": [expiry] * ks.size, "strike": ks, "right": [right] * ks.size,
-                "open_interest": oi.astype(np.int64), "volume": rng.poisson(oi * 0.15),
-                "iv": np.round(iv, 4), "bid": np.round(np.maximum(value - half, 0.0), 2),
-                "ask": np.round(value + half, 2), "prev_open_interest": prev.astype(np.int64),
-            }))
+            rows.append(
+                pl.DataFrame(
+                    {
+                        "expiration": [expiry] * ks.size,
+                        "strike": ks,
+                        "right": [right] * ks.size,
+                        "open_interest": oi.astype(np.int64),
+                        "volume": rng.poisson(oi * 0.15),
+                        "iv": np.round(iv, 4),
+                        "bid": np.round(np.maximum(value - half, 0.0), 2),
+                        "ask": np.round(value + half, 2),
+                        "prev_open_interest": prev.astype(np.int64),
+                    }
+                )
+            )
         return pl.concat(rows)
 
 

@@ -1,0 +1,46 @@
+"""Shared fixtures: the reference data beside the repo, and small hand-made chains."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipeline.chain import Chain
+from pipeline.engine.timing import NEW_YORK
+
+REPO = Path(__file__).resolve().parents[1]
+REFDATA = REPO.parent / "shared" / "refdata"
+
+
+@pytest.fixture
+def refdata() -> Path:
+    """Return ../shared/refdata, or skip when this checkout has no shared folder beside it."""
+    if not REFDATA.is_dir():
+        pytest.skip(f"reference data not found at {REFDATA} (needs ../shared beside the repo)")
+    return REFDATA
+
+
+def make_chain(
+    rows: list[tuple[str, float, str, int, float]],
+    *,
+    spot: float = 100.0,
+    as_of: datetime | None = None,
+    symbol: str = "TEST",
+    **extra: list[object],
+) -> Chain:
+    """Return a chain from (expiration, strike, right, open_interest, iv) tuples."""
+    frame = pl.DataFrame(
+        {
+            "expiration": [date.fromisoformat(r[0]) for r in rows],
+            "strike": [float(r[1]) for r in rows],
+            "right": [r[2] for r in rows],
+            "open_interest": [r[3] for r in rows],
+            "iv": [r[4] for r in rows],
+            **extra,
+        }
+    )
+    when = as_of or datetime(2024, 3, 1, 16, 15, tzinfo=NEW_YORK)
+    return Chain(symbol, spot, when, frame, origin="test")

@@ -1,0 +1,56 @@
+"""Time to expiry: calendar and business-day bases, DST, expired and same-day expiries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from pipeline.engine.presets import preset
+from pipeline.engine.timing import NEW_YORK, expiry_clock
+
+
+def days(*isos: str) -> np.ndarray:
+    return np.array(isos, dtype="datetime64[D]")
+
+
+def test_calendar_years_run_to_the_new_york_close_across_dst():
+    # 2024-03-08 16:00 EST to 2024-03-11 16:00 EDT is 71 hours, not 72 (clocks spring forward).
+    as_of = datetime(2024, 3, 8, 16, 0, tzinfo=NEW_YORK)
+    clock = expiry_clock(days("2024-03-11"), as_of, preset("default"))
+    assert clock.years[0] == pytest.approx(71 / (365 * 24), rel=1e-12)
+
+
+def test_expired_and_same_day_expiries():
+    as_of = datetime(2024, 1, 5, 15, 0, tzinfo=NEW_YORK)
+    clock = expiry_clock(days("2024-01-04", "2024-01-05", "2024-01-08"), as_of, preset("default"))
+    assert clock.expired.tolist() == [True, False, False]
+    assert clock.same_day.tolist() == [False, True, False]
+    assert np.isnan(clock.years[0])
+    assert clock.years[1] == pytest.approx(1 / (365 * 24))
+
+
+def test_after_the_close_the_same_day_expiry_is_expired():
+    as_of = datetime(2024, 1, 5, 16, 15, tzinfo=NEW_YORK)
+    clock = expiry_clock(days("2024-01-05"), as_of, preset("default"))
+    assert clock.expired.tolist() == [True]
+    assert not clock.same_day.any()
+
+
+def test_business_days_count_weekdays_and_zero_becomes_one_day():
+    cfg = preset("perfiliev")
+    sunday = datetime(2024, 1, 7, 10, 52, tzinfo=NEW_YORK)
+    clock = expiry_clock(days("2024-01-05", "2024-01-08", "2024-01-12"), sunday, cfg)
+    # Friday before a Sunday is expired (numpy's busday_count alone would say 0 days).
+    assert clock.expired.tolist() == [True, False, False]
+    # End-exclusive weekday counts, as the script: Sun -> Mon is 0 (one day), Sun -> Fri is 4.
+    np.testing.assert_allclose(clock.years[1:], [1 / 262, 4 / 262])
+
+
+def test_zero_dte_drop_removes_zero_business_day_expiries():
+    cfg = preset("perfiliev").with_overrides(zero_dte="drop")
+    saturday = datetime(2022, 2, 5, 20, 26, tzinfo=NEW_YORK)
+    clock = expiry_clock(days("2022-02-07", "2022-02-08"), saturday, cfg)
+    assert clock.dropped_zero_dte.tolist() == [True, False]
+    assert np.isnan(clock.years[0]) and clock.years[1] == pytest.approx(1 / 262)
