@@ -147,37 +147,28 @@ class ExposureSnapshot:
             for i in range(t.strike.size)
         ]
 
+    def _greek_payload(self, greek: str, expiration: str | date | None) -> dict[str, Any]:
+        """Return the per-strike payload of one greek, with its reading line where it has one."""
+        snap = self.filtered(expiration)
+        payload: dict[str, Any] = {**snap._head(), f"net_{greek}": snap.net[greek]}
+        reading = {"vex": vanna_line, "chex": charm_line}.get(greek)
+        if reading is not None:
+            payload[f"{greek}_interpretation"] = reading(snap.net[greek])
+        payload["strikes"] = snap._greek_rows(greek)
+        payload["warnings"] = snap.book.warnings
+        return payload
+
     def dex(self, expiration: str | date | None = None) -> DexResponse:
         """Return the DEX payload (dollars of underlying per strike)."""
-        snap = self.filtered(expiration)
-        return {
-            **snap._head(),
-            "net_dex": snap.net["dex"],
-            "strikes": snap._greek_rows("dex"),
-            "warnings": snap.book.warnings,
-        }
+        return self._greek_payload("dex", expiration)  # type: ignore[return-value]
 
     def vex(self, expiration: str | date | None = None) -> VexResponse:
         """Return the VEX payload ($ per vol point) with its interpretation line."""
-        snap = self.filtered(expiration)
-        return {
-            **snap._head(),
-            "net_vex": snap.net["vex"],
-            "vex_interpretation": vanna_line(snap.net["vex"]),
-            "strikes": snap._greek_rows("vex"),
-            "warnings": snap.book.warnings,
-        }
+        return self._greek_payload("vex", expiration)  # type: ignore[return-value]
 
     def chex(self, expiration: str | date | None = None) -> ChexResponse:
         """Return the CHEX payload ($ per day) with its interpretation line."""
-        snap = self.filtered(expiration)
-        return {
-            **snap._head(),
-            "net_chex": snap.net["chex"],
-            "chex_interpretation": charm_line(snap.net["chex"]),
-            "strikes": snap._greek_rows("chex"),
-            "warnings": snap.book.warnings,
-        }
+        return self._greek_payload("chex", expiration)  # type: ignore[return-value]
 
     def levels(self) -> ExposureLevelsResponse:
         """Return the key levels payload (strikes in the underlying's price units)."""
