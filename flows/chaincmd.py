@@ -7,11 +7,15 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pipeline.chain import Chain
 from pipeline.engine.config import EngineConfig
 from pipeline.engine.presets import preset as named_preset
 from pipeline.errors import InputError
+
+if TYPE_CHECKING:
+    from pipeline.engine.snapshot import ExposureSnapshot
 
 
 @dataclass(frozen=True)
@@ -43,15 +47,15 @@ class ChainOptions:
         )
 
 
-def compute_payloads(
+def load_snapshot(
     file: Path,
     options: ChainOptions,
     *,
     symbol: str | None = None,
     spot: float | None = None,
     as_of: datetime | None = None,
-) -> dict[str, Any]:
-    """Return every payload of the chain in `file` (keys gex ... expiries)."""
+) -> tuple[Chain, ExposureSnapshot]:
+    """Return the chain in `file` and its (filtered) exposure snapshot."""
     from pipeline.engine.snapshot import ExposureSnapshot
     from pipeline.sources.chains import read_chain
 
@@ -60,7 +64,12 @@ def compute_payloads(
     snapshot = ExposureSnapshot(chain, config).filtered(options.expiration, options.min_oi)
     if snapshot.book.contracts.strike.size == 0:
         raise InputError(f"{file}: no contracts left after the expiration / min-oi filters")
-    return snapshot.payloads()
+    return chain, snapshot
+
+
+def source_name(options: ChainOptions) -> str:
+    """Return the `source` a chain file's snapshot is stored under (`chains`, or per preset)."""
+    return "chains" if options.preset == "default" else f"chains-{options.preset}"
 
 
 def run_chain(
@@ -68,12 +77,26 @@ def run_chain(
     options: ChainOptions,
     as_json: bool,
     *,
+    save_to: Path | None = None,
     symbol: str | None = None,
     spot: float | None = None,
     as_of: datetime | None = None,
 ) -> None:
-    """Print the payloads of one chain file as JSON, or as tables."""
-    payloads = compute_payloads(file, options, symbol=symbol, spot=spot, as_of=as_of)
+    """Print the payloads of one chain file as JSON or tables; store them when `save_to`."""
+    chain, snapshot = load_snapshot(file, options, symbol=symbol, spot=spot, as_of=as_of)
+    payloads = snapshot.payloads()
+    if save_to is not None:
+        if options.expiration or options.min_oi:
+            raise InputError("--save stores whole chains: drop --expiration and --min-oi")
+        from flows.store import store_snapshot
+
+        stored = store_snapshot(
+            save_to, payloads, source=source_name(options), as_of=chain.as_of, chain=chain
+        )
+        print(
+            f"saved {chain.symbol} {chain.as_of.isoformat()} to {save_to}: {stored.rows}",
+            file=sys.stderr,
+        )
     if as_json:
         json.dump(payloads, sys.stdout, allow_nan=False, separators=(",", ":"))
         sys.stdout.write("\n")

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import sys
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from flows.choices import FlipChoice, OutputFormat, ZeroDteChoice
 
 app = typer.Typer(
     name="gammalake",
@@ -24,19 +25,21 @@ app = typer.Typer(
 )
 
 
-class ZeroDteChoice(StrEnum):
-    """What a zero business-day count becomes (business-day year basis only)."""
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            help="Data folder (lake/, raw/, warehouse.duckdb). Default: $GAMMALAKE_HOME, "
+            "else ~/.local/share/gammalake."
+        ),
+    ] = None,
+) -> None:
+    """Dealer-exposure history: GEX/DEX/VEX/CHEX, gamma flip and walls from option chains."""
+    from flows.settings import resolve_home
 
-    one_day = "one_day"
-    drop = "drop"
-
-
-class FlipChoice(StrEnum):
-    """Gamma flip method."""
-
-    profile = "profile"
-    cumulative = "cumulative"
-    adjacent = "adjacent"
+    ctx.obj = resolve_home(home)
 
 
 def _as_of(text: str | None) -> datetime | None:
@@ -56,6 +59,7 @@ def _as_of(text: str | None) -> datetime | None:
 
 @app.command()
 def chain(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CBOE quotedata.csv, or a generic CSV/Parquet.")],
     preset: Annotated[str, typer.Option(help="Conventions: default, perfiliev, all_short.")] = (
         "default"
@@ -84,6 +88,9 @@ def chain(
     as_of: Annotated[
         str | None, typer.Option(help="Override / supply the time, ISO 8601 with offset.")
     ] = None,
+    save: Annotated[
+        bool, typer.Option(help="Also archive and store the snapshot in the lake.")
+    ] = False,
 ) -> None:
     """Compute the exposures, flip and levels of one option chain file."""
     from flows.chaincmd import ChainOptions, run_chain
@@ -98,7 +105,15 @@ def chain(
         expiration=expiration,
         min_oi=min_oi,
     )
-    run_chain(file, options, as_json, symbol=symbol, spot=spot, as_of=_as_of(as_of))
+    run_chain(
+        file,
+        options,
+        as_json,
+        save_to=ctx.obj if save else None,
+        symbol=symbol,
+        spot=spot,
+        as_of=_as_of(as_of),
+    )
     _exit_now()
 
 
@@ -115,12 +130,76 @@ def _exit_now() -> None:
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     symbols: Annotated[str, typer.Option(help="Comma-separated symbols.")] = "SPY,QQQ,IWM",
+    sessions: Annotated[int, typer.Option(help="Sessions of history to store.")] = 15,
 ) -> None:
     """Run the engine end to end on the built-in synthetic market (no key, no network)."""
     from flows.demo import run_demo
 
-    run_demo([s.strip().upper() for s in symbols.split(",") if s.strip()])
+    run_demo(ctx.obj, _symbols(symbols), sessions=sessions)
+
+
+def _symbols(text: str) -> list[str]:
+    """Return a comma-separated symbol list, upper-cased and validated."""
+    from warehouse.schema import validate_symbol
+
+    return [validate_symbol(s.strip().upper()) for s in text.split(",") if s.strip()]
+
+
+@app.command()
+def sql(
+    ctx: typer.Context,
+    query: Annotated[str | None, typer.Argument(help="SQL; omit for a prompt.")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+    output: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
+) -> None:
+    """Query the lake's views (snapshots, strikes, regime_daily, gex_profile, ...)."""
+    from flows.sqlcmd import emit, prompt, run_query
+
+    if query is None:
+        prompt(ctx.obj)
+        return
+    emit(run_query(ctx.obj, query), fmt, output)
+
+
+@app.command()
+def doctor(ctx: typer.Context) -> None:
+    """Check the lake: temp files, unreadable Parquet, schema versions, duplicate keys."""
+    from flows.console import make_console
+    from warehouse.doctor import diagnose
+
+    report = diagnose(ctx.obj)
+    console = make_console()
+    colours = {"ok": "green", "fixed": "cyan", "warning": "yellow", "error": "red"}
+    console.print(f"gammalake doctor: {ctx.obj}")
+    for finding in report.findings:
+        console.print(f"[{colours[finding.level]}]{finding.level:>7}[/] {finding.message}")
+    if not report.findings:
+        console.print("     ok nothing stored yet")
+    raise typer.Exit(0 if report.healthy else 1)
+
+
+@app.command()
+def rebuild(
+    ctx: typer.Context,
+    catalog_only: Annotated[
+        bool, typer.Option(help="Only recreate warehouse.duckdb's views.")
+    ] = False,
+) -> None:
+    """Re-derive snapshots, strikes and expiries from raw/, then the catalog."""
+    from warehouse import catalog
+
+    home = ctx.obj
+    if catalog_only:
+        print(f"catalog of {home}: {', '.join(catalog.rebuild(home)) or 'no datasets'}")
+        return
+    from flows.store import rebuild_from_raw
+
+    written = rebuild_from_raw(home)
+    print(f"rebuilt {home} from raw/: {written or 'nothing archived'}")
 
 
 def main() -> None:
@@ -128,13 +207,15 @@ def main() -> None:
     import click
 
     from pipeline.errors import InputError
+    from warehouse.errors import WarehouseInputError
 
     try:
         app(standalone_mode=False)
-    except InputError as exc:
+    except (InputError, WarehouseInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        hint = getattr(exc, "hint", "")
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr)
         sys.exit(2)
     except click.exceptions.Abort:
         sys.exit(130)

@@ -53,15 +53,29 @@ class SyntheticMarket:
         return round(float(base * math.exp(log_path)), 2)
 
     def expirations(self, day: date, count: int) -> list[date]:
-        """Return `count` expirations from `day`: daily for a week, then Fridays, then monthly."""
-        dailies = [d for d in (day + timedelta(n) for n in range(8)) if d.weekday() < 5][:5]
+        """Return `count` expirations from `day`: the next five sessions, twelve Fridays, then
+        third Fridays; an expiry falling on an NYSE holiday moves to the session before.
+        """
         fridays = [day + timedelta(days=(4 - day.weekday()) % 7 + 7 * n) for n in range(12)]
         monthly = [
             _third_friday(day.year + (day.month - 1 + n) // 12, (day.month - 1 + n) % 12 + 1)
             for n in range(36)
         ]
-        ordered = sorted({d for d in [*dailies, *fridays, *monthly] if d >= day})
+        dailies = [_session_on_or_before(day + timedelta(n)) for n in range(10)]
+        dated = {_session_on_or_before(d) for d in [*fridays, *monthly]}
+        ordered = sorted({d for d in [*sorted(set(dailies))[:5], *dated] if d >= day})
         return ordered[:count]
+
+    def positioning(self, symbol: str, day: date) -> float:
+        """Return the dealer-positioning tilt of a day in [-1, 1]: above 0 more calls.
+
+        A slow cycle (about six months) plus day-to-day noise, so the market drifts between
+        positive and negative gamma regimes.
+        """
+        n = int(np.busday_count(_START, day))
+        phase = self._rng("phase", symbol).uniform(0, 2 * math.pi)
+        wobble = self._rng("tilt", symbol, day.isoformat()).normal(0, 0.15)
+        return float(np.clip(math.sin(2 * math.pi * n / 126 + phase) + wobble, -1, 1))
 
     def chain(
         self, symbol: str, as_of: datetime, *, expiries: int = 24, strikes: int = 81
@@ -69,13 +83,32 @@ class SyntheticMarket:
         """Return the simulated chain of `symbol` at `as_of` (expiries x strikes x 2 contracts)."""
         day = as_of.astimezone(NEW_YORK).date()
         spot = self.spot(symbol, day)
-        days = self.expirations(day, expiries)
         step = _strike_step(spot)
         centre = round(spot / step) * step
         ks = centre + step * (np.arange(strikes) - strikes // 2)
         ks = ks[ks > 0]
-        frames = [self._expiry(symbol, spot, as_of, d, ks) for d in days]
+        frames = [self._expiry(symbol, spot, as_of, d, ks) for d in self.expirations(day, expiries)]
         return Chain(symbol, spot, as_of, pl.concat(frames), origin=f"synthetic:{symbol}")
+
+    def _open_interest(
+        self, symbol: str, expiry: date, ks: np.ndarray, day: date, years: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return call and put open interest on `day`: a smooth profile times fixed per-strike
+        factors, so day-over-day changes come from spot, time and positioning, not noise.
+        """
+        spot = self.spot(symbol, day)
+        moneyness = np.log(ks / spot)
+        width = 0.04 + 0.12 * math.sqrt(years)
+        weight = np.exp(-0.5 * (moneyness / width) ** 2) * (1.0 + 1.5 * _roundness(ks, spot))
+        scale = 1500.0 / (1.0 + 3.0 * years)
+        tilt = self.positioning(symbol, day)
+        calls = weight * (0.8 + 1.5 * np.clip(moneyness, 0, None) / width) * math.exp(0.35 * tilt)
+        puts = weight * (1.2 + 2.5 * np.clip(-moneyness, 0, None) / width) * math.exp(-0.35 * tilt)
+        factor = _strike_factors(f"{self.seed}|{symbol}|{expiry}", ks)
+        return (
+            np.round(scale * calls * factor[0]).astype(np.int64),
+            np.round(scale * puts * factor[1]).astype(np.int64),
+        )
 
     def _expiry(
         self, symbol: str, spot: float, as_of: datetime, expiry: date, ks: np.ndarray
@@ -89,33 +122,57 @@ class SyntheticMarket:
             0.05,
             2.0,
         )
-        rng = self._rng("oi", symbol, expiry.isoformat())
-        width = 0.04 + 0.12 * math.sqrt(years)
-        weight = np.exp(-0.5 * (moneyness / width) ** 2) * (1.0 + 1.5 * _roundness(ks, spot))
-        scale = 1500.0 / (1.0 + 3.0 * years)
-        put_oi = rng.poisson(scale * weight * (1.2 + 2.5 * np.clip(-moneyness, 0, None) / width))
-        call_oi = rng.poisson(scale * weight * (0.8 + 1.5 * np.clip(moneyness, 0, None) / width))
+        day = as_of.astimezone(NEW_YORK).date()
+        previous = np.busday_offset(np.datetime64(day, "D"), -1, roll="backward").astype(date)
+        gap = (day - previous).days / 365.0
+        oi = self._open_interest(symbol, expiry, ks, day, years)
+        prev_oi = self._open_interest(symbol, expiry, ks, previous, years + gap)
+        rng = self._rng("volume", symbol, day.isoformat(), expiry.isoformat())
         rows = []
-        for right, oi in (("C", call_oi), ("P", put_oi)):
+        for i, right in enumerate(("C", "P")):
             value = bsm_price(spot, ks, years, iv, self.rate, 0.0, right == "C")
             half = np.maximum(0.01, 0.02 * value)
-            prev = np.maximum(0, oi - rng.integers(-300, 300, size=ks.size))
             rows.append(
                 pl.DataFrame(
                     {
                         "expiration": [expiry] * ks.size,
                         "strike": ks,
                         "right": [right] * ks.size,
-                        "open_interest": oi.astype(np.int64),
-                        "volume": rng.poisson(oi * 0.15),
+                        "open_interest": oi[i],
+                        "volume": rng.poisson(oi[i] * 0.15),
                         "iv": np.round(iv, 4),
                         "bid": np.round(np.maximum(value - half, 0.0), 2),
                         "ask": np.round(value + half, 2),
-                        "prev_open_interest": prev.astype(np.int64),
+                        "prev_open_interest": prev_oi[i],
                     }
                 )
             )
         return pl.concat(rows)
+
+
+def _strike_factors(key: str, ks: np.ndarray) -> np.ndarray:
+    """Return two fixed factors in [0.55, 1.8] per strike (calls, puts), keyed by strike value."""
+    out = np.empty((2, ks.size))
+    for j, k in enumerate(ks):
+        digest = hashlib.blake2b(f"{key}|{k:.4f}".encode(), digest_size=8).digest()
+        u = np.frombuffer(digest, dtype=np.uint32) / 2.0**32
+        out[:, j] = np.exp(1.2 * (u - 0.5))
+    return out
+
+
+def _session_on_or_before(day: date) -> date:
+    """Return `day` if it is an NYSE session, else the session before (weekdays past the
+    calendar's horizon count as sessions).
+    """
+    import pandas as pd
+
+    from pipeline.sessions import nyse
+
+    calendar = nyse()
+    stamp = pd.Timestamp(day)
+    if stamp > calendar.last_session:
+        return np.busday_offset(np.datetime64(day, "D"), 0, roll="backward").astype(date)
+    return calendar.date_to_session(stamp, direction="previous").date()
 
 
 def _third_friday(year: int, month: int) -> date:

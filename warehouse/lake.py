@@ -1,0 +1,150 @@
+"""The Parquet lake: hive-partitioned files under $GAMMALAKE_HOME/lake, written atomically.
+
+A write merges the incoming rows into each touched partition under that partition's lock:
+stored rows whose replace key is being written are dropped, the rest kept, and the result is
+written to a temp file in $GAMMALAKE_HOME/tmp (outside lake/, so no reader ever lists it),
+fsynced, and moved into place with os.replace. A reader sees the old file or the new one,
+never a half; a writer killed at any point leaves the previous file and at most a temp file,
+which `gammalake doctor` removes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from warehouse.schema import DATASETS, SCHEMA_VERSION, Dataset, conform, dataset
+
+#: Order of writes for one snapshot: the snapshot row last, so a reader that sees a snapshot
+#: also sees its strikes and expiries.
+WRITE_ORDER = ("chains", "strikes", "expiries", "alerts", "prices", "snapshots", "runs")
+META_VERSION = b"gammalake.schema_version"
+META_DATASET = b"gammalake.dataset"
+TEMP_SUFFIX = ".parquet.tmp"
+
+
+def partition_of(spec: Dataset, symbol: str | None, day: object) -> tuple[str, ...]:
+    """Return the partition folder names of a row: ('symbol=SPY', 'month=2024-03') etc."""
+    text = str(day)
+    if spec.grain == "symbol_year":
+        return (f"symbol={symbol}", f"year={text[:4]}")
+    if spec.grain == "month":
+        return (f"month={text[:7]}",)
+    return (f"symbol={symbol}", f"month={text[:7]}")
+
+
+@dataclass(frozen=True)
+class Lake:
+    """The lake under one home folder."""
+
+    home: Path
+
+    @property
+    def root(self) -> Path:
+        """Return the lake folder."""
+        return self.home / "lake"
+
+    @property
+    def temp(self) -> Path:
+        """Return the folder of partitions being written (outside the lake)."""
+        return self.home / "tmp"
+
+    def files(self, name: str) -> list[Path]:
+        """Return the Parquet files of a dataset, sorted."""
+        return sorted((self.root / dataset(name).name).glob("**/*.parquet"))
+
+    def datasets(self) -> list[str]:
+        """Return the datasets that have at least one file."""
+        return [name for name in DATASETS if self.files(name)]
+
+    def read(self, name: str) -> pl.DataFrame:
+        """Return every row of a dataset (empty, with the schema, when it has no files)."""
+        files = self.files(name)
+        spec = dataset(name)
+        if not files:
+            return pl.DataFrame(schema=spec.schema)
+        return pl.read_parquet(files, hive_partitioning=False).select(list(spec.columns))
+
+    def write(self, name: str, frame: pl.DataFrame) -> int:
+        """Merge `frame` into dataset `name`, partition by partition; return rows written."""
+        spec = dataset(name)
+        rows = conform(spec, frame)
+        if rows.height == 0:
+            return 0
+        day_column = "as_of" if spec.grain == "month" else "trade_date"
+        parts = rows.with_columns(pl.col(day_column).cast(pl.Date).cast(pl.String).alias("_day"))
+        for (symbol, day), group in parts.group_by(["symbol", "_day"], maintain_order=True):
+            folders = partition_of(spec, symbol, day)
+            self._merge(spec, folders, group.drop("_day"))
+        return rows.height
+
+    def write_all(self, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
+        """Write several datasets in WRITE_ORDER; return rows written per dataset."""
+        return {name: self.write(name, frames[name]) for name in WRITE_ORDER if name in frames}
+
+    def _merge(self, spec: Dataset, folders: tuple[str, ...], incoming: pl.DataFrame) -> None:
+        """Merge rows into one partition file, atomically, under the partition's lock."""
+        target = self.root.joinpath(
+            spec.name, *folders, f"{'_'.join(f.split('=')[1] for f in folders)}.parquet"
+        )
+        with self._locked(spec.name, folders):
+            merged = incoming
+            if target.exists():
+                stored = pl.read_parquet(target, hive_partitioning=False)
+                replaced = incoming.select(spec.replace_key).unique()
+                kept = stored.join(replaced, on=list(spec.replace_key), how="anti")
+                merged = pl.concat([kept.select(list(spec.columns)), incoming])
+            self._replace(spec, merged.sort(list(spec.unique_key)), target)
+
+    @contextmanager
+    def _locked(self, name: str, folders: tuple[str, ...]) -> Iterator[None]:
+        """Hold an exclusive lock on one partition (other writers wait, readers never do)."""
+        lock = self.home / "locks" / name / ("_".join(folders).replace("=", "-") + ".lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _replace(self, spec: Dataset, frame: pl.DataFrame, target: Path) -> None:
+        """Write `frame` to a temp file outside the lake, fsync it, move it onto `target`."""
+        import pyarrow.parquet as pq
+
+        self.temp.mkdir(parents=True, exist_ok=True)
+        temp = self.temp / f"{spec.name}-{target.stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        temp = temp.with_name(temp.name + TEMP_SUFFIX)
+        table = frame.to_arrow()
+        metadata = {
+            **(table.schema.metadata or {}),
+            META_VERSION: str(SCHEMA_VERSION).encode(),
+            META_DATASET: spec.name.encode(),
+        }
+        try:
+            with temp.open("wb") as handle:
+                pq.write_table(table.replace_schema_metadata(metadata), handle, compression="zstd")
+                handle.flush()
+                os.fsync(handle.fileno())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(target.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

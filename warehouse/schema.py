@@ -1,0 +1,227 @@
+"""Table schemas of the lake: columns and types, keys, and partition grain of every dataset.
+
+Every row carries `symbol`, `source`, `as_of` (when the figure was known, UTC) and `trade_date`
+(the NYSE session it describes). Bump SCHEMA_VERSION when a column changes meaning or type;
+`gammalake doctor` reports files written under another version.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from warehouse.errors import WarehouseInputError
+
+SCHEMA_VERSION = 1
+UTC_TIME = pl.Datetime("us", "UTC")
+Grain = Literal["symbol_month", "symbol_year", "month"]
+
+_SYMBOL = re.compile(r"^[A-Z0-9^][A-Z0-9.^_-]{0,19}$")
+_SOURCE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+KEYS = {"symbol": pl.String, "source": pl.String, "as_of": UTC_TIME, "trade_date": pl.Date}
+_GREEKS = ("gex", "dex", "vex", "chex")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One table of the lake.
+
+    `replace_key`: writing a row whose replace_key exists replaces every stored row with that
+    key (a re-written snapshot replaces all its strikes). `unique_key`: no two rows may share
+    it. `grain`: the partition folders.
+    """
+
+    name: str
+    columns: dict[str, pl.DataType]
+    replace_key: tuple[str, ...]
+    unique_key: tuple[str, ...]
+    grain: Grain = "symbol_month"
+
+    @property
+    def schema(self) -> pl.Schema:
+        """Return the polars schema of the dataset."""
+        return pl.Schema(self.columns)
+
+
+def _hedges() -> dict[str, pl.DataType]:
+    """Return the hedge-estimate columns (shares and $ notional per move)."""
+    moves = ("up_half_pct", "down_half_pct", "up_1pct", "down_1pct")
+    out: dict[str, pl.DataType] = {}
+    for move in moves:
+        out[f"hedge_{move}_shares"] = pl.Float64
+        out[f"hedge_{move}_notional"] = pl.Float64
+    return out
+
+
+SNAPSHOT_COLUMNS: dict[str, pl.DataType] = {
+    **KEYS,
+    "underlying_price": pl.Float64,
+    **{f"net_{g}": pl.Float64 for g in _GREEKS},
+    "net_gex_label": pl.String,
+    "gamma_flip": pl.Float64,
+    "gamma_flip_status": pl.String,
+    "regime": pl.String,
+    "max_positive_gamma": pl.Float64,
+    "max_negative_gamma": pl.Float64,
+    "call_wall": pl.Float64,
+    "put_wall": pl.Float64,
+    "highest_oi_strike": pl.Float64,
+    "zero_dte_magnet": pl.Float64,
+    "zero_dte_net_gex": pl.Float64,
+    "zero_dte_pct_of_total_gex": pl.Float64,
+    "zero_dte_expiration": pl.Date,
+    **_hedges(),
+    "interpretation_gamma": pl.String,
+    "interpretation_vanna": pl.String,
+    "interpretation_charm": pl.String,
+    "dix": pl.Float64,
+    "strike_count": pl.Int64,
+    "warnings": pl.List(pl.String),
+    "raw_ref": pl.String,
+}
+
+STRIKE_COLUMNS: dict[str, pl.DataType] = {
+    **KEYS,
+    "strike": pl.Float64,
+    **{f"{side}_{g}": pl.Float64 for g in _GREEKS for side in ("call", "put", "net")},
+    "call_oi": pl.Int64,
+    "put_oi": pl.Int64,
+    "call_volume": pl.Int64,
+    "put_volume": pl.Int64,
+    "call_oi_change": pl.Int64,
+    "put_oi_change": pl.Int64,
+}
+
+EXPIRY_COLUMNS: dict[str, pl.DataType] = {
+    **KEYS,
+    "expiration": pl.Date,
+    "days_to_expiry": pl.Float64,
+    **{f"net_{g}": pl.Float64 for g in _GREEKS},
+    "call_oi": pl.Int64,
+    "put_oi": pl.Int64,
+    "pct_of_total_gex": pl.Float64,
+    "top_strike": pl.Float64,
+    "top_strike_net_gex": pl.Float64,
+}
+
+CHAIN_COLUMNS: dict[str, pl.DataType] = {
+    **KEYS,
+    "expiration": pl.Date,
+    "strike": pl.Float64,
+    "right": pl.String,
+    "open_interest": pl.Int64,
+    "volume": pl.Int64,
+    "iv": pl.Float64,
+    "bid": pl.Float64,
+    "ask": pl.Float64,
+    "prev_open_interest": pl.Int64,
+    "gamma": pl.Float64,
+    "delta": pl.Float64,
+}
+
+PRICE_COLUMNS: dict[str, pl.DataType] = {
+    **KEYS,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "volume": pl.Float64,
+}
+
+ALERT_COLUMNS: dict[str, pl.DataType] = {
+    **KEYS,
+    "kind": pl.String,
+    "message": pl.String,
+    "level": pl.Float64,
+}
+
+RUN_COLUMNS: dict[str, pl.DataType] = {
+    **KEYS,
+    "run_id": pl.String,
+    "flow": pl.String,
+    "symbols": pl.List(pl.String),
+    "finished_at": UTC_TIME,
+    "status": pl.String,
+    "rows_written": pl.Int64,
+    "requests_used": pl.Int64,
+    "failures": pl.List(pl.String),
+    "duration_seconds": pl.Float64,
+}
+
+_SNAP = ("symbol", "source", "as_of")
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset("snapshots", SNAPSHOT_COLUMNS, _SNAP, _SNAP),
+        Dataset("strikes", STRIKE_COLUMNS, _SNAP, (*_SNAP, "strike")),
+        Dataset("expiries", EXPIRY_COLUMNS, _SNAP, (*_SNAP, "expiration")),
+        Dataset("chains", CHAIN_COLUMNS, _SNAP, (*_SNAP, "expiration", "strike", "right")),
+        Dataset(
+            "prices",
+            PRICE_COLUMNS,
+            ("symbol", "source", "trade_date"),
+            ("symbol", "source", "trade_date"),
+            grain="symbol_year",
+        ),
+        Dataset("alerts", ALERT_COLUMNS, (*_SNAP, "kind"), (*_SNAP, "kind")),
+        Dataset("runs", RUN_COLUMNS, ("run_id",), ("run_id",), grain="month"),
+    )
+}
+
+
+def dataset(name: str) -> Dataset:
+    """Return the dataset called `name`, or raise naming the known ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise WarehouseInputError(
+            f"unknown dataset {name!r} (known: {', '.join(DATASETS)})"
+        ) from None
+
+
+def validate_symbol(symbol: str) -> str:
+    """Return `symbol` if it is a plain ticker (A-Z, 0-9, . ^ _ -), else raise naming it."""
+    if not isinstance(symbol, str) or not _SYMBOL.fullmatch(symbol):
+        raise WarehouseInputError(
+            f"invalid symbol {symbol!r}: use upper-case letters, digits and . ^ _ - (max 20)"
+        )
+    return symbol
+
+
+def validate_source(source: str) -> str:
+    """Return `source` if it is a plain lower-case name, else raise naming it."""
+    if not isinstance(source, str) or not _SOURCE.fullmatch(source):
+        raise WarehouseInputError(f"invalid source {source!r}: use lower-case letters, digits, - _")
+    return source
+
+
+def conform(spec: Dataset, frame: pl.DataFrame) -> pl.DataFrame:
+    """Return `frame` with exactly the dataset's columns, in order and types.
+
+    Missing key columns and unknown columns are refused (naming them); other missing columns
+    become nulls; every symbol and source is validated; duplicate unique keys are refused.
+    """
+    missing_keys = [c for c in spec.unique_key if c not in frame.columns]
+    unknown = [c for c in frame.columns if c not in spec.columns]
+    if missing_keys or unknown:
+        parts = [f"missing key column(s) {', '.join(missing_keys)}"] if missing_keys else []
+        parts += [f"unknown column(s) {', '.join(unknown)}"] if unknown else []
+        raise WarehouseInputError(f"{spec.name}: {'; '.join(parts)}")
+    out = frame.select(
+        (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t, strict=True).alias(c)
+        for c, t in spec.columns.items()
+    )
+    for symbol in out.get_column("symbol").unique().to_list():
+        validate_symbol(symbol)
+    for source in out.get_column("source").unique().to_list():
+        validate_source(source)
+    nulls = [c for c in spec.unique_key if out.get_column(c).null_count()]
+    if nulls:
+        raise WarehouseInputError(f"{spec.name}: null values in key column(s) {', '.join(nulls)}")
+    if out.select(spec.unique_key).is_duplicated().any():
+        raise WarehouseInputError(f"{spec.name}: rows repeat the key {', '.join(spec.unique_key)}")
+    return out
