@@ -53,8 +53,10 @@ class SyntheticMarket:
         return round(float(base * math.exp(log_path)), 2)
 
     def expirations(self, day: date, count: int) -> list[date]:
-        """Return `count` expirations from `day`: the next five sessions, twelve Fridays, then
-        third Fridays; an expiry falling on an NYSE holiday moves to the session before.
+        """Return `count` expirations from `day`, nearest first.
+
+        The next five sessions, twelve Fridays, then third Fridays; an expiry falling on an NYSE
+        holiday moves to the session before.
         """
         fridays = [day + timedelta(days=(4 - day.weekday()) % 7 + 7 * n) for n in range(12)]
         monthly = [
@@ -93,8 +95,10 @@ class SyntheticMarket:
     def _open_interest(
         self, symbol: str, expiry: date, ks: np.ndarray, day: date, years: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Return call and put open interest on `day`: a smooth profile times fixed per-strike
-        factors, so day-over-day changes come from spot, time and positioning, not noise.
+        """Return call and put open interest (contracts) on `day`.
+
+        A smooth profile times fixed per-strike factors, so day-over-day changes come from spot,
+        time and positioning, not from noise.
         """
         spot = self.spot(symbol, day)
         moneyness = np.log(ks / spot)
@@ -161,8 +165,9 @@ def _strike_factors(key: str, ks: np.ndarray) -> np.ndarray:
 
 
 def _session_on_or_before(day: date) -> date:
-    """Return `day` if it is an NYSE session, else the session before (weekdays past the
-    calendar's horizon count as sessions).
+    """Return `day` if it is an NYSE session, else the session before.
+
+    Weekdays past the calendar's horizon (about a year ahead) count as sessions.
     """
     import pandas as pd
 
