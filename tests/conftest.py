@@ -44,3 +44,25 @@ def make_chain(
     )
     when = as_of or datetime(2024, 3, 1, 16, 15, tzinfo=NEW_YORK)
     return Chain(symbol, spot, when, frame, origin="test")
+
+
+def synthetic_payloads(symbol: str, when: datetime, *, strikes: int = 21) -> dict:
+    """Return every engine payload of a small synthetic chain (fast enough for many tests)."""
+    from pipeline.engine.presets import preset
+    from pipeline.engine.snapshot import ExposureSnapshot
+    from pipeline.sources.synthetic import SyntheticMarket
+
+    chain = SyntheticMarket().chain(symbol, when, expiries=6, strikes=strikes)
+    return ExposureSnapshot(chain, preset("default")).payloads()
+
+
+def synthetic_rows(symbol: str, when: datetime, *, strikes: int = 21) -> dict:
+    """Return warehouse rows of one synthetic snapshot."""
+    from pipeline.normalize import snapshot_rows
+
+    return snapshot_rows(synthetic_payloads(symbol, when, strikes=strikes), source="synthetic")
+
+
+def session_close(day: str) -> datetime:
+    """Return 16:15 New York on an ISO date."""
+    return datetime.fromisoformat(f"{day}T16:15").replace(tzinfo=NEW_YORK)

@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from warehouse.lake import Lake
+from warehouse.locks import flocked, reading
 
 CATALOG_FILE = "warehouse.duckdb"
 MANIFEST_FILE = "catalog.json"
@@ -63,7 +64,11 @@ def view_statements(present: list[str]) -> list[str]:
 
 
 def connect(home: Path) -> duckdb.DuckDBPyConnection:
-    """Return an in-memory connection with every view of the lake under `home` defined."""
+    """Return an in-memory connection with every view of the lake under `home` defined.
+
+    Reading through it while a writer runs needs `warehouse.locks.reading(home)` held;
+    `query` does that.
+    """
     con = duckdb.connect(":memory:")
     con.execute("SET file_search_path = ?", [str(home.resolve())])
     for statement in view_statements(Lake(home).datasets()):
@@ -72,12 +77,16 @@ def connect(home: Path) -> duckdb.DuckDBPyConnection:
 
 
 def query(home: Path, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-    """Return the result of one SQL statement over the lake as a polars frame."""
-    con = connect(home)
-    try:
-        return con.sql(sql, params=params or None).pl()
-    finally:
-        con.close()
+    """Return the result of one SQL statement over the lake as a polars frame.
+
+    Runs under the shared swap lock, so no partition file is replaced while it reads.
+    """
+    with reading(home):
+        con = connect(home)
+        try:
+            return con.sql(sql, params=params or None).pl()
+        finally:
+            con.close()
 
 
 def rebuild(home: Path) -> list[str]:
@@ -88,16 +97,12 @@ def rebuild(home: Path) -> list[str]:
     """
     home.mkdir(parents=True, exist_ok=True)
     present = Lake(home).datasets()
-    lock = home / "locks" / "catalog.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with flocked(home / "locks" / "catalog.lock", fcntl.LOCK_EX):
         con = duckdb.connect(str(home / CATALOG_FILE))
         try:
             con.execute("SET file_search_path = ?", [str(home.resolve())])
-            for (name,) in con.execute(
-                "SELECT view_name FROM duckdb_views() WHERE NOT internal"
-            ).fetchall():
+            stale = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal")
+            for (name,) in stale.fetchall():
                 con.execute(f'DROP VIEW IF EXISTS "{name}"')
             for statement in view_statements(present):
                 con.execute(statement)

@@ -18,6 +18,7 @@ import duckdb
 
 from warehouse.catalog import MANIFEST_FILE
 from warehouse.lake import META_DATASET, META_VERSION, TEMP_SUFFIX, Lake
+from warehouse.locks import reading
 from warehouse.schema import DATASETS, SCHEMA_VERSION, Dataset
 
 Level = Literal["ok", "fixed", "warning", "error"]
@@ -98,34 +99,46 @@ def check_files(lake: Lake, spec: Dataset, report: Report) -> list[Path]:
     return readable
 
 
-def check_rows(spec: Dataset, files: list[Path], report: Report) -> None:
+def check_rows(home: Path, spec: Dataset, files: list[Path], report: Report) -> None:
     """Report duplicate keys and rows whose symbol differs from their partition folder."""
     if not files:
         return
     before = len(report.findings)
     con = duckdb.connect(":memory:")
-    try:
-        keys = ", ".join(spec.unique_key)
-        source = (
-            f"read_parquet({[str(f) for f in files]!r}, hive_partitioning = false, filename = true)"
-        )
-        dupes = con.execute(
-            f"SELECT count(*) FROM (SELECT {keys} FROM {source} GROUP BY {keys} "
-            "HAVING count(*) > 1)"
-        ).fetchall()[0][0]
-        if dupes:
-            report.add("error", f"{spec.name}: {dupes} key(s) stored more than once ({keys})")
-        if spec.grain != "month":
-            misfiled = con.execute(
-                f"SELECT count(*) FROM {source} WHERE filename NOT LIKE "
-                "'%/symbol=' || symbol || '/%'"
-            ).fetchall()[0][0]
-            if misfiled:
-                report.add("error", f"{spec.name}: {misfiled} row(s) in another symbol's folder")
-    finally:
-        con.close()
+    with reading(home):
+        _check_keys(con, spec, files, report)
+    con.close()
     if len(report.findings) == before:
         report.add("ok", f"{spec.name}: {len(files)} file(s), keys unique")
+
+
+def _count(con: duckdb.DuckDBPyConnection, files: list[Path], sql: str) -> int:
+    """Return the count `sql` gives over `files` (referenced as ROWS in the SQL)."""
+    source = "read_parquet($files, hive_partitioning = false, filename = true)"
+    result = con.execute(sql.replace("ROWS", source), {"files": [str(f) for f in files]})
+    return int(result.fetchall()[0][0])
+
+
+def _check_keys(
+    con: duckdb.DuckDBPyConnection, spec: Dataset, files: list[Path], report: Report
+) -> None:
+    """Report duplicate keys and misfiled rows of one dataset's files."""
+    keys = ", ".join(spec.unique_key)
+    dupes = _count(
+        con,
+        files,
+        f"SELECT count(*) FROM (SELECT {keys} FROM ROWS GROUP BY {keys} HAVING count(*) > 1)",
+    )
+    if dupes:
+        report.add("error", f"{spec.name}: {dupes} key(s) stored more than once ({keys})")
+    if spec.grain != "month":
+        misfiled = _count(
+            con,
+            files,
+            "SELECT count(*) FROM ROWS WHERE filename NOT LIKE '%/symbol=' || symbol || '/%'",
+        )
+        if misfiled:
+            report.add("error", f"{spec.name}: {misfiled} row(s) in another symbol's folder")
 
 
 def check_catalog(home: Path, lake: Lake, report: Report) -> None:
@@ -149,6 +162,6 @@ def diagnose(home: Path) -> Report:
     lake = Lake(home)
     check_temp_files(home, report)
     for spec in DATASETS.values():
-        check_rows(spec, check_files(lake, spec, report), report)
+        check_rows(home, spec, check_files(lake, spec, report), report)
     check_catalog(home, lake, report)
     return report

@@ -13,13 +13,12 @@ from __future__ import annotations
 import fcntl
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from warehouse.locks import flocked, partition_lock, reading, swapping
 from warehouse.schema import DATASETS, SCHEMA_VERSION, Dataset, conform, dataset
 
 #: Order of writes for one snapshot: the snapshot row last, so a reader that sees a snapshot
@@ -70,7 +69,9 @@ class Lake:
         spec = dataset(name)
         if not files:
             return pl.DataFrame(schema=spec.schema)
-        return pl.read_parquet(files, hive_partitioning=False).select(list(spec.columns))
+        with reading(self.home):
+            frame = pl.read_parquet(files, hive_partitioning=False)
+        return frame.select(list(spec.columns))
 
     def write(self, name: str, frame: pl.DataFrame) -> int:
         """Merge `frame` into dataset `name`, partition by partition; return rows written."""
@@ -94,7 +95,7 @@ class Lake:
         target = self.root.joinpath(
             spec.name, *folders, f"{'_'.join(f.split('=')[1] for f in folders)}.parquet"
         )
-        with self._locked(spec.name, folders):
+        with flocked(partition_lock(self.home, spec.name, folders), fcntl.LOCK_EX):
             merged = incoming
             if target.exists():
                 stored = pl.read_parquet(target, hive_partitioning=False)
@@ -102,18 +103,6 @@ class Lake:
                 kept = stored.join(replaced, on=list(spec.replace_key), how="anti")
                 merged = pl.concat([kept.select(list(spec.columns)), incoming])
             self._replace(spec, merged.sort(list(spec.unique_key)), target)
-
-    @contextmanager
-    def _locked(self, name: str, folders: tuple[str, ...]) -> Iterator[None]:
-        """Hold an exclusive lock on one partition (other writers wait, readers never do)."""
-        lock = self.home / "locks" / name / ("_".join(folders).replace("=", "-") + ".lock")
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        with lock.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _replace(self, spec: Dataset, frame: pl.DataFrame, target: Path) -> None:
         """Write `frame` to a temp file outside the lake, fsync it, move it onto `target`."""
@@ -134,7 +123,8 @@ class Lake:
                 handle.flush()
                 os.fsync(handle.fileno())
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temp, target)
+            with swapping(self.home):
+                os.replace(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
