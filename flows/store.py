@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.chain import Chain
+from pipeline.chain import Chain, complete_frame
 from pipeline.normalize import snapshot_rows
 from pipeline.sessions import session_of
 from warehouse import catalog
@@ -66,7 +66,17 @@ def chain_rows(chain: Chain, source: str) -> pl.DataFrame:
         "as_of": chain.as_of,
         "trade_date": session_of(chain.as_of),
     }
-    return chain.frame.with_columns(*(pl.lit(v).alias(k) for k, v in keys.items()))
+    frame = complete_frame(chain.frame)
+    # OCC-style id (root, yymmdd, C/P, strike x 1000) where the source gave none.
+    occ = pl.format(
+        "{}{}{}{}",
+        pl.lit(chain.symbol),
+        pl.col("expiration").dt.strftime("%y%m%d"),
+        pl.col("right"),
+        (pl.col("strike") * 1000).round(0).cast(pl.Int64).cast(pl.String).str.zfill(8),
+    )
+    frame = frame.with_columns(pl.col("contract").fill_null(occ))
+    return frame.with_columns(*(pl.lit(v).alias(k) for k, v in keys.items()))
 
 
 def store_snapshot(

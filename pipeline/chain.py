@@ -27,6 +27,7 @@ OPTIONAL_COLUMNS: dict[str, str] = {
     "prev_open_interest": "Int64",
     "gamma": "Float64",
     "delta": "Float64",
+    "contract": "String",
 }
 
 

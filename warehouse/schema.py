@@ -110,6 +110,7 @@ EXPIRY_COLUMNS: dict[str, pl.DataType] = {
 
 CHAIN_COLUMNS: dict[str, pl.DataType] = {
     **KEYS,
+    "contract": pl.String,
     "expiration": pl.Date,
     "strike": pl.Float64,
     "right": pl.String,
@@ -159,7 +160,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset("snapshots", SNAPSHOT_COLUMNS, _SNAP, _SNAP),
         Dataset("strikes", STRIKE_COLUMNS, _SNAP, (*_SNAP, "strike")),
         Dataset("expiries", EXPIRY_COLUMNS, _SNAP, (*_SNAP, "expiration")),
-        Dataset("chains", CHAIN_COLUMNS, _SNAP, (*_SNAP, "expiration", "strike", "right")),
+        Dataset("chains", CHAIN_COLUMNS, _SNAP, (*_SNAP, "contract")),
         Dataset(
             "prices",
             PRICE_COLUMNS,

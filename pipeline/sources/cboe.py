@@ -169,10 +169,13 @@ def _number_specs() -> list[NumberSpec]:
     return specs
 
 
-def _side(numbers: dict[str, pl.Series], side: str, expiration: pl.Series) -> pl.DataFrame:
+def _side(
+    numbers: dict[str, pl.Series], side: str, expiration: pl.Series, ids: pl.Series
+) -> pl.DataFrame:
     """Return the call or put block as long-format contract rows."""
     return pl.DataFrame(
         {
+            "contract": ids.str.strip_chars(),
             "expiration": expiration,
             "strike": numbers["strike"],
             "right": pl.repeat("C" if side == "call" else "P", expiration.len(), eager=True),
@@ -223,5 +226,7 @@ def read_cboe(path: str | Path, *, symbol: str | None = None) -> Chain:
         raise ChainFormatError(path, "no option rows after the header", line=header + 1)
     expiration = _expirations(frame, path)
     numbers = parse_numbers(frame, path, _number_specs())
-    contracts = pl.concat([_side(numbers, side, expiration) for side in ("call", "put")])
+    contracts = pl.concat(
+        [_side(numbers, side, expiration, frame[f"{side}_id"]) for side in ("call", "put")]
+    )
     return Chain(symbol or _symbol(frame), spot, as_of, contracts, origin=str(path))

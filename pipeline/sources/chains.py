@@ -118,7 +118,13 @@ def read_contracts(
         raise ChainFormatError(path, f"missing required column(s): {', '.join(missing)}", line=1)
     if frame.height == 0:
         raise ChainFormatError(path, "has no contract rows")
-    numeric = [c for c in ("strike", *OPTIONAL_COLUMNS) if c in frame.columns]
+    optional = [c for c, t in OPTIONAL_COLUMNS.items() if t != "String"]
+    numeric = [c for c in ("strike", *optional) if c in frame.columns]
+    text = {
+        c: frame.get_column(c)
+        for c, t in OPTIONAL_COLUMNS.items()
+        if t == "String" and c in frame.columns
+    }
     numbers = parse_numbers(
         frame,
         path,
@@ -138,6 +144,7 @@ def read_contracts(
             "expiration": _expirations(frame, path),
             "right": _rights(frame, path),
             **numbers,
+            **text,
         }
     )
     sym, s, when = _meta(frame, path, symbol, spot, as_of)

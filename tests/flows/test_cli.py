@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,7 +65,104 @@ def test_unknown_preset_and_missing_file_exit_2(tmp_path):
     assert result.returncode == 2 and "unknown preset 'nope'" in result.stderr
 
 
-def test_table_output_and_demo():
-    result = run("demo", "--symbols", "SPY")
+def run_home(home: Path, *args: str, stdin: str | None = None):
+    return subprocess.run(
+        [str(BIN), "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    result = run_home(home, "demo", "--symbols", "SPY,QQQ", "--sessions", "3")
     assert result.returncode == 0, result.stderr
-    assert "SPY" in result.stdout and "gamma flip" in result.stdout
+    assert "regime by day" in result.stdout and "GEX by expiry" in result.stdout
+    return home
+
+
+def test_sql_formats(demo_home, tmp_path):
+    query = "SELECT symbol, count(*) AS n FROM snapshots GROUP BY symbol ORDER BY symbol"
+    table = run_home(demo_home, "sql", query)
+    assert table.returncode == 0 and "SPY" in table.stdout
+    csv = run_home(demo_home, "sql", query, "--format", "csv")
+    assert csv.stdout.splitlines() == ["symbol,n", "QQQ,4", "SPY,4"]
+    rows = json.loads(run_home(demo_home, "sql", query, "--format", "json").stdout)
+    assert rows == [{"symbol": "QQQ", "n": 4}, {"symbol": "SPY", "n": 4}]
+    out = tmp_path / "out.parquet"
+    assert (
+        run_home(demo_home, "sql", query, "--format", "parquet", "--output", str(out)).returncode
+        == 0
+    )
+    import polars as pl
+
+    assert pl.read_parquet(out).height == 2
+
+
+def test_sql_errors_exit_2(demo_home):
+    result = run_home(demo_home, "sql", "SELECT nope FROM snapshots")
+    assert result.returncode == 2 and result.stderr.startswith("error: SQL error:")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert run_home(demo_home, "sql", "SELECT 1", "--format", "parquet").returncode == 2
+
+
+def test_sql_prompt(demo_home):
+    result = run_home(demo_home, "sql", stdin="SELECT count(*) AS n\nFROM daily_levels;\n.quit\n")
+    assert result.returncode == 0
+    assert "regime_daily" in result.stdout and " 6 " in result.stdout  # 2 symbols x 3 sessions
+
+
+def test_doctor_and_rebuild(demo_home):
+    doctor = run_home(demo_home, "doctor")
+    assert doctor.returncode == 0 and "keys unique" in doctor.stdout
+    rebuilt = run_home(demo_home, "rebuild")
+    assert rebuilt.returncode == 0 and "'snapshots': 8" in rebuilt.stdout
+
+
+def test_home_from_the_environment(demo_home):
+    env = {**os.environ, "GAMMALAKE_HOME": str(demo_home)}
+    result = subprocess.run(
+        [str(BIN), "sql", "SELECT count(*) FROM strikes", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert int(result.stdout.splitlines()[1]) > 0
+
+
+def test_hostile_symbols_exit_2(tmp_path):
+    result = run_home(tmp_path, "demo", "--symbols", "../../x")
+    assert result.returncode == 2 and "invalid symbol '../../X'" in result.stderr
+
+
+@pytest.mark.refdata
+def test_chain_save_stores_the_snapshot_and_the_chain(refdata, tmp_path):
+    name = "nickkxsper-index-gamma/spx_quotedata.csv"
+    result = run_home(
+        tmp_path,
+        "chain",
+        str(refdata / name),
+        "--preset",
+        "perfiliev",
+        "--year-basis",
+        "252",
+        "--save",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    snap = run_home(
+        tmp_path,
+        "sql",
+        "SELECT source, net_gex, gamma_flip, trade_date FROM snapshots",
+        "--format",
+        "json",
+    )
+    [row] = json.loads(snap.stdout)
+    assert row["source"] == "chains-perfiliev" and row["trade_date"] == "2022-07-12"
+    assert row["net_gex"] / 1e9 == pytest.approx(-17.4866, abs=5e-5)
+    chains = run_home(tmp_path, "sql", "SELECT count(*) AS n FROM chains", "--format", "csv")
+    assert chains.stdout.splitlines()[1] == str(2 * 9689)

@@ -91,16 +91,20 @@ WRITER = textwrap.dedent("""
 
 def start_writer(home: Path, strikes: int, snapshots: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(home), str(strikes),
-                             str(snapshots)], env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(home), str(strikes), str(snapshots)], env=env
+    )
 
 
 def incomplete_snapshots(home: Path) -> int:
     """Return how many snapshots lack some of their strikes (must always be 0)."""
-    result = catalog.query(home, """
+    result = catalog.query(
+        home,
+        """
         SELECT count(*) AS n FROM snapshots s
         LEFT JOIN (SELECT as_of, count(*) AS c FROM strikes GROUP BY as_of) k USING (as_of)
-        WHERE coalesce(k.c, 0) != s.strike_count""")
+        WHERE coalesce(k.c, 0) != s.strike_count""",
+    )
     return int(result.item())
 
 

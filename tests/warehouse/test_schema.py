@@ -29,8 +29,14 @@ def test_bad_sources_are_refused(source):
 
 
 def row(**changes):
-    base = {"symbol": "SPY", "source": "synthetic", "as_of": datetime(2024, 3, 1, 21, tzinfo=UTC),
-            "trade_date": date(2024, 3, 1), "strike": 500.0, "net_gex": 1.0}
+    base = {
+        "symbol": "SPY",
+        "source": "synthetic",
+        "as_of": datetime(2024, 3, 1, 21, tzinfo=UTC),
+        "trade_date": date(2024, 3, 1),
+        "strike": 500.0,
+        "net_gex": 1.0,
+    }
     return {**base, **changes}
 
 
@@ -40,12 +46,15 @@ def test_conform_orders_and_types_columns():
     assert out.schema["call_oi"] == pl.Int64 and out.get_column("call_oi").to_list() == [None]
 
 
-@pytest.mark.parametrize(("frame", "match"), [
-    (pl.DataFrame([row(bogus=1)]), "unknown column"),
-    (pl.DataFrame([row()]).drop("strike"), "missing key column"),
-    (pl.DataFrame([row(), row()]), "rows repeat the key"),
-    (pl.DataFrame([row(symbol="../x")]), "invalid symbol"),
-])
+@pytest.mark.parametrize(
+    ("frame", "match"),
+    [
+        (pl.DataFrame([row(bogus=1)]), "unknown column"),
+        (pl.DataFrame([row()]).drop("strike"), "missing key column"),
+        (pl.DataFrame([row(), row()]), "rows repeat the key"),
+        (pl.DataFrame([row(symbol="../x")]), "invalid symbol"),
+    ],
+)
 def test_conform_refuses(frame, match):
     with pytest.raises(WarehouseInputError, match=match):
         conform(dataset("strikes"), frame)

@@ -41,6 +41,11 @@ def test_generic_files_give_the_same_exposures_as_the_chain(tmp_path, suffix):
     assert a == pytest.approx(b, rel=1e-12)
 
 
+def test_contract_ids_pass_through(tmp_path):
+    path, _ = contract_file(tmp_path, contract=pl.format("QQQ-{}", pl.int_range(pl.len())))
+    assert read_chain(path).frame.get_column("contract")[3] == "QQQ-3"
+
+
 def test_rights_may_be_words(tmp_path):
     path, _ = contract_file(tmp_path, right=pl.col("right").replace({"C": "call", "P": "PUT"}))
     assert set(read_chain(path).frame.get_column("right")) == {"C", "P"}
