@@ -73,5 +73,5 @@ def test_a_missing_required_field_rejects_the_snapshot(payloads, path, message):
 
 def test_payloads_of_different_symbols_are_refused(payloads):
     mixed = {**payloads, "levels": {**payloads["levels"], "symbol": "QQQ"}}
-    with pytest.raises(PayloadError, match="levels.symbol 'QQQ' is not 'SPY'"):
+    with pytest.raises(PayloadError, match=r"levels\.symbol 'QQQ' is not 'SPY'"):
         snapshot_rows(mixed, source="synthetic")
