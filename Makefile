@@ -20,6 +20,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_lake.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,7 +17,7 @@ from warehouse.errors import WarehouseInputError
 
 SCHEMA_VERSION = 1
 UTC_TIME = pl.Datetime("us", "UTC")
-Grain = Literal["symbol_month", "symbol_year", "month"]
+Grain = Literal["symbol_day", "symbol_month", "symbol_year", "month"]
 
 _SYMBOL = re.compile(r"^[A-Z0-9^][A-Z0-9.^_-]{0,19}$")
 _SOURCE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
