@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -163,6 +163,70 @@ def sql(
         prompt(ctx.obj)
         return
     emit(run_query(ctx.obj, query), fmt, output)
+
+
+prices_app = typer.Typer(help="Daily price bars.", no_args_is_help=True)
+import_app = typer.Typer(help="History from other publishers.", no_args_is_help=True)
+app.add_typer(prices_app, name="prices")
+app.add_typer(import_app, name="import")
+
+
+def _print_import(what: str, result: object) -> None:
+    """Print what an import stored."""
+    print(f"imported {what}: {result.rows} covering {result.first} .. {result.last}")
+    for note in result.notes:
+        print(f"note: {note}")
+
+
+@prices_app.command("import")
+def prices_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Yahoo-style or generic OHLCV CSV/Parquet.")],
+    symbol: Annotated[str, typer.Option(help="Symbol the bars belong to.")],
+    source: Annotated[str, typer.Option(help="Source name to store them under.")] = "import",
+) -> None:
+    """Import daily bars; every bad row is reported and nothing is written unless all are good."""
+    from flows.imports import import_prices
+
+    [name] = _symbols(symbol)
+    _print_import(f"{name} bars", import_prices(ctx.obj, file, name, source))
+
+
+@prices_app.command("synthetic")
+def prices_synthetic(
+    ctx: typer.Context,
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols.")],
+    start: Annotated[str, typer.Option(help="First session, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last session, YYYY-MM-DD.")],
+) -> None:
+    """Store the synthetic market's daily bars."""
+    from flows.imports import import_synthetic_prices
+
+    first, last = _date(start, "--start"), _date(end, "--end")
+    _print_import(
+        "synthetic bars", import_synthetic_prices(ctx.obj, _symbols(symbols), first, last)
+    )
+
+
+@import_app.command("dix")
+def import_dix_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="SqueezeMetrics DIX.csv (date,price,dix,gex).")],
+) -> None:
+    """Import DIX.csv: one SPX snapshot per day (source squeezemetrics) and SPX closes."""
+    from flows.imports import import_dix
+
+    _print_import("DIX.csv", import_dix(ctx.obj, file))
+
+
+def _date(text: str, option: str) -> date:
+    """Return an ISO date, or raise naming the option."""
+    from pipeline.errors import InputError
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{option} {text!r} is not a date like 2024-03-15") from None
 
 
 @app.command()

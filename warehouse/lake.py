@@ -90,10 +90,14 @@ class Lake:
         if rows.height == 0:
             return 0
         day_column = "as_of" if spec.grain == "month" else "trade_date"
-        parts = rows.with_columns(pl.col(day_column).cast(pl.Date).cast(pl.String).alias("_day"))
-        for (symbol, day), group in parts.group_by(["symbol", "_day"], maintain_order=True):
-            folders = partition_of(spec, symbol, day)
-            self._merge(spec, folders, group.drop("_day"))
+        days = rows.get_column(day_column).cast(pl.Date).cast(pl.String)
+        folders = [
+            partition_of(spec, symbol, day)
+            for symbol, day in zip(rows.get_column("symbol"), days, strict=True)
+        ]
+        keyed = rows.with_columns(pl.Series("_part", ["/".join(f) for f in folders]))
+        for (part,), group in keyed.group_by(["_part"], maintain_order=True):
+            self._merge(spec, tuple(str(part).split("/")), group.drop("_part"))
         return rows.height
 
     def write_all(self, frames: dict[str, pl.DataFrame]) -> dict[str, int]:

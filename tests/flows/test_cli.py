@@ -166,3 +166,38 @@ def test_chain_save_stores_the_snapshot_and_the_chain(refdata, tmp_path):
     assert row["net_gex"] / 1e9 == pytest.approx(-17.4866, abs=5e-5)
     chains = run_home(tmp_path, "sql", "SELECT count(*) AS n FROM chains", "--format", "csv")
     assert chains.stdout.splitlines()[1] == str(2 * 9689)
+
+
+@pytest.mark.refdata
+def test_imports_then_regime_daily_joins_them(refdata, tmp_path):
+    dix = run_home(tmp_path, "import", "dix", str(refdata / "squeezemetrics-dix-caribbel/DIX.csv"))
+    assert dix.returncode == 0 and "covering 2011-05-02 .. 2026-08-07" in dix.stdout
+    bars = run_home(
+        tmp_path,
+        "prices",
+        "import",
+        str(refdata / "fja05680-gspc-daily/^GSPC.csv"),
+        "--symbol",
+        "SPX",
+        "--source",
+        "yahoo",
+    )
+    assert bars.returncode == 0 and "note: 5075 bars have open 0" in bars.stdout
+    out = run_home(
+        tmp_path,
+        "sql",
+        "SELECT count(*) AS n, max(abs(spot - close)) AS gap FROM "
+        "regime_daily WHERE price_source = 'squeezemetrics'",
+        "--format",
+        "json",
+    )
+    [row] = json.loads(out.stdout)
+    assert row["n"] == 3840 and row["gap"] < 1e-9
+
+
+def test_bad_bars_write_nothing(tmp_path):
+    bad = tmp_path / "bars.csv"
+    bad.write_text("date,open,high,low,close\n2024-03-01,10,9,11,10\n")
+    result = run_home(tmp_path, "prices", "import", str(bad), "--symbol", "SPY")
+    assert result.returncode == 2 and "line 2: high below low" in result.stderr
+    assert not (tmp_path / "lake").exists()
