@@ -260,7 +260,7 @@ def rebuild(
     if catalog_only:
         print(f"catalog of {home}: {', '.join(catalog.rebuild(home)) or 'no datasets'}")
         return
-    from flows.store import rebuild_from_raw
+    from flows.rebuild import rebuild_from_raw
 
     written = rebuild_from_raw(home)
     print(f"rebuilt {home} from raw/: {written or 'nothing archived'}")

@@ -1,11 +1,25 @@
-"""Where gammalake keeps its data: read from the environment at the edge, passed down explicitly."""
+"""Settings: a TOML file overridden by environment variables, read once at the edge.
+
+File: `$GAMMALAKE_HOME/gammalake.toml`, or `--config PATH`. Every key can be overridden by an
+environment variable `GAMMALAKE_<KEY>` (upper case; lists comma-separated). The FlashAlpha key
+is never read from the file: it comes from `FLASHALPHA_API_KEY`, or from the Prefect Secret
+block named by `flashalpha_secret_block`.
+"""
 
 from __future__ import annotations
 
 import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError
 
 HOME_VARIABLE = "GAMMALAKE_HOME"
+CONFIG_FILE = "gammalake.toml"
+KEY_VARIABLE = "FLASHALPHA_API_KEY"
 
 
 def default_home() -> Path:
@@ -20,3 +34,111 @@ def resolve_home(explicit: Path | None = None) -> Path:
         return explicit.expanduser()
     value = os.environ.get(HOME_VARIABLE)
     return Path(value).expanduser() if value else default_home()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a flow needs to know, with defaults that work with no file at all."""
+
+    home: Path
+    watchlist: tuple[str, ...] = ("SPY", "QQQ", "IWM")
+    source: str = "synthetic"
+    preset: str = "default"
+    chains_dir: Path | None = None
+    flashalpha_tier: str = "free"
+    flashalpha_base_url: str = "https://lab.flashalpha.com"
+    flashalpha_historical_url: str = "https://historical.flashalpha.com"
+    flashalpha_secret_block: str | None = None
+    nearest_expiries: int = 3
+    wall_alert_pct: float = 0.5
+    apprise_url: str | None = None
+    task_runner: str = "threads"
+    max_workers: int = 2
+    dask_address: str | None = None
+    intraday_minutes: int | None = None
+    snapshot_delay_minutes: int = 15
+    task_retries: int = 2
+    fetch_concurrency: int = 4
+
+    def api_key(self) -> str | None:
+        """Return the FlashAlpha key from the environment or the Prefect Secret block."""
+        key = os.environ.get(KEY_VARIABLE)
+        if key or not self.flashalpha_secret_block:
+            return key or None
+        from prefect.blocks.system import Secret
+
+        return Secret.load(self.flashalpha_secret_block).get()
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    """Return a file or environment value converted to the field's type."""
+    text = str(kind)
+    if "tuple" in text:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(str(i).strip().upper() for i in items if str(i).strip())
+    if "Path" in text:
+        return None if value in ("", None) else Path(str(value)).expanduser()
+    if "int" in text and "float" not in text:
+        return None if value in ("", None) else int(value)
+    if "float" in text:
+        return float(value)
+    return None if value == "" else str(value)
+
+
+def load_settings(
+    home: Path | None = None,
+    config: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Return settings from defaults, then the TOML file, then GAMMALAKE_* variables."""
+    env = os.environ if environ is None else environ
+    settings = Settings(home=resolve_home(home))
+    path = config or settings.home / CONFIG_FILE
+    values: dict[str, Any] = {}
+    if config is not None and not path.is_file():
+        raise InputError(f"{path}: no such settings file")
+    if path.is_file():
+        try:
+            values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"{path}: not valid TOML: {exc}") from None
+        if any(k.split("_")[-1] == "key" or "api_key" in k for k in values):
+            raise InputError(
+                f"{path}: API keys do not belong in the settings file; set "
+                f"{KEY_VARIABLE} or name a Prefect Secret block"
+            )
+    known = {f.name: f.type for f in fields(Settings) if f.name != "home"}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    for name, kind in known.items():
+        variable = f"GAMMALAKE_{name.upper()}"
+        if variable in env:
+            values[name] = env[variable]
+        if name in values:
+            try:
+                values[name] = _coerce(name, values[name], kind)
+            except ValueError:
+                raise InputError(
+                    f"setting {name}: {values[name]!r} is not a valid {kind}"
+                ) from None
+    return replace(settings, **{k: v for k, v in values.items() if k in known})
+
+
+def example_toml() -> str:
+    """Return a commented settings file with every key at its default."""
+    lines = ["# gammalake settings; every key can be overridden by GAMMALAKE_<KEY>."]
+    defaults = Settings(home=Path("."))
+    for f in fields(Settings):
+        if f.name == "home":
+            continue
+        value = getattr(defaults, f.name)
+        if value is None:
+            lines.append(f"# {f.name} = ")
+        elif isinstance(value, tuple):
+            lines.append(f"{f.name} = {list(value)!r}".replace("'", '"'))
+        elif isinstance(value, str):
+            lines.append(f'{f.name} = "{value}"')
+        else:
+            lines.append(f"{f.name} = {value}")
+    return "\n".join(lines) + "\n"

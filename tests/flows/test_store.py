@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from flows.store import rebuild_from_raw, store_snapshot
+from flows.rebuild import rebuild_from_raw
+from flows.store import store_snapshot
 from pipeline.normalize import PayloadError
 from tests.conftest import session_close, synthetic_payloads
 from tests.warehouse.test_lake import content_hash
@@ -44,5 +45,6 @@ def test_a_rejected_payload_is_still_archived(tmp_path):
     del payloads["gex"]["strikes"][0]["call_gex"]
     with pytest.raises(PayloadError, match=r"gex.strikes\[0\].call_gex"):
         store_snapshot(tmp_path, payloads, source="synthetic", as_of=when)
-    assert len(list(RawArchive(tmp_path).envelopes())) == len(payloads)
+    [bundle] = list(RawArchive(tmp_path).envelopes())  # engine output: one bundle per snapshot
+    assert bundle.endpoint == "snapshot" and set(bundle.payload) == set(payloads)
     assert not Lake(tmp_path).datasets()
