@@ -35,11 +35,85 @@ def _options(
             "else ~/.local/share/gammalake."
         ),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Settings file. Default: gammalake.toml in the data folder."),
+    ] = None,
 ) -> None:
     """Dealer-exposure history: GEX/DEX/VEX/CHEX, gamma flip and walls from option chains."""
     from flows.settings import resolve_home
 
+    # Before any command imports Prefect: its log level and telemetry are read at import.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     ctx.obj = resolve_home(home)
+    ctx.meta["config"] = config
+
+
+def _settings(ctx: typer.Context) -> object:
+    """Return the settings for this invocation (file + environment), Prefect quietened."""
+    from flows.settings import load_settings
+
+    return load_settings(ctx.obj, ctx.meta.get("config"))
+
+
+@app.command()
+def snapshot(
+    ctx: typer.Context,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated; default watchlist.")] = None,
+    source: Annotated[str | None, typer.Option(help="synthetic, chains, flashalpha.")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="When (ISO 8601 with offset); default now.")
+    ] = None,
+) -> None:
+    """Snapshot every symbol of the watchlist now (or --at), store it and show the alerts."""
+    from flows.runcmd import print_summary, task_runner
+    from flows.snapshot import snapshot_flow
+    from pipeline.engine.timing import NEW_YORK
+
+    settings = _settings(ctx)
+    names = _symbols(symbols) if symbols else list(settings.watchlist)
+    moment = _as_of(at) or datetime.now(NEW_YORK)
+    run = snapshot_flow.with_options(task_runner=task_runner(settings))
+    summary = run(settings, names, source or settings.source, moment)
+    print_summary(summary)
+    raise typer.Exit(1 if summary.failures else 0)
+
+
+@app.command()
+def backfill(
+    ctx: typer.Context,
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols.")],
+    start: Annotated[str, typer.Option(help="First session, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last session, YYYY-MM-DD.")],
+    source: Annotated[
+        str | None, typer.Option(help="synthetic, chains, flashalpha-historical.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Recompute sessions already stored.")] = False,
+) -> None:
+    """Fill the history over NYSE sessions; resumable (stored sessions are skipped)."""
+    from flows.backfill import backfill_flow
+    from flows.runcmd import backfill_progress, print_summary, task_runner
+    from pipeline.sessions import sessions_between
+
+    settings = _settings(ctx)
+    names = _symbols(symbols)
+    first, last = _date(start, "--start"), _date(end, "--end")
+    bar, advance = backfill_progress(len(sessions_between(first, last)) * len(names))
+    run = backfill_flow.with_options(task_runner=task_runner(settings))
+    hook = advance if settings.task_runner == "threads" else None
+    with bar:
+        summary = run(settings, names, source or settings.source, first, last, force, hook)
+    print_summary(summary)
+    raise typer.Exit(1 if summary.failures else 0)
+
+
+@app.command()
+def serve(ctx: typer.Context) -> None:
+    """Register the scheduled deployments with a Prefect server and run them (see README)."""
+    from flows.deploy import serve_deployments
+
+    serve_deployments(_settings(ctx))
 
 
 def _as_of(text: str | None) -> datetime | None:
@@ -190,6 +264,22 @@ def prices_import(
 
     [name] = _symbols(symbol)
     _print_import(f"{name} bars", import_prices(ctx.obj, file, name, source))
+
+
+@prices_app.command("update")
+def prices_update(
+    ctx: typer.Context,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated; default watchlist.")] = None,
+    start: Annotated[str, typer.Option(help="From this session when none is stored.")] = (
+        "2018-01-02"
+    ),
+) -> None:
+    """Bring the watchlist's bars up to the latest session (synthetic source)."""
+    from flows.imports import update_prices
+
+    settings = _settings(ctx)
+    names = _symbols(symbols) if symbols else list(settings.watchlist)
+    _print_import("bars", update_prices(settings, names, _date(start, "--start")))
 
 
 @prices_app.command("synthetic")

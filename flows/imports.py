@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from pipeline.sources.dix import read_dix
@@ -49,3 +49,35 @@ def import_dix(home: Path, path: Path) -> Imported:
     catalog.ensure(home)
     days = dix.snapshots.get_column("trade_date")
     return Imported(written, days.min(), days.max(), [])
+
+
+def update_prices(settings: object, symbols: list[str], start: date) -> Imported:
+    """Store bars from the day after each symbol's last stored bar to the latest session."""
+    from datetime import datetime
+
+    from pipeline.engine.timing import NEW_YORK
+    from pipeline.errors import InputError
+    from pipeline.sessions import session_of
+
+    if settings.source != "synthetic":
+        raise InputError(
+            f"prices update follows the synthetic source only; for "
+            f"{settings.source} use `gammalake prices import FILE --symbol ...`"
+        )
+    home = settings.home
+    latest = session_of(datetime.now(NEW_YORK))
+    stored = {}
+    if "prices" in Lake(home).datasets():
+        found = catalog.query(
+            home,
+            "SELECT symbol, max(trade_date) AS last FROM prices WHERE "
+            "source = 'synthetic' GROUP BY symbol",
+        )
+        stored = dict(found.iter_rows())
+    market, total = SyntheticMarket(), 0
+    for symbol in symbols:
+        first = stored[symbol] + timedelta(days=1) if symbol in stored else start
+        if first <= latest:
+            total += Lake(home).write("prices", synthetic_bars(market, symbol, first, latest))
+    catalog.ensure(home)
+    return Imported({"prices": total}, start, latest, [])

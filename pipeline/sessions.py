@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
+
+from pipeline.engine.timing import NEW_YORK
 
 
 @lru_cache(maxsize=1)
@@ -34,3 +36,35 @@ def session_of(moment: datetime) -> date:
     if calendar.session_open(session) > stamp:
         session = calendar.previous_session(session)
     return session.date()
+
+
+def close_times(days: list[date]) -> list[datetime]:
+    """Return each session's close in New York.
+
+    The NYSE close where the calendar covers the day (13:00 on half days), 16:00 otherwise.
+    """
+    import pandas as pd
+
+    calendar = nyse()
+    first, last = calendar.first_session.date(), calendar.last_session.date()
+    inside = [d for d in days if first <= d <= last]
+    closes: dict[date, datetime] = {}
+    if inside:
+        schedule = calendar.schedule.loc[pd.Timestamp(min(inside)) : pd.Timestamp(max(inside))]
+        for session, close in schedule["close"].items():
+            closes[session.date()] = close.tz_convert("America/New_York").to_pydatetime()
+    return [closes.get(d) or datetime.combine(d, time(16, 0), NEW_YORK) for d in days]
+
+
+def sessions_between(start: date, end: date) -> list[date]:
+    """Return the NYSE sessions from `start` to `end`, both included."""
+    import pandas as pd
+
+    if end < start:
+        return []
+    return [s.date() for s in nyse().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))]
+
+
+def after_close(day: date, delay_minutes: int) -> datetime:
+    """Return `delay_minutes` after the session's close (13:00 on half days), New York time."""
+    return close_times([day])[0] + timedelta(minutes=delay_minutes)

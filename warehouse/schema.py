@@ -216,8 +216,9 @@ def conform(spec: Dataset, frame: pl.DataFrame) -> pl.DataFrame:
         (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t, strict=True).alias(c)
         for c, t in spec.columns.items()
     )
-    for symbol in out.get_column("symbol").unique().to_list():
-        validate_symbol(symbol)
+    if spec.grain != "month":  # symbols name folders; runs (month grain) use "*" for "all"
+        for symbol in out.get_column("symbol").unique().to_list():
+            validate_symbol(symbol)
     for source in out.get_column("source").unique().to_list():
         validate_source(source)
     nulls = [c for c in spec.unique_key if out.get_column(c).null_count()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 import numpy as np
@@ -64,6 +64,25 @@ class DealerBook:
     def session(self) -> date:
         """Return the New York date of the snapshot."""
         return session_date(self.as_of)
+
+    def subset(self, mask: BoolArray) -> DealerBook:
+        """Return the book restricted to `mask` (every per-contract figure is independent)."""
+        per_contract = (
+            "years",
+            "sigma",
+            "same_day",
+            "position",
+            "delta",
+            "gex",
+            "dex",
+            "vex",
+            "chex",
+        )
+        return replace(
+            self,
+            contracts=self.contracts.take(mask),
+            **{name: getattr(self, name)[mask] for name in per_contract},
+        )
 
     @property
     def priced(self) -> BoolArray:

@@ -62,11 +62,11 @@ def filter_chain(
 class ExposureSnapshot:
     """Exposures of one chain under one engine configuration."""
 
-    def __init__(self, chain: Chain, config: EngineConfig) -> None:
-        """Price the dealer book now; aggregates and payloads are computed on first use."""
+    def __init__(self, chain: Chain, config: EngineConfig, book: DealerBook | None = None) -> None:
+        """Price the dealer book now (unless given); aggregates and payloads come on first use."""
         self.chain = chain
         self.config = config
-        self.book: DealerBook = build_book(chain, config)
+        self.book: DealerBook = book if book is not None else build_book(chain, config)
 
     @cached_property
     def table(self) -> StrikeTable:
@@ -94,10 +94,19 @@ class ExposureSnapshot:
     def filtered(
         self, expiration: str | date | Iterable[str | date] | None = None, min_oi: int | None = None
     ) -> ExposureSnapshot:
-        """Return the snapshot of the same chain restricted by expiration and/or min OI."""
+        """Return the snapshot restricted by expiration and/or min OI (the book is sliced)."""
         if expiration is None and min_oi is None:
             return self
-        return ExposureSnapshot(filter_chain(self.chain, expiration, min_oi), self.config)
+        c = self.book.contracts
+        keep = np.ones(c.strike.size, dtype=bool)
+        if expiration is not None:
+            wanted = [expiration] if isinstance(expiration, str | date) else list(expiration)
+            days = np.array([str(d) for d in wanted], dtype="datetime64[D]")
+            keep &= np.isin(c.expiration, days)
+        if min_oi is not None:
+            keep &= c.open_interest >= min_oi
+        chain = filter_chain(self.chain, expiration, min_oi)
+        return ExposureSnapshot(chain, self.config, self.book.subset(keep))
 
     def gex(self, expiration: str | date | None = None, min_oi: int | None = None) -> GexResponse:
         """Return the GEX payload ($ per 1% move), optionally for one expiration / min OI."""

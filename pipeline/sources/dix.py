@@ -18,7 +18,7 @@ import polars as pl
 
 from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import InputError
-from pipeline.sources.prices import close_times
+from pipeline.sessions import close_times
 from pipeline.sources.tabular import LINE
 
 SOURCE = "squeezemetrics"

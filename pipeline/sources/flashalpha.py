@@ -517,3 +517,40 @@ def plan_requests(
     if remaining is None:
         return wanted, []
     return wanted[:remaining], wanted[remaining:]
+
+
+@dataclass
+class FlashAlphaSource:
+    """The API as a snapshot source: each symbol's planned requests, in priority order.
+
+    Responses that arrive are kept even when a later request of the same symbol fails, so no
+    request already paid for is lost; `errors` says what is missing.
+    """
+
+    client: FlashAlphaClient
+    plan: dict[str, list[PlannedRequest]]
+    name: str = "flashalpha"
+    computes: bool = False
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def fetch(self, symbol: str, at: datetime) -> Any:
+        """Return the symbol's responses as a Fetched (see pipeline.sources.base)."""
+        from pipeline.normalize import parse_as_of
+        from pipeline.sources.base import Fetched
+
+        payloads: dict[str, Any] = {}
+        request: dict[str, dict[str, Any]] = {}
+        spent = 0
+        for item in self.plan.get(symbol, []):
+            key = item.endpoint if not item.params else f"gex_{item.params['expiration']}"
+            try:
+                response = self.client.request(item.endpoint, symbol, **item.params)
+            except FlashAlphaError as exc:
+                spent += exc.attempts
+                self.errors.setdefault(symbol, []).append(f"{item.label()}: {exc}")
+                continue
+            spent += response.meta["attempts"]
+            payloads[key], request[key] = response.payload, response.meta
+        head = payloads.get("gex") or payloads.get("summary") or payloads.get("levels") or {}
+        as_of = parse_as_of(head["as_of"]) if "as_of" in head else at
+        return Fetched(symbol, as_of, payloads, None, request, spent)

@@ -10,14 +10,14 @@ half day), so a point-in-time join knows when the close was known.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from pipeline.errors import InputError
-from pipeline.sessions import nyse
+from pipeline.sessions import close_times, nyse
 from pipeline.sources.synthetic import SyntheticMarket
 from pipeline.sources.tabular import LINE
 
@@ -101,26 +101,6 @@ def bar_problems(bars: pl.DataFrame) -> list[str]:
         if reasons:
             problems.append(f"line {row[LINE]}: {', '.join(reasons)}")
     return problems
-
-
-def close_times(days: list[date]) -> list[datetime]:
-    """Return each session's close in New York.
-
-    The NYSE close where the calendar covers the day (13:00 on half days), 16:00 otherwise.
-    """
-    import pandas as pd
-
-    calendar = nyse()
-    first, last = calendar.first_session.date(), calendar.last_session.date()
-    inside = [d for d in days if first <= d <= last]
-    closes: dict[date, datetime] = {}
-    if inside:
-        schedule = calendar.schedule.loc[pd.Timestamp(min(inside)) : pd.Timestamp(max(inside))]
-        for session, close in schedule["close"].items():
-            closes[session.date()] = close.tz_convert("America/New_York").to_pydatetime()
-    from pipeline.engine.timing import NEW_YORK
-
-    return [closes.get(d) or datetime.combine(d, time(16, 0), NEW_YORK) for d in days]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -43,14 +44,11 @@ class SyntheticMarket:
         days = int(np.busday_count(_START, day))
         if days < 0:
             raise ValueError(f"synthetic history starts {_START}, asked for {day}")
-        shocks = self._rng("spot", symbol).standard_normal(days + 1)[1:]
-        dt = 1.0 / 252.0
-        step = (self.drift - 0.5 * self.volatility**2) * dt
-        log_path = np.sum(step + self.volatility * math.sqrt(dt) * shocks)
+        path = _log_path(self, symbol, days)
         base = _BASE_PRICES.get(
             symbol, 50.0 + int(hashlib.md5(symbol.encode()).hexdigest(), 16) % 400
         )
-        return round(float(base * math.exp(log_path)), 2)
+        return round(float(base * math.exp(path[days])), 2)
 
     def expirations(self, day: date, count: int) -> list[date]:
         """Return `count` expirations from `day`, nearest first.
@@ -89,78 +87,128 @@ class SyntheticMarket:
         centre = round(spot / step) * step
         ks = centre + step * (np.arange(strikes) - strikes // 2)
         ks = ks[ks > 0]
-        frames = [self._expiry(symbol, spot, as_of, d, ks) for d in self.expirations(day, expiries)]
+        days = self.expirations(day, expiries)
+        closes = np.array([datetime.combine(d, time(16, 0), NEW_YORK).timestamp() for d in days])
+        years = np.maximum((closes - as_of.timestamp()) / (365.0 * 86400.0), 1 / (365 * 24 * 4))
+        grid_k, grid_t = np.meshgrid(ks, years)  # (expiries, strikes)
+        moneyness = np.log(grid_k / spot)
+        iv = np.clip(
+            0.16 + 0.04 / np.sqrt(1 + grid_t * 12) - 0.35 * moneyness + 0.9 * moneyness**2,
+            0.05,
+            2.0,
+        )
+        previous = np.busday_offset(np.datetime64(day, "D"), -1, roll="backward").astype(date)
+        factors = _strike_factors(self.seed, symbol, days, ks)
+        oi = self._open_interest(symbol, day, grid_k, grid_t, factors)
+        gap = (day - previous).days / 365.0
+        prev_oi = self._open_interest(symbol, previous, grid_k, grid_t + gap, factors)
+        rng = self._rng("volume", symbol, day.isoformat())
+        frames = [
+            self._side(right, oi[i], prev_oi[i], grid_k, grid_t, iv, days, spot, rng)
+            for i, right in enumerate(("C", "P"))
+        ]
         return Chain(symbol, spot, as_of, pl.concat(frames), origin=f"synthetic:{symbol}")
 
     def _open_interest(
-        self, symbol: str, expiry: date, ks: np.ndarray, day: date, years: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Return call and put open interest (contracts) on `day`.
+        self, symbol: str, day: date, ks: np.ndarray, years: np.ndarray, factors: np.ndarray
+    ) -> np.ndarray:
+        """Return call and put open interest on `day` over the (expiry, strike) grid.
 
         A smooth profile times fixed per-strike factors, so day-over-day changes come from spot,
-        time and positioning, not from noise.
+        time and positioning, not from noise. Shape (2, expiries, strikes).
         """
         spot = self.spot(symbol, day)
         moneyness = np.log(ks / spot)
-        width = 0.04 + 0.12 * math.sqrt(years)
+        width = 0.04 + 0.12 * np.sqrt(years)
         weight = np.exp(-0.5 * (moneyness / width) ** 2) * (1.0 + 1.5 * _roundness(ks, spot))
         scale = 1500.0 / (1.0 + 3.0 * years)
         tilt = self.positioning(symbol, day)
         calls = weight * (0.8 + 1.5 * np.clip(moneyness, 0, None) / width) * math.exp(0.35 * tilt)
         puts = weight * (1.2 + 2.5 * np.clip(-moneyness, 0, None) / width) * math.exp(-0.35 * tilt)
-        factor = _strike_factors(f"{self.seed}|{symbol}|{expiry}", ks)
-        return (
-            np.round(scale * calls * factor[0]).astype(np.int64),
-            np.round(scale * puts * factor[1]).astype(np.int64),
-        )
+        return np.round(scale * np.stack([calls, puts]) * factors).astype(np.int64)
 
-    def _expiry(
-        self, symbol: str, spot: float, as_of: datetime, expiry: date, ks: np.ndarray
+    def _side(
+        self,
+        right: str,
+        oi: np.ndarray,
+        prev_oi: np.ndarray,
+        ks: np.ndarray,
+        years: np.ndarray,
+        iv: np.ndarray,
+        days: list[date],
+        spot: float,
+        rng: np.random.Generator,
     ) -> pl.DataFrame:
-        """Return call and put rows of one expiration."""
-        close = datetime.combine(expiry, time(16, 0), NEW_YORK)
-        years = max((close - as_of).total_seconds() / (365.0 * 86400.0), 1.0 / (365 * 24 * 4))
-        moneyness = np.log(ks / spot)
-        iv = np.clip(
-            0.16 + 0.04 / math.sqrt(1 + years * 12) - 0.35 * moneyness + 0.9 * moneyness**2,
-            0.05,
-            2.0,
+        """Return the contract rows of one side over the whole grid."""
+        value = bsm_price(spot, ks, years, iv, self.rate, 0.0, right == "C")
+        half = np.maximum(0.01, 0.02 * value)
+        return pl.DataFrame(
+            {
+                "expiration": np.repeat(np.array(days, dtype="datetime64[D]"), ks.shape[1]),
+                "strike": ks.ravel(),
+                "right": right,
+                "open_interest": oi.ravel(),
+                "volume": rng.poisson(oi.ravel() * 0.15),
+                "iv": np.round(iv, 4).ravel(),
+                "bid": np.round(np.maximum(value - half, 0.0), 2).ravel(),
+                "ask": np.round(value + half, 2).ravel(),
+                "prev_open_interest": prev_oi.ravel(),
+            }
         )
-        day = as_of.astimezone(NEW_YORK).date()
-        previous = np.busday_offset(np.datetime64(day, "D"), -1, roll="backward").astype(date)
-        gap = (day - previous).days / 365.0
-        oi = self._open_interest(symbol, expiry, ks, day, years)
-        prev_oi = self._open_interest(symbol, expiry, ks, previous, years + gap)
-        rng = self._rng("volume", symbol, day.isoformat(), expiry.isoformat())
-        rows = []
-        for i, right in enumerate(("C", "P")):
-            value = bsm_price(spot, ks, years, iv, self.rate, 0.0, right == "C")
-            half = np.maximum(0.01, 0.02 * value)
-            rows.append(
-                pl.DataFrame(
-                    {
-                        "expiration": [expiry] * ks.size,
-                        "strike": ks,
-                        "right": [right] * ks.size,
-                        "open_interest": oi[i],
-                        "volume": rng.poisson(oi[i] * 0.15),
-                        "iv": np.round(iv, 4),
-                        "bid": np.round(np.maximum(value - half, 0.0), 2),
-                        "ask": np.round(value + half, 2),
-                        "prev_open_interest": prev_oi[i],
-                    }
-                )
+
+
+@lru_cache(maxsize=64)
+def _path_cache(market: SyntheticMarket, symbol: str) -> list[np.ndarray]:
+    """Return a mutable holder for the symbol's cumulative log-price path (grown on demand)."""
+    return [np.zeros(1)]
+
+
+def _log_path(market: SyntheticMarket, symbol: str, days: int) -> np.ndarray:
+    """Return the cumulative log-price path of `symbol` covering at least `days` weekdays.
+
+    Generated in one draw of 20 years from the symbol's seed, so every call (and every date)
+    agrees with every other.
+    """
+    holder = _path_cache(market, symbol)
+    if holder[0].size <= days:
+        size = max(days + 1, 252 * 20)
+        shocks = market._rng("spot", symbol).standard_normal(size)
+        dt = 1.0 / 252.0
+        steps = (market.drift - 0.5 * market.volatility**2) * dt + market.volatility * math.sqrt(
+            dt
+        ) * shocks
+        steps[0] = 0.0
+        holder[0] = np.cumsum(steps)
+    return holder[0]
+
+
+def _strike_factors(seed: int, symbol: str, days: list[date], ks: np.ndarray) -> np.ndarray:
+    """Return fixed factors in [0.55, 1.8] per (side, expiry, strike), keyed by strike value.
+
+    A strike keeps its factor from day to day whatever the grid around spot; shape
+    (2, expiries, strikes).
+    """
+    keys = np.array(
+        [
+            int.from_bytes(
+                hashlib.blake2b(f"{seed}|{symbol}|{d}".encode(), digest_size=4).digest(), "big"
             )
-        return pl.concat(rows)
-
-
-def _strike_factors(key: str, ks: np.ndarray) -> np.ndarray:
-    """Return two fixed factors in [0.55, 1.8] per strike (calls, puts), keyed by strike value."""
-    out = np.empty((2, ks.size))
-    for j, k in enumerate(ks):
-        digest = hashlib.blake2b(f"{key}|{k:.4f}".encode(), digest_size=8).digest()
-        u = np.frombuffer(digest, dtype=np.uint32) / 2.0**32
-        out[:, j] = np.exp(1.2 * (u - 0.5))
+            for d in days
+        ],
+        dtype=np.float64,
+    )
+    cents = np.round(ks * 100)
+    out = np.empty((2, len(days), ks.size))
+    for side in range(2):
+        # A sine hash: deterministic, vectorised, uniform enough for made-up open interest.
+        x = (
+            np.sin(
+                np.outer(keys % 9973.0 + 1.0 + side * 0.5, np.ones_like(ks)) * 12.9898
+                + cents * 78.233 * (side + 1)
+            )
+            * 43758.5453
+        )
+        out[side] = np.exp(1.2 * (x - np.floor(x) - 0.5))
     return out
 
 

@@ -181,7 +181,12 @@ def test_hedging_is_symmetric_to_first_order_and_matches_gex(synthetic):
 
 def test_regime_follows_spot_against_the_flip(synthetic):
     s = synthetic.summary()
-    expected = "positive_gamma" if s["underlying_price"] >= s["gamma_flip"] else "negative_gamma"
+    if s["gamma_flip"] is None:
+        expected = "unknown"
+    elif s["underlying_price"] >= s["gamma_flip"]:
+        expected = "positive_gamma"
+    else:
+        expected = "negative_gamma"
     assert s["regime"] == expected
 
 

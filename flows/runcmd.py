@@ -1,0 +1,91 @@
+"""CLI side of the flows: quiet Prefect, run with the configured task runner, show results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from flows.console import make_console
+from flows.runs import RunSummary
+from flows.settings import Settings
+
+
+def task_runner(settings: Settings) -> Any:
+    """Return the configured Prefect task runner: threads, or Dask at `dask_address`."""
+    if settings.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if settings.dask_address:
+            return DaskTaskRunner(address=settings.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": settings.max_workers})
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=settings.max_workers)
+
+
+class RateColumn(ProgressColumn):
+    """Sessions per second."""
+
+    def render(self, task: Task) -> Text:
+        """Return e.g. '12.4 sessions/s'."""
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f} sessions/s" if speed else "- sessions/s")
+
+
+def backfill_progress(total: int) -> tuple[AbstractContextManager, Callable[[str, int], None]]:
+    """Return a progress bar context and the callback tasks advance it with."""
+    if total == 0:
+        return nullcontext(), lambda symbol, n: None
+    progress = Progress(
+        TextColumn("backfill"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeRemainingColumn(),
+        console=make_console(),
+        transient=False,
+    )
+    bar = progress.add_task("backfill", total=total)
+    return progress, lambda symbol, n: progress.update(bar, advance=n)
+
+
+def print_summary(summary: RunSummary, alerts_shown: int = 12) -> None:
+    """Print per-symbol results, the run's alerts and its failures."""
+    console = make_console()
+    table = Table(title=f"{summary.flow} via {summary.source} (run {summary.run_id[:8]})")
+    for name in ("symbol", "sessions", "skipped", "rows", "alerts", "status"):
+        table.add_column(name, justify="left" if name in ("symbol", "status") else "right")
+    for o in summary.outcomes:
+        status = (
+            "[red]failed[/]"
+            if o.error and not o.rows
+            else ("[yellow]partial[/]" if o.error else "[green]ok[/]")
+        )
+        table.add_row(
+            o.symbol,
+            str(o.sessions),
+            str(o.skipped),
+            str(sum(o.rows.values())),
+            str(len(o.alerts)),
+            status,
+        )
+    console.print(table)
+    for alert in summary.alerts[-alerts_shown:]:
+        console.print(f"[yellow]alert[/] {alert['trade_date']} {alert['kind']}: {alert['message']}")
+    if len(summary.alerts) > alerts_shown:
+        console.print(f"... {len(summary.alerts) - alerts_shown} more in the alerts table")
+    for symbol, why in summary.failures.items():
+        console.print(f"[red]failed[/] {symbol}: {why}")
