@@ -16,6 +16,7 @@ import polars as pl
 
 from flows.alerts import derive_alerts
 from pipeline.chain import Chain, complete_frame
+from pipeline.errors import InputError
 from pipeline.normalize import snapshot_rows
 from pipeline.sessions import session_of
 from pipeline.sources.base import Fetched, Source
@@ -179,6 +180,9 @@ def capture(
     secrets: list[str] | None = None,
 ) -> Captured:
     """Archive then normalise one fetched snapshot; add OI change, alerts (and the chain)."""
+    if not fetched.payloads:
+        why = "; ".join(getattr(source, "errors", {}).get(fetched.symbol, [])) or "no payload"
+        raise InputError(f"{fetched.symbol}: nothing received from {source.name}: {why}")
     raw_ref = archive_fetched(home, source, fetched, secrets or [])
     rows = snapshot_rows(fetched.payloads, source=source.name, as_of=fetched.as_of, raw_ref=raw_ref)
     if "strikes" in rows:

@@ -206,12 +206,12 @@ def _exit_now() -> None:
 def demo(
     ctx: typer.Context,
     symbols: Annotated[str, typer.Option(help="Comma-separated symbols.")] = "SPY,QQQ,IWM",
-    sessions: Annotated[int, typer.Option(help="Sessions of history to store.")] = 15,
+    years: Annotated[float, typer.Option(help="Years of history to backfill.")] = 2.0,
 ) -> None:
-    """Run the engine end to end on the built-in synthetic market (no key, no network)."""
+    """Run the whole product on the synthetic market: backfill, snapshot, alerts, queries."""
     from flows.demo import run_demo
 
-    run_demo(ctx.obj, _symbols(symbols), sessions=sessions)
+    run_demo(_settings(ctx), _symbols(symbols), years=years)
 
 
 def _symbols(text: str) -> list[str]:

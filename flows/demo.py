@@ -1,44 +1,41 @@
-"""`gammalake demo`: the engine, the lake and the catalog end to end on the synthetic market.
+"""`gammalake demo`: the whole product on the synthetic market, no key and no network.
 
-No key and no network: it stores a few weeks of synthetic daily snapshots (16:15 New York) and
-an intraday one (14:30) for the latest NYSE session, then queries them.
+A backfill of the symbols over the last `years` of NYSE sessions (the backfill flow, resumable),
+their daily bars, a snapshot of the latest session at 14:30 New York (the snapshot flow) with
+that run's alerts, example queries on the catalog, and where everything is.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 
 from rich.table import Table
 
-from flows.console import level, make_console, money, print_snapshot
+from flows.backfill import backfill_flow
+from flows.console import level, make_console, money
+from flows.imports import import_synthetic_prices
+from flows.runcmd import backfill_progress, print_summary
+from flows.settings import Settings
+from flows.snapshot import snapshot_flow
 from flows.sqlcmd import run_query, table_of
-from flows.store import store_snapshot
-from pipeline.engine.presets import preset
-from pipeline.engine.snapshot import ExposureSnapshot
 from pipeline.engine.timing import NEW_YORK
-from pipeline.sessions import nyse
-from pipeline.sources.synthetic import SyntheticMarket
-from warehouse import catalog
+from pipeline.sessions import sessions_between
 from warehouse.queries import EXAMPLES
 
-DAILY_TIME = time(16, 15)
 INTRADAY_TIME = time(14, 30)
+SCAN = """
+    SELECT symbol, underlying_price AS spot, net_gex, regime, gamma_flip, call_wall, put_wall,
+           zero_dte_magnet
+    FROM snapshots WHERE source = 'synthetic'
+    QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY as_of DESC) = 1
+    ORDER BY symbol"""
 
 
-def recent_sessions(today: date, count: int) -> list[date]:
-    """Return the last `count` NYSE sessions on or before `today`, oldest first."""
-    import pandas as pd
-
-    calendar = nyse()
-    last = calendar.date_to_session(pd.Timestamp(today), direction="previous")
-    return [s.date() for s in calendar.sessions_window(last, -count)]
-
-
-def scanner_table(payloads: dict[str, dict[str, Any]]) -> Table:
-    """Return one row per symbol: spot, net GEX, regime, flip, walls, magnet."""
-    table = Table(title="synthetic market scan (preset default)")
+def scanner_table(home: Path) -> Table:
+    """Return the latest snapshot of each symbol: spot, net GEX, regime, flip, walls, magnet."""
+    table = Table(title="latest synthetic snapshots (preset default)")
     for name in (
         "symbol",
         "spot",
@@ -50,59 +47,50 @@ def scanner_table(payloads: dict[str, dict[str, Any]]) -> Table:
         "0DTE magnet",
     ):
         table.add_column(name, justify="left" if name in ("symbol", "regime") else "right")
-    for symbol, p in payloads.items():
-        lv = p["levels"]["levels"]
+    for row in run_query(home, SCAN).iter_rows(named=True):
         table.add_row(
-            symbol,
-            level(p["summary"]["underlying_price"]),
-            money(p["summary"]["exposures"]["net_gex"]),
-            p["summary"]["regime"],
-            level(lv["gamma_flip"]),
-            level(lv["call_wall"]),
-            level(lv["put_wall"]),
-            level(lv["zero_dte_magnet"]),
+            row["symbol"],
+            level(row["spot"]),
+            money(row["net_gex"]),
+            row["regime"],
+            level(row["gamma_flip"]),
+            level(row["call_wall"]),
+            level(row["put_wall"]),
+            level(row["zero_dte_magnet"]),
         )
     return table
 
 
-def store_history(home: Path, symbols: list[str], days: list[date]) -> dict[str, Any]:
-    """Store daily snapshots for `days` and an intraday one on the last; return the latter."""
-    market = SyntheticMarket()
-    moments = [datetime.combine(d, DAILY_TIME, NEW_YORK) for d in days]
-    moments.append(datetime.combine(days[-1], INTRADAY_TIME, NEW_YORK))
-    latest: dict[str, Any] = {}
-    for moment in moments:
-        for symbol in symbols:
-            chain = market.chain(symbol, moment)
-            payloads = ExposureSnapshot(chain, preset("default")).payloads()
-            store_snapshot(home, payloads, source="synthetic", as_of=moment, refresh_catalog=False)
-            latest[symbol] = payloads
-    catalog.ensure(home)
-    return latest
-
-
 def run_demo(
-    home: Path, symbols: list[str], *, sessions: int = 15, today: date | None = None
-) -> dict[str, dict[str, Any]]:
-    """Store synthetic history in `home`, print a scan, a snapshot and example queries."""
-    days = recent_sessions(today or datetime.now(NEW_YORK).date(), sessions)
-    console = make_console()
+    settings: Settings, symbols: list[str], *, years: float = 2.0, today: date | None = None
+) -> None:
+    """Backfill, snapshot, alert and query the synthetic market into `settings.home`."""
+    settings = replace(settings, source="synthetic")
+    home, console = settings.home, make_console()
+    end = today or datetime.now(NEW_YORK).date()
+    start = end - timedelta(days=round(365.25 * years))
+    sessions = sessions_between(start, end)
     console.print(
-        f"[bold]gammalake demo[/] - {len(symbols)} symbols x {len(days)} sessions "
-        f"({days[0]} .. {days[-1]}) of synthetic chains into {home}"
+        f"[bold]gammalake demo[/] - {', '.join(symbols)} over {len(sessions)} NYSE "
+        f"sessions ({sessions[0]} .. {sessions[-1]}), synthetic market, into {home}"
     )
-    payloads = store_history(home, symbols, days)
-    console.print(scanner_table(payloads))
-    print_snapshot(payloads[symbols[0]], "default")
+    bar, advance = backfill_progress(len(sessions) * len(symbols))
+    with bar:
+        history = backfill_flow(settings, symbols, "synthetic", start, end, False, advance)
+    print_summary(history, alerts_shown=0)
+    import_synthetic_prices(home, symbols, start, end)
+    moment = datetime.combine(sessions[-1], INTRADAY_TIME, NEW_YORK)
+    console.print(f"\n[bold]snapshot[/] of {sessions[-1]} at {INTRADAY_TIME:%H:%M} New York:")
+    print_summary(snapshot_flow(settings, symbols, "synthetic", moment))
+    console.print(scanner_table(home))
     for title, sql in EXAMPLES.items():
-        console.print(f'\n[bold]{title}[/]  (gammalake sql "...", see README)')
+        console.print(f"\n[bold]{title}[/]")
         console.print(table_of(run_query(home, sql)))
     console.print(
-        f"\nData: {home}/lake (Parquet), raw payloads: {home}/raw, "
+        f"\nData: {home}/lake (Parquet)  raw payloads: {home}/raw  "
         f"DuckDB catalog: {home}/warehouse.duckdb"
     )
     console.print("Next:")
-    console.print('  gammalake sql "SELECT * FROM regime_daily ORDER BY trade_date DESC"')
-    console.print("  gammalake chain path/to/quotedata.csv --save    # a CBOE download, stored")
-    console.print("  gammalake doctor                                # check the lake")
-    return payloads
+    console.print('  gammalake sql "SELECT * FROM regime_daily ORDER BY trade_date DESC LIMIT 20"')
+    console.print("  gammalake chain path/to/quotedata.csv --save     # a CBOE download, stored")
+    console.print("  gammalake snapshot --symbols SPY,QQQ             # today's snapshot + alerts")

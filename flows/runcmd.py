@@ -83,9 +83,10 @@ def print_summary(summary: RunSummary, alerts_shown: int = 12) -> None:
             status,
         )
     console.print(table)
-    for alert in summary.alerts[-alerts_shown:]:
+    shown = summary.alerts[-alerts_shown:] if alerts_shown > 0 else []
+    for alert in shown:
         console.print(f"[yellow]alert[/] {alert['trade_date']} {alert['kind']}: {alert['message']}")
-    if len(summary.alerts) > alerts_shown:
-        console.print(f"... {len(summary.alerts) - alerts_shown} more in the alerts table")
+    if len(summary.alerts) > len(shown):
+        console.print(f"{len(summary.alerts) - len(shown)} alert(s) in the alerts table")
     for symbol, why in summary.failures.items():
         console.print(f"[red]failed[/] {symbol}: {why}")

@@ -82,6 +82,9 @@ def snapshot_flow(
     task_fn = snapshot_symbol.with_options(retries=retries, retry_delay_seconds=1)
     futures = {s: task_fn.submit(settings, source, s, at) for s in symbols}
     summary.outcomes = refused + [_outcome(s, f) for s, f in futures.items()]
+    spent = getattr(source, "spent", {})
+    for outcome in summary.outcomes:  # requests spent by a symbol count even if it failed
+        outcome.requests = max(outcome.requests, spent.get(outcome.symbol, 0))
     summary.finish(settings.home)
     catalog.ensure(settings.home)
     deliver(summary.alerts, settings.apprise_url)

@@ -532,6 +532,7 @@ class FlashAlphaSource:
     name: str = "flashalpha"
     computes: bool = False
     errors: dict[str, list[str]] = field(default_factory=dict)
+    spent: dict[str, int] = field(default_factory=dict)
 
     def fetch(self, symbol: str, at: datetime) -> Any:
         """Return the symbol's responses as a Fetched (see pipeline.sources.base)."""
@@ -551,6 +552,7 @@ class FlashAlphaSource:
                 continue
             spent += response.meta["attempts"]
             payloads[key], request[key] = response.payload, response.meta
+        self.spent[symbol] = self.spent.get(symbol, 0) + spent
         head = payloads.get("gex") or payloads.get("summary") or payloads.get("levels") or {}
         as_of = parse_as_of(head["as_of"]) if "as_of" in head else at
         return Fetched(symbol, as_of, payloads, None, request, spent)

@@ -48,6 +48,7 @@ class Fault:
     seconds: float = 0.0
     field: str = "net_gex"
     endpoint: str | None = None
+    symbol: str | None = None
 
 
 @dataclass
@@ -74,11 +75,11 @@ class ServerState:
         with self.lock:
             self.faults.extend(faults)
 
-    def next_fault(self, endpoint: str) -> Fault | None:
-        """Pop the first queued fault for this endpoint (or for any endpoint)."""
+    def next_fault(self, endpoint: str, symbol: str = "") -> Fault | None:
+        """Pop the first queued fault matching this endpoint and symbol (None matches any)."""
         with self.lock:
             for fault in self.faults:
-                if fault.endpoint in (None, endpoint):
+                if fault.endpoint in (None, endpoint) and fault.symbol in (None, symbol):
                     self.faults.remove(fault)
                     return fault
         return None
@@ -211,7 +212,7 @@ def create_app(state: ServerState) -> Starlette:
         refusal = _refusal(state, request, endpoint)
         if refusal is not None:
             return refusal
-        fault = state.next_fault(endpoint)
+        fault = state.next_fault(endpoint, symbol)
         if fault is not None and fault.kind == "drop":
             return _dropped  # type: ignore[return-value]
         body = await asyncio.to_thread(_payload, state, endpoint, symbol, query)

@@ -1,0 +1,160 @@
+"""The snapshot and backfill flows on synthetic data and against the local FlashAlpha server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.backfill import backfill_flow
+from flows.settings import Settings
+from flows.snapshot import snapshot_flow
+from pipeline.engine.timing import NEW_YORK
+from pipeline.sources.flashalpha_server import Fault, ServerState, serve
+from tests.conftest import REPO
+from tests.warehouse.test_lake import content_hash
+from warehouse import catalog
+from warehouse.lake import Lake
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+AT = datetime(2024, 3, 15, 16, 15, tzinfo=NEW_YORK)
+
+
+def tables(home: Path) -> dict:
+    """Content of every dataset but `runs` (whose ids and times differ by design)."""
+    return {k: v for k, v in content_hash(Lake(home)).items() if k != "runs"}
+
+
+def test_snapshot_flow_stores_every_symbol_and_a_run_row(tmp_path):
+    settings = Settings(home=tmp_path)
+    summary = snapshot_flow(settings, ["SPY", "QQQ"], "synthetic", AT)
+    assert summary.failures == {} and summary.rows["snapshots"] == 2
+    first = tables(tmp_path)
+    snapshot_flow(settings, ["SPY", "QQQ"], "synthetic", AT)  # the same moment again
+    assert tables(tmp_path) == first
+    runs = catalog.query(tmp_path, "SELECT flow, status, rows_written FROM runs")
+    assert runs.height == 2 and set(runs.get_column("status")) == {"completed"}
+
+
+def test_a_failing_symbol_never_costs_the_others(tmp_path):
+    chains = tmp_path / "chains"
+    chains.mkdir()
+    from pipeline.sources.synthetic import SyntheticMarket
+
+    good = SyntheticMarket().chain("SPY", AT)
+    good.frame.with_columns(
+        underlying_price=pl.lit(good.spot), as_of=pl.lit(AT.isoformat())
+    ).write_csv(chains / "SPY_2024-03-15.csv")
+    settings = Settings(home=tmp_path / "home", chains_dir=chains, task_retries=1)
+    summary = snapshot_flow(settings, ["SPY", "QQQ"], "chains", AT)
+    assert summary.rows["snapshots"] == 1 and summary.rows["chains"] == good.frame.height
+    assert list(summary.failures) == ["QQQ"] and "no chain file for QQQ" in summary.failures["QQQ"]
+    status = catalog.query(settings.home, "SELECT status, failures FROM runs").row(0)
+    assert status[0] == "partial" and "QQQ" in status[1][0]
+
+
+def test_backfill_is_idempotent_and_resumable(tmp_path):
+    settings = Settings(home=tmp_path)
+    first = backfill_flow(
+        settings, ["SPY", "IWM"], "synthetic", date(2024, 2, 26), date(2024, 3, 8)
+    )
+    assert [o.sessions for o in first.outcomes] == [10, 10]
+    before = tables(tmp_path)
+    again = backfill_flow(
+        settings, ["SPY", "IWM"], "synthetic", date(2024, 2, 26), date(2024, 3, 8)
+    )
+    assert [(o.sessions, o.skipped) for o in again.outcomes] == [(0, 10), (0, 10)]
+    forced = backfill_flow(
+        settings, ["SPY", "IWM"], "synthetic", date(2024, 2, 26), date(2024, 3, 8), force=True
+    )
+    assert [o.sessions for o in forced.outcomes] == [10, 10]
+    assert tables(tmp_path) == before
+    days = catalog.query(tmp_path, "SELECT DISTINCT trade_date FROM snapshots ORDER BY 1")
+    assert date(2024, 2, 26) in days.get_column("trade_date").to_list()
+
+
+KILLABLE = """
+import sys
+from datetime import date
+from pathlib import Path
+from flows.backfill import backfill_flow
+from flows.settings import Settings
+backfill_flow(Settings(home=Path(sys.argv[1]), max_workers=1), ["SPY"], "synthetic",
+              date(2024, 1, 2), date(2024, 4, 30))
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_backfill_restarted_ends_like_an_uninterrupted_one(tmp_path):
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    settings = Settings(home=whole, max_workers=1)
+    backfill_flow(settings, ["SPY"], "synthetic", date(2024, 1, 2), date(2024, 4, 30))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, "-c", KILLABLE, str(broken)], env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if len(list((broken / "lake" / "snapshots").glob("**/*.parquet"))) >= 2:
+            break  # January and February are in; stop it mid-way
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    stored = catalog.query(broken, "SELECT count(*) FROM snapshots").item()
+    assert 0 < stored < 82, "the kill should land mid-backfill"
+    backfill_flow(
+        replace(settings, home=broken), ["SPY"], "synthetic", date(2024, 1, 2), date(2024, 4, 30)
+    )
+    assert tables(broken) == tables(whole)
+
+
+def test_flashalpha_faults_healthy_symbols_land_and_the_retry_duplicates_nothing(
+    tmp_path, monkeypatch
+):
+    server = serve(ServerState(keys={"flow-key": "growth"}))
+    monkeypatch.setenv("FLASHALPHA_API_KEY", "flow-key")
+    try:
+        settings = Settings(
+            home=tmp_path, flashalpha_tier="growth", flashalpha_historical_url=server.url
+        )
+        server.state.add_faults(*[Fault("status", 500, symbol="QQQ")] * 40)
+        first = snapshot_flow(settings, ["SPY", "QQQ", "IWM"], "flashalpha-historical", AT)
+        assert first.rows["snapshots"] == 2 and set(first.failures) == {"QQQ"}
+        server.state.reset()
+        second = snapshot_flow(settings, ["SPY", "QQQ", "IWM"], "flashalpha-historical", AT)
+        assert second.failures == {}
+    finally:
+        server.stop()
+    counts = catalog.query(
+        tmp_path, "SELECT symbol, count(*) AS n FROM snapshots GROUP BY 1 ORDER BY 1"
+    )
+    assert counts.rows() == [("IWM", 1), ("QQQ", 1), ("SPY", 1)]
+    used = int(catalog.query(tmp_path, "SELECT sum(requests_used) FROM runs").item())
+    from flows.quota import FileQuotaLedger
+
+    assert used == FileQuotaLedger(tmp_path, "growth").used()
+
+
+def test_dask_task_runner_gives_the_same_tables(tmp_path):
+    from distributed import LocalCluster
+
+    from flows.runcmd import task_runner
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        settings = Settings(
+            home=tmp_path / "dask", task_runner="dask", dask_address=cluster.scheduler_address
+        )
+        run = backfill_flow.with_options(task_runner=task_runner(settings))
+        summary = run(settings, ["SPY", "QQQ"], "synthetic", date(2024, 3, 4), date(2024, 3, 8))
+    assert summary.failures == {}
+    threads = Settings(home=tmp_path / "threads")
+    backfill_flow(threads, ["SPY", "QQQ"], "synthetic", date(2024, 3, 4), date(2024, 3, 8))
+    assert tables(tmp_path / "dask") == tables(tmp_path / "threads")
