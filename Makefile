@@ -21,6 +21,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_lake.py
+	$(BIN)/python bench/bench_backfill.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

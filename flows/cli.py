@@ -364,7 +364,7 @@ def main() -> None:
     from warehouse.errors import WarehouseInputError
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except (InputError, WarehouseInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         hint = getattr(exc, "hint", "")
@@ -376,3 +376,6 @@ def main() -> None:
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(2 if isinstance(exc, click.exceptions.UsageError) else exc.exit_code)
+    # Without standalone mode click returns the code of typer.Exit instead of exiting with it.
+    if isinstance(code, int) and code:
+        sys.exit(code)

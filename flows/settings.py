@@ -50,6 +50,8 @@ class Settings:
     flashalpha_historical_url: str = "https://historical.flashalpha.com"
     flashalpha_secret_block: str | None = None
     nearest_expiries: int = 3
+    synthetic_expiries: int = 24
+    synthetic_strikes: int = 81
     wall_alert_pct: float = 0.5
     apprise_url: str | None = None
     task_runner: str = "threads"

@@ -23,7 +23,12 @@ def build_source(settings: Settings, name: str, symbols: list[str], at: datetime
     """Return the source called `name`, configured from `settings` for these symbols and time."""
     config = preset(settings.preset)
     if name == "synthetic":
-        return SyntheticSource(config=config, nearest_expiries=settings.nearest_expiries)
+        return SyntheticSource(
+            config=config,
+            nearest_expiries=settings.nearest_expiries,
+            expiries=settings.synthetic_expiries,
+            strikes=settings.synthetic_strikes,
+        )
     if name == "chains":
         if settings.chains_dir is None or not settings.chains_dir.is_dir():
             raise InputError(

@@ -55,9 +55,11 @@ def _strike_rows(payloads: Payloads) -> pl.DataFrame | None:
             continue
         fields = _STRIKE_FIELDS[greek] + (_GEX_STRIKE_EXTRA if greek == "gex" else ())
         strikes = _need(payloads[greek], "strikes", greek)
+        wanted = set(fields)
         for i, row in enumerate(strikes):
-            for field in fields:
-                _need(row, field, f"{greek}.strikes[{i}]")
+            if not isinstance(row, Mapping) or not wanted <= row.keys():
+                missing = sorted(wanted - set(row)) if isinstance(row, Mapping) else fields
+                _need({}, missing[0], f"{greek}.strikes[{i}]")
         keep = fields + (
             ("call_volume", "put_volume", "call_oi_change", "put_oi_change")
             if greek == "gex"

@@ -102,7 +102,9 @@ class RawArchive:
         stamp = as_of.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         folder = self.root / source / endpoint / f"symbol={symbol}" / stamp[:8]
         target = folder / f"{stamp}.json.gz"
-        _atomic_write(target, gzip.compress(json.dumps(envelope).encode(), mtime=0))
+        # Level 3: a third of level 9's time on payload JSON for a slightly larger file.
+        data = gzip.compress(json.dumps(envelope).encode(), compresslevel=3, mtime=0)
+        _atomic_write(target, data)
         return target
 
     def envelopes(self) -> Iterator[Envelope]:

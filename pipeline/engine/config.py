@@ -38,7 +38,7 @@ class FlipConfig:
     method: FlipMethod = "profile"
     range_low: float = 0.8
     range_high: float = 1.2
-    levels: int = 121
+    levels: int = 81
     refine: bool = True
     pick: FlipPick = "nearest"
 

@@ -29,17 +29,26 @@ class FlipResult:
 class GammaProfile:
     """Total dealer GEX ($ per 1% move) re-priced at hypothetical spots, other inputs fixed."""
 
-    def __init__(self, book: DealerBook) -> None:
-        """Precompute per-contract terms so each spot costs one exp per contract."""
+    def __init__(self, book: DealerBook, span: tuple[float, float] | None = None) -> None:
+        """Precompute per-contract terms so each spot costs one exp per contract.
+
+        `span` (spots, default the flip search range) lets contracts whose d1 stays beyond
+        +-8.5 over all of it be left out: their weight there is below e^-36 of their peak, so
+        every value in the span is unchanged to double precision.
+        """
         m = book.priced
         cfg = book.config
         k, t, sigma = book.contracts.strike[m], book.years[m], book.sigma[m]
         vol_t = sigma * np.sqrt(t)
         # d1 = a + b*ln(S); GEX(S) = S * sum(w * exp(-d1^2 / 2)).
-        self._a = (-np.log(k) + (cfg.rate - cfg.dividend_yield + 0.5 * sigma**2) * t) / vol_t
-        self._b = 1.0 / vol_t
-        carry = np.exp(-cfg.dividend_yield * t)
-        self._w = book.position[m] * carry * 0.01 / (vol_t * math.sqrt(2.0 * math.pi))
+        a = (-np.log(k) + (cfg.rate - cfg.dividend_yield + 0.5 * sigma**2) * t) / vol_t
+        b = 1.0 / vol_t
+        low, high = span or (cfg.flip.range_low * book.spot, cfg.flip.range_high * book.spot)
+        d_low, d_high = a + b * math.log(low), a + b * math.log(high)
+        keep = (np.sign(d_low) != np.sign(d_high)) | (np.minimum(abs(d_low), abs(d_high)) < 8.5)
+        self._a, self._b = a[keep], b[keep]
+        carry = np.exp(-cfg.dividend_yield * t[keep])
+        self._w = book.position[m][keep] * carry * 0.01 / (vol_t[keep] * math.sqrt(2.0 * math.pi))
 
     @property
     def empty(self) -> bool:

@@ -182,7 +182,8 @@ def implied_vol(
         error = bsm_price(s, k, t, x, r, q, is_call) - price
         above = error > 0
         lo, hi = np.where(above, lo, x), np.where(above, x, hi)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # A vanishing vega overflows the step; such steps fall back to bisection below.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             step = x - error / bsm_vega(s, k, t, x, r, q)
         inside = np.isfinite(step) & (step > lo) & (step < hi)
         # Done where the price is matched to `tol` of spot (vol is then as identified as the

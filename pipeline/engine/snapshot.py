@@ -38,9 +38,10 @@ def _count(x: float) -> int:
     return round(float(x))
 
 
-def _maybe_count(x: float) -> int | None:
-    """Return a count, or None where unknown (NaN)."""
-    return None if np.isnan(x) else _count(x)
+def _counts_or_none(values: np.ndarray) -> list[int | None]:
+    """Return counts as ints, None where unknown (NaN)."""
+    whole = np.rint(np.nan_to_num(values)).astype(np.int64).tolist()
+    return [None if unknown else v for v, unknown in zip(whole, np.isnan(values), strict=True)]
 
 
 def filter_chain(
@@ -114,20 +115,28 @@ class ExposureSnapshot:
         t = snap.table
         call, put = t.exposure[("call", "gex")], t.exposure[("put", "gex")]
         gross = float(np.abs(call).sum() + np.abs(put).sum())
+        counts = {
+            f"{side}_{kind}": np.rint(values[side]).astype(np.int64).tolist()
+            for kind, values in (("oi", t.oi), ("volume", t.volume))
+            for side in ("call", "put")
+        }
+        changes = {
+            f"{side}_oi_change": _counts_or_none(t.oi_change[side]) for side in ("call", "put")
+        }
+        columns = {
+            "strike": t.strike.tolist(),
+            "call_gex": call.tolist(),
+            "put_gex": put.tolist(),
+            "net_gex": (call + put).tolist(),
+            "call_oi": counts["call_oi"],
+            "put_oi": counts["put_oi"],
+            "call_volume": counts["call_volume"],
+            "put_volume": counts["put_volume"],
+            **changes,
+        }
         rows = [
-            {
-                "strike": float(t.strike[i]),
-                "call_gex": float(call[i]),
-                "put_gex": float(put[i]),
-                "net_gex": float(call[i] + put[i]),
-                "call_oi": _count(t.oi["call"][i]),
-                "put_oi": _count(t.oi["put"][i]),
-                "call_volume": _count(t.volume["call"][i]),
-                "put_volume": _count(t.volume["put"][i]),
-                "call_oi_change": _maybe_count(t.oi_change["call"][i]),
-                "put_oi_change": _maybe_count(t.oi_change["put"][i]),
-            }
-            for i in range(t.strike.size)
+            dict(zip(columns, values, strict=True))
+            for values in zip(*columns.values(), strict=True)
         ]
         payload: GexResponse = {
             **snap._head(),
@@ -146,15 +155,9 @@ class ExposureSnapshot:
         """Return per-strike call/put/net rows of one greek."""
         t = self.table
         call, put = t.exposure[("call", greek)], t.exposure[("put", greek)]
-        return [
-            {
-                "strike": float(t.strike[i]),
-                f"call_{greek}": float(call[i]),
-                f"put_{greek}": float(put[i]),
-                f"net_{greek}": float(call[i] + put[i]),
-            }
-            for i in range(t.strike.size)
-        ]
+        names = ("strike", f"call_{greek}", f"put_{greek}", f"net_{greek}")
+        columns = (t.strike.tolist(), call.tolist(), put.tolist(), (call + put).tolist())
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
     def _greek_payload(self, greek: str, expiration: str | date | None) -> dict[str, Any]:
         """Return the per-strike payload of one greek, with its reading line where it has one."""

@@ -21,7 +21,7 @@ from pipeline.chain import Chain
 from pipeline.engine.greeks import bsm_price
 from pipeline.engine.timing import NEW_YORK
 
-_START = date(2018, 1, 2)
+_START = date(2000, 1, 3)
 _BASE_PRICES = {"SPY": 450.0, "QQQ": 380.0, "IWM": 190.0, "SPX": 4500.0, "NDX": 15500.0}
 
 
@@ -40,7 +40,7 @@ class SyntheticMarket:
         return np.random.default_rng(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
 
     def spot(self, symbol: str, day: date) -> float:
-        """Return the simulated close of `symbol` on `day` (weekdays from 2018-01-02 on)."""
+        """Return the simulated close of `symbol` on `day` (weekdays from 2000-01-03 on)."""
         days = int(np.busday_count(_START, day))
         if days < 0:
             raise ValueError(f"synthetic history starts {_START}, asked for {day}")
@@ -86,7 +86,8 @@ class SyntheticMarket:
         step = _strike_step(spot)
         centre = round(spot / step) * step
         ks = centre + step * (np.arange(strikes) - strikes // 2)
-        ks = ks[ks > 0]
+        if ks[0] <= 0:  # keep every strike positive: shift the grid up rather than drop any
+            ks = step * (np.arange(strikes) + 1.0)
         days = self.expirations(day, expiries)
         closes = np.array([datetime.combine(d, time(16, 0), NEW_YORK).timestamp() for d in days])
         years = np.maximum((closes - as_of.timestamp()) / (365.0 * 86400.0), 1 / (365 * 24 * 4))

@@ -1,0 +1,78 @@
+"""Backfill throughput; writes bench/results/backfill.json (see bench/README.md).
+
+`gammalake backfill` as a user runs it (a subprocess, Prefect included) over 10 years of NYSE
+sessions for one SPY-size synthetic symbol (40 expiries x 253 strikes = 20,000 contracts a
+session), into a fresh home. Reports sessions/s, contracts/s end to end and the peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from pipeline.sessions import sessions_between
+
+OUT = Path(__file__).resolve().parent / "results" / "backfill.json"
+START, END = date(2014, 1, 2), date(2023, 12, 29)  # within the synthetic history (2000-)
+CONTRACTS = 40 * 253 * 2  # every synthetic chain has exactly expiries x strikes x 2
+
+
+def main() -> None:
+    """Run the backfill once and write the figures."""
+    home = Path(tempfile.mkdtemp(prefix="gl-bench-backfill-"))
+    env = {
+        **os.environ,
+        "GAMMALAKE_SYNTHETIC_EXPIRIES": "40",
+        "GAMMALAKE_SYNTHETIC_STRIKES": "253",
+        "GAMMALAKE_MAX_WORKERS": "1",
+    }
+    exe = str(Path(sys.executable).with_name("gammalake"))
+    began = time.perf_counter()
+    subprocess.run(
+        [
+            exe,
+            "--home",
+            str(home),
+            "backfill",
+            "--symbols",
+            "SPY",
+            "--start",
+            START.isoformat(),
+            "--end",
+            END.isoformat(),
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    seconds = time.perf_counter() - began
+    sessions = len(sessions_between(START, END))
+    size = sum(p.stat().st_size for p in home.rglob("*") if p.is_file())
+    results = {
+        "written": datetime.now(UTC).isoformat(timespec="seconds"),
+        "setup": f"1 symbol, {START} .. {END}, {CONTRACTS} contracts a session, threads",
+        "sessions": sessions,
+        "seconds": round(seconds, 1),
+        "sessions_per_second": round(sessions / seconds, 1),
+        "contracts_per_second": round(sessions * CONTRACTS / seconds),
+        "target_contracts_per_second": 250_000,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "target_peak_rss_mb": 2048,
+        "home_size_mb": round(size / 2**20, 1),
+    }
+    shutil.rmtree(home)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
