@@ -1,14 +1,15 @@
 """`gammalake demo`: the whole product on the synthetic market, no key and no network.
 
-A backfill of the symbols over the last `years` of NYSE sessions (the backfill flow, resumable),
-their daily bars, a snapshot of the latest session at 14:30 New York (the snapshot flow) with
-that run's alerts, example queries on the catalog, and where everything is.
+A backfill of the symbols over the last `years` of NYSE sessions up to the day before the
+latest completed one (the backfill flow, resumable), their daily bars, that latest session's
+daily snapshot (the snapshot flow) with the run's alerts, example queries on the catalog, and
+where everything is.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from rich.table import Table
@@ -21,10 +22,9 @@ from flows.settings import Settings
 from flows.snapshot import snapshot_flow
 from flows.sqlcmd import run_query, table_of
 from pipeline.engine.timing import NEW_YORK
-from pipeline.sessions import sessions_between
+from pipeline.sessions import after_close, sessions_between
 from warehouse.queries import EXAMPLES
 
-INTRADAY_TIME = time(14, 30)
 SCAN = """
     SELECT symbol, underlying_price AS spot, net_gex, regime, gamma_flip, call_wall, put_wall,
            zero_dte_magnet
@@ -67,20 +67,27 @@ def run_demo(
     """Backfill, snapshot, alert and query the synthetic market into `settings.home`."""
     settings = replace(settings, source="synthetic")
     home, console = settings.home, make_console()
-    end = today or datetime.now(NEW_YORK).date()
-    start = end - timedelta(days=round(365.25 * years))
-    sessions = sessions_between(start, end)
+    now = datetime.now(NEW_YORK)
+    last = today or now.date()
+    closed = [
+        d
+        for d in sessions_between(last - timedelta(days=10), last)
+        if after_close(d, settings.snapshot_delay_minutes) <= now
+    ]
+    latest = closed[-1]  # the latest session whose snapshot time has passed
+    start = latest - timedelta(days=round(365.25 * years))
+    sessions = sessions_between(start, latest)
     console.print(
         f"[bold]gammalake demo[/] - {', '.join(symbols)} over {len(sessions)} NYSE "
         f"sessions ({sessions[0]} .. {sessions[-1]}), synthetic market, into {home}"
     )
-    bar, advance = backfill_progress(len(sessions) * len(symbols))
+    bar, advance = backfill_progress((len(sessions) - 1) * len(symbols))
     with bar:
-        history = backfill_flow(settings, symbols, "synthetic", start, end, False, advance)
+        history = backfill_flow(settings, symbols, "synthetic", start, sessions[-2], False, advance)
     print_summary(history, alerts_shown=0)
-    import_synthetic_prices(home, symbols, start, end)
-    moment = datetime.combine(sessions[-1], INTRADAY_TIME, NEW_YORK)
-    console.print(f"\n[bold]snapshot[/] of {sessions[-1]} at {INTRADAY_TIME:%H:%M} New York:")
+    import_synthetic_prices(home, symbols, start, latest)
+    moment = after_close(latest, settings.snapshot_delay_minutes)
+    console.print(f"\n[bold]daily snapshot[/] of {latest} at {moment:%H:%M} New York:")
     print_summary(snapshot_flow(settings, symbols, "synthetic", moment))
     console.print(scanner_table(home))
     for title, sql in EXAMPLES.items():

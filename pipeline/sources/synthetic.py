@@ -22,7 +22,8 @@ from pipeline.engine.greeks import bsm_price
 from pipeline.engine.timing import NEW_YORK
 
 _START = date(2000, 1, 3)
-_BASE_PRICES = {"SPY": 450.0, "QQQ": 380.0, "IWM": 190.0, "SPX": 4500.0, "NDX": 15500.0}
+# Levels on the first simulated day (2000-01-03), close to the real ones then.
+_BASE_PRICES = {"SPY": 140.0, "QQQ": 90.0, "IWM": 50.0, "SPX": 1400.0, "NDX": 3700.0}
 
 
 @dataclass(frozen=True)

@@ -98,13 +98,16 @@ def test_a_killed_backfill_restarted_ends_like_an_uninterrupted_one(tmp_path):
     settings = Settings(home=whole, max_workers=1)
     backfill_flow(settings, ["SPY"], "synthetic", date(2024, 1, 2), date(2024, 4, 30))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen([sys.executable, "-c", KILLABLE, str(broken)], env=env)
+    # Its own process group: the kill must also reach the temporary Prefect server it starts.
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE, str(broken)], env=env, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and child.poll() is None:
         if len(list((broken / "lake" / "snapshots").glob("**/*.parquet"))) >= 2:
             break  # January and February are in; stop it mid-way
         time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
+    os.killpg(child.pid, signal.SIGKILL)
     child.wait()
     stored = catalog.query(broken, "SELECT count(*) FROM snapshots").item()
     assert 0 < stored < 82, "the kill should land mid-backfill"
@@ -158,3 +161,27 @@ def test_dask_task_runner_gives_the_same_tables(tmp_path):
     threads = Settings(home=tmp_path / "threads")
     backfill_flow(threads, ["SPY", "QQQ"], "synthetic", date(2024, 3, 4), date(2024, 3, 8))
     assert tables(tmp_path / "dask") == tables(tmp_path / "threads")
+
+
+def test_parallel_chunks_give_the_tables_of_a_sequential_backfill(tmp_path):
+    sequential = Settings(home=tmp_path / "one", max_workers=1)
+    chunked = Settings(home=tmp_path / "two", max_workers=2)
+    for settings in (sequential, chunked):
+        summary = backfill_flow(settings, ["SPY"], "synthetic", date(2024, 1, 2), date(2024, 3, 28))
+        assert summary.failures == {} and summary.outcomes[0].sessions == 61
+    assert tables(tmp_path / "two") == tables(tmp_path / "one")
+
+
+def test_rebuild_from_raw_after_the_flows_reproduces_every_table(tmp_path):
+    import shutil
+
+    from flows.rebuild import rebuild_from_raw
+
+    settings = Settings(home=tmp_path)
+    backfill_flow(settings, ["SPY", "QQQ"], "synthetic", date(2024, 2, 20), date(2024, 3, 14))
+    snapshot_flow(settings, ["SPY", "QQQ"], "synthetic", AT)
+    before = tables(tmp_path)
+    assert before["alerts"][0] > 0
+    shutil.rmtree(tmp_path / "lake")
+    rebuild_from_raw(tmp_path)
+    assert tables(tmp_path) == before
