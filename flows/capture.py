@@ -146,6 +146,23 @@ def with_oi_change(strikes: pl.DataFrame, previous: Previous | None) -> pl.DataF
     )
 
 
+def against_previous(
+    rows: dict[str, pl.DataFrame], previous: Previous | None, wall_pct: float
+) -> list[dict[str, Any]]:
+    """Add OI change (where missing) and alert rows to `rows`; return the alerts.
+
+    The one place both live captures and `rebuild` derive what depends on the previous
+    snapshot, so a rebuilt lake equals the one the flows wrote.
+    """
+    if "strikes" in rows:
+        rows["strikes"] = with_oi_change(rows["strikes"], previous)
+    current = rows["snapshots"].row(0, named=True)
+    alerts = derive_alerts(previous.snapshot if previous else None, current, wall_pct)
+    if alerts:
+        rows["alerts"] = pl.DataFrame(alerts)
+    return alerts
+
+
 def archive_fetched(home: Path, source: Source, fetched: Fetched, secrets: list[str]) -> str:
     """Archive what the source returned; return the raw reference of the snapshot."""
     if source.computes:
@@ -185,12 +202,7 @@ def capture(
         raise InputError(f"{fetched.symbol}: nothing received from {source.name}: {why}")
     raw_ref = archive_fetched(home, source, fetched, secrets or [])
     rows = snapshot_rows(fetched.payloads, source=source.name, as_of=fetched.as_of, raw_ref=raw_ref)
-    if "strikes" in rows:
-        rows["strikes"] = with_oi_change(rows["strikes"], previous)
-    current = rows["snapshots"].row(0, named=True)
-    alerts = derive_alerts(previous.snapshot if previous else None, current, wall_pct)
-    if alerts:
-        rows["alerts"] = pl.DataFrame(alerts)
+    alerts = against_previous(rows, previous, wall_pct)
     if keep_chain and fetched.chain is not None:
         rows["chains"] = chain_rows(fetched.chain, source.name)
     return Captured(fetched.symbol, rows, alerts, fetched.requests)

@@ -14,8 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from flows.alerts import derive_alerts
-from flows.capture import BUNDLE, Previous, with_oi_change
+from flows.capture import BUNDLE, Previous, against_previous
 from pipeline.normalize import snapshot_rows
 from warehouse import catalog
 from warehouse.lake import Lake
@@ -47,13 +46,8 @@ def rebuild_from_raw(home: Path, wall_pct: float = 0.5) -> dict[str, int]:
     for key in sorted(groups, key=lambda k: (k[0], k[1], k[2])):
         source, symbol, as_of = key
         rows = snapshot_rows(groups[key], source=source, as_of=as_of, raw_ref=refs[key])
-        before = previous.get((source, symbol))
-        if "strikes" in rows:
-            rows["strikes"] = with_oi_change(rows["strikes"], before)
+        against_previous(rows, previous.get((source, symbol)), wall_pct)
         current = rows["snapshots"].row(0, named=True)
-        alerts = derive_alerts(before.snapshot if before else None, current, wall_pct)
-        if alerts:
-            rows["alerts"] = pl.DataFrame(alerts)
         previous[(source, symbol)] = Previous(current, rows.get("strikes", pl.DataFrame()))
         for name, frame in rows.items():
             frames[name].append(frame)

@@ -16,7 +16,15 @@ SELECT *
 FROM prices
 QUALIFY row_number() OVER (PARTITION BY symbol, trade_date ORDER BY source) = 1;
 
--- view: regime_daily needs: snapshots, prices
+-- view: prices_daily needs: snapshots
+-- No price bars stored yet: the same columns, no rows.
+CREATE OR REPLACE VIEW prices_daily AS
+SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS source, NULL::TIMESTAMPTZ AS as_of,
+       NULL::DATE AS trade_date, NULL::DOUBLE AS open, NULL::DOUBLE AS high,
+       NULL::DOUBLE AS low, NULL::DOUBLE AS close, NULL::DOUBLE AS volume
+WHERE false;
+
+-- view: regime_daily needs: snapshots, prices_daily
 -- Spot against the flip and the walls per session, with that session's price bar.
 CREATE OR REPLACE VIEW regime_daily AS
 SELECT d.symbol, d.source, d.trade_date, d.as_of,
@@ -29,20 +37,6 @@ SELECT d.symbol, d.source, d.trade_date, d.as_of,
        p.open, p.high, p.low, p.close, p.volume, p.source AS price_source
 FROM daily_levels AS d
 LEFT JOIN prices_daily AS p ON p.symbol = d.symbol AND p.trade_date = d.trade_date;
-
--- view: regime_daily needs: snapshots
--- Without price bars: the same columns, bar columns empty.
-CREATE OR REPLACE VIEW regime_daily AS
-SELECT d.symbol, d.source, d.trade_date, d.as_of,
-       d.underlying_price AS spot, d.gamma_flip, d.regime,
-       100 * (d.underlying_price - d.gamma_flip) / d.underlying_price AS pct_above_flip,
-       d.call_wall, d.put_wall,
-       100 * (d.call_wall - d.underlying_price) / d.underlying_price AS pct_to_call_wall,
-       100 * (d.underlying_price - d.put_wall) / d.underlying_price AS pct_to_put_wall,
-       d.net_gex, d.net_gex_label, d.net_dex, d.net_vex, d.net_chex,
-       NULL::DOUBLE AS open, NULL::DOUBLE AS high, NULL::DOUBLE AS low,
-       NULL::DOUBLE AS close, NULL::DOUBLE AS volume, NULL::VARCHAR AS price_source
-FROM daily_levels AS d;
 
 -- view: gex_profile needs: strikes
 -- Every strike of the latest snapshot of each symbol and source.
