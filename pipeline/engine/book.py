@@ -144,13 +144,6 @@ def _volatility(c: Contracts, years: FloatArray, spot: float, cfg: EngineConfig)
     return given
 
 
-def _drop(
-    c: Contracts, years: FloatArray, sigma: FloatArray, same_day: BoolArray, keep: BoolArray
-) -> tuple[Contracts, FloatArray, FloatArray, BoolArray]:
-    """Return the four per-contract arrays restricted to `keep`."""
-    return c.take(keep), years[keep], sigma[keep], same_day[keep]
-
-
 def build_book(chain: Chain, config: EngineConfig) -> DealerBook:
     """Return the dealer book of `chain` under `config`, with dropped contracts counted."""
     c = contracts_of(chain)
@@ -167,7 +160,7 @@ def build_book(chain: Chain, config: EngineConfig) -> DealerBook:
             f"dropped {int(clock.dropped_zero_dte.sum())} contracts with zero business days "
             "to expiry (zero_dte=drop)"
         )
-    c, years, _, same_day = _drop(c, clock.years, clock.years, clock.same_day, ~gone)
+    c, years, same_day = c.take(~gone), clock.years[~gone], clock.same_day[~gone]
     sigma = _volatility(c, years, chain.spot, config)
     unusable = _unusable(c, sigma, config)
     if unusable.any():
@@ -175,7 +168,8 @@ def build_book(chain: Chain, config: EngineConfig) -> DealerBook:
             f"dropped {int(unusable.sum())} contracts with open interest but no usable IV "
             f"(open interest {int(c.open_interest[unusable].sum())})"
         )
-        c, years, sigma, same_day = _drop(c, years, sigma, same_day, ~unusable)
+        keep = ~unusable
+        c, years, sigma, same_day = c.take(keep), years[keep], sigma[keep], same_day[keep]
     return _price_book(chain, config, c, years, sigma, same_day, warnings)
 
 
