@@ -41,7 +41,7 @@ def _options(
     ] = None,
 ) -> None:
     """Dealer-exposure history: GEX/DEX/VEX/CHEX, gamma flip and walls from option chains."""
-    from flows.settings import resolve_home
+    from flows.home import resolve_home
 
     # Before any command imports Prefect: its log level and telemetry are read at import.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

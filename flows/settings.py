@@ -15,25 +15,11 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from flows.home import resolve_home
 from pipeline.errors import InputError
 
-HOME_VARIABLE = "GAMMALAKE_HOME"
 CONFIG_FILE = "gammalake.toml"
 KEY_VARIABLE = "FLASHALPHA_API_KEY"
-
-
-def default_home() -> Path:
-    """Return $XDG_DATA_HOME/gammalake, or ~/.local/share/gammalake."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "gammalake"
-
-
-def resolve_home(explicit: Path | None = None) -> Path:
-    """Return the home folder: `explicit`, else $GAMMALAKE_HOME, else the default."""
-    if explicit is not None:
-        return explicit.expanduser()
-    value = os.environ.get(HOME_VARIABLE)
-    return Path(value).expanduser() if value else default_home()
 
 
 @dataclass(frozen=True)
