@@ -275,11 +275,11 @@ def prices_update(
     ),
 ) -> None:
     """Bring the watchlist's bars up to the latest session (synthetic source)."""
-    from flows.imports import update_prices
+    from flows.prices import prices_flow
 
     settings = _settings(ctx)
     names = _symbols(symbols) if symbols else list(settings.watchlist)
-    _print_import("bars", update_prices(settings, names, _date(start, "--start")))
+    _print_import("bars", prices_flow(settings, names, _date(start, "--start")))
 
 
 @prices_app.command("synthetic")

@@ -53,17 +53,16 @@ def flashalpha_source(
             "source flashalpha needs a key: set FLASHALPHA_API_KEY (or flashalpha_secret_block)"
         )
     historical = name == "flashalpha-historical"
-    config = ClientConfig(
-        key,
-        base_url=settings.flashalpha_historical_url if historical else settings.flashalpha_base_url,
-        at=at.strftime("%Y-%m-%dT%H:%M") if historical else None,
-    )
+    base = settings.flashalpha_historical_url if historical else settings.flashalpha_base_url
+    config = ClientConfig(key, base_url=base)  # historical: each fetch sends its own `at`
     ledger = FileQuotaLedger(settings.home, settings.flashalpha_tier)
     planned, skipped = plan_requests(symbols, settings.flashalpha_tier, ledger.remaining())
     plan: dict[str, list] = {}
     for item in planned:
         plan.setdefault(item.symbol, []).append(item)
-    source = FlashAlphaSource(FlashAlphaClient(config, ledger=ledger), plan, name=name)
+    source = FlashAlphaSource(
+        FlashAlphaClient(config, ledger=ledger), plan, name=name, historical=historical
+    )
     for item in skipped:
         source.errors.setdefault(item.symbol, []).append(
             f"{item.label()}: skipped, daily budget spent"

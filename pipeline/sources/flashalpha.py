@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 import httpx
 
+NEW_YORK_TZ = ZoneInfo("America/New_York")
 LIVE_URL = "https://lab.flashalpha.com"
 HISTORICAL_URL = "https://historical.flashalpha.com"
 PATHS = {
@@ -531,6 +533,7 @@ class FlashAlphaSource:
     plan: dict[str, list[PlannedRequest]]
     name: str = "flashalpha"
     computes: bool = False
+    historical: bool = False  # send each fetch's own moment as `at`
     errors: dict[str, list[str]] = field(default_factory=dict)
     spent: dict[str, int] = field(default_factory=dict)
 
@@ -544,8 +547,11 @@ class FlashAlphaSource:
         spent = 0
         for item in self.plan.get(symbol, []):
             key = item.endpoint if not item.params else f"gex_{item.params['expiration']}"
+            params = dict(item.params)
+            if self.historical:
+                params["at"] = at.astimezone(NEW_YORK_TZ).strftime("%Y-%m-%dT%H:%M")
             try:
-                response = self.client.request(item.endpoint, symbol, **item.params)
+                response = self.client.request(item.endpoint, symbol, **params)
             except FlashAlphaError as exc:
                 spent += exc.attempts
                 self.errors.setdefault(symbol, []).append(f"{item.label()}: {exc}")

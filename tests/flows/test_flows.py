@@ -185,3 +185,39 @@ def test_rebuild_from_raw_after_the_flows_reproduces_every_table(tmp_path):
     shutil.rmtree(tmp_path / "lake")
     rebuild_from_raw(tmp_path)
     assert tables(tmp_path) == before
+
+
+def test_prices_flow_fills_up_to_the_latest_session(tmp_path):
+    from flows.prices import prices_flow
+    from pipeline.sessions import session_of
+
+    settings = Settings(home=tmp_path)
+    first = prices_flow(settings, ["SPY"], date(2026, 1, 2))
+    assert first.rows["prices"] > 200
+    again = prices_flow(settings, ["SPY"], date(2026, 1, 2))
+    assert again.rows["prices"] == 0  # nothing new: already up to date
+    last = catalog.query(tmp_path, "SELECT max(trade_date) FROM prices").item()
+    assert last == session_of(datetime.now(NEW_YORK))
+
+
+def test_historical_backfill_asks_for_each_days_minute(tmp_path, monkeypatch):
+    server = serve(ServerState(keys={"hist-key": "growth"}))
+    monkeypatch.setenv("FLASHALPHA_API_KEY", "hist-key")
+    try:
+        settings = Settings(
+            home=tmp_path, flashalpha_tier="growth", flashalpha_historical_url=server.url
+        )
+        summary = backfill_flow(
+            settings, ["SPY"], "flashalpha-historical", date(2024, 3, 11), date(2024, 3, 13)
+        )
+        asked = sorted({e["query"]["at"] for e in server.state.log})
+    finally:
+        server.stop()
+    assert summary.failures == {} and summary.outcomes[0].sessions == 3
+    assert asked == ["2024-03-11T16:15", "2024-03-12T16:15", "2024-03-13T16:15"]
+    days = catalog.query(tmp_path, "SELECT trade_date FROM snapshots ORDER BY 1")
+    assert [d.isoformat() for d in days.get_column("trade_date")] == [
+        "2024-03-11",
+        "2024-03-12",
+        "2024-03-13",
+    ]

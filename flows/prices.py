@@ -1,0 +1,16 @@
+"""The `prices` flow: keep the watchlist's daily bars up to date."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import flow
+
+from flows.imports import Imported, update_prices
+from flows.settings import Settings
+
+
+@flow(name="gammalake-prices")
+def prices_flow(settings: Settings, symbols: list[str], start: date) -> Imported:
+    """Store bars from each symbol's last stored one to the latest session; return counts."""
+    return update_prices(settings, symbols, start)
