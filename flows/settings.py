@@ -58,7 +58,7 @@ class Settings:
         return Secret.load(self.flashalpha_secret_block).get()
 
 
-def _coerce(name: str, value: Any, kind: Any) -> Any:
+def _coerce(value: Any, kind: Any) -> Any:
     """Return a file or environment value converted to the field's type."""
     text = str(kind)
     if "tuple" in text:
@@ -105,7 +105,7 @@ def load_settings(
             values[name] = env[variable]
         if name in values:
             try:
-                values[name] = _coerce(name, values[name], kind)
+                values[name] = _coerce(values[name], kind)
             except ValueError:
                 raise InputError(
                     f"setting {name}: {values[name]!r} is not a valid {kind}"
