@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_lake.py
 	$(BIN)/python bench/bench_backfill.py
+	$(BIN)/python bench/bench_backtest.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

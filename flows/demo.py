@@ -61,6 +61,20 @@ def scanner_table(home: Path) -> Table:
     return table
 
 
+def research(home: Path, symbols: list[str], start: date, end: date) -> tuple[Path, Path]:
+    """Run the study and a regime backtest (default grid, walk-forward); return both reports."""
+    from backtest.run import Request
+    from flows.backtestcmd import backtest_command, study_command
+
+    console = make_console()
+    console.print("\n[bold]study[/]: next-day vol by regime and wall holds (planted effect 1.6x)")
+    study_page, _ = study_command(home, symbols, (start, end), "synthetic", None)
+    console.print("\n[bold]backtest[/]: regime strategy, default grid, walk-forward out-of-sample")
+    request = Request("regime", symbols, start, end, grid="default", source="synthetic")
+    backtest_page, _ = backtest_command(home, request, None)
+    return study_page, backtest_page
+
+
 def run_demo(
     settings: Settings, symbols: list[str], *, years: float = 2.0, today: date | None = None
 ) -> None:
@@ -85,7 +99,7 @@ def run_demo(
     with bar:
         history = backfill_flow(settings, symbols, "synthetic", start, sessions[-2], False, advance)
     print_summary(history, alerts_shown=0)
-    import_synthetic_prices(home, symbols, start, latest)
+    import_synthetic_prices(home, symbols, start, latest, settings.market())
     moment = after_close(latest, settings.snapshot_delay_minutes)
     console.print(f"\n[bold]daily snapshot[/] of {latest} at {moment:%H:%M} New York:")
     print_summary(snapshot_flow(settings, symbols, "synthetic", moment))
@@ -93,11 +107,15 @@ def run_demo(
     for title, sql in EXAMPLES.items():
         console.print(f"\n[bold]{title}[/]")
         console.print(table_of(run_query(home, sql)))
+    reports = research(home, symbols, start, latest)
     console.print(
         f"\nData: {home}/lake (Parquet)  raw payloads: {home}/raw  "
         f"DuckDB catalog: {home}/warehouse.duckdb"
     )
+    console.print(f"Reports (open in a browser): {reports[0]}\n  {reports[1]}")
     console.print("Next:")
+    console.print("  gammalake backtest --list                        # strategies and grids")
+    console.print("  gammalake backtest --strategy wall_fade --symbols SPY --grid default")
     console.print('  gammalake sql "SELECT * FROM regime_daily ORDER BY trade_date DESC LIMIT 20"')
     console.print("  gammalake chain path/to/quotedata.csv --save     # a CBOE download, stored")
     console.print("  gammalake snapshot --symbols SPY,QQQ             # today's snapshot + alerts")

@@ -32,9 +32,10 @@ def import_prices(home: Path, path: Path, symbol: str, source: str = "import") -
     return Imported(written, days.min(), days.max(), bars.notes)
 
 
-def import_synthetic_prices(home: Path, symbols: list[str], start: date, end: date) -> Imported:
+def import_synthetic_prices(
+    home: Path, symbols: list[str], start: date, end: date, market: SyntheticMarket
+) -> Imported:
     """Store the synthetic market's daily bars of `symbols` for sessions in [start, end]."""
-    market = SyntheticMarket()
     total = 0
     for symbol in symbols:
         total += Lake(home).write("prices", synthetic_bars(market, symbol, start, end))
@@ -74,7 +75,7 @@ def update_prices(settings: object, symbols: list[str], start: date) -> Imported
             "source = 'synthetic' GROUP BY symbol",
         )
         stored = dict(found.iter_rows())
-    market, total = SyntheticMarket(), 0
+    market, total = settings.market(), 0
     for symbol in symbols:
         first = stored[symbol] + timedelta(days=1) if symbol in stored else start
         if first <= latest:

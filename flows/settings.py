@@ -13,10 +13,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.home import resolve_home
 from pipeline.errors import InputError
+
+if TYPE_CHECKING:
+    from pipeline.sources.synthetic import SyntheticMarket
 
 CONFIG_FILE = "gammalake.toml"
 KEY_VARIABLE = "FLASHALPHA_API_KEY"
@@ -38,6 +41,7 @@ class Settings:
     nearest_expiries: int = 3
     synthetic_expiries: int = 24
     synthetic_strikes: int = 81
+    synthetic_gamma_vol_ratio: float = 1.6
     wall_alert_pct: float = 0.5
     apprise_url: str | None = None
     task_runner: str = "threads"
@@ -47,6 +51,12 @@ class Settings:
     snapshot_delay_minutes: int = 15
     task_retries: int = 2
     fetch_concurrency: int = 4
+
+    def market(self) -> SyntheticMarket:
+        """Return the synthetic market these settings describe (its planted effect included)."""
+        from pipeline.sources.synthetic import SyntheticMarket
+
+        return SyntheticMarket(gamma_vol_ratio=self.synthetic_gamma_vol_ratio)
 
     def api_key(self) -> str | None:
         """Return the FlashAlpha key from the environment or the Prefect Secret block."""

@@ -24,6 +24,7 @@ def build_source(settings: Settings, name: str, symbols: list[str], at: datetime
     config = preset(settings.preset)
     if name == "synthetic":
         return SyntheticSource(
+            market=settings.market(),
             config=config,
             nearest_expiries=settings.nearest_expiries,
             expiries=settings.synthetic_expiries,

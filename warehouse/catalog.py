@@ -11,6 +11,8 @@ from __future__ import annotations
 import fcntl
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -76,17 +78,24 @@ def connect(home: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def query(home: Path, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+@contextmanager
+def reader(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Yield a connection over the lake for several queries, under the shared swap lock."""
+    with reading(home):
+        con = connect(home)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def query(home: Path, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
     """Return the result of one SQL statement over the lake as a polars frame.
 
     Runs under the shared swap lock, so no partition file is replaced while it reads.
     """
-    with reading(home):
-        con = connect(home)
-        try:
-            return con.sql(sql, params=params or None).pl()
-        finally:
-            con.close()
+    with reader(home) as con:
+        return con.sql(sql, params=params or None).pl()
 
 
 def rebuild(home: Path) -> list[str]:

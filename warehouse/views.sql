@@ -10,11 +10,15 @@ FROM snapshots
 QUALIFY row_number() OVER (PARTITION BY symbol, source, trade_date ORDER BY as_of DESC) = 1;
 
 -- view: prices_daily needs: prices
--- One bar per symbol and session (the first source by name when several have it).
+-- One bar per symbol and session: a full bar (open, high, low) before a close-only one (DIX.csv
+-- has closes only), then the first source by name.
 CREATE OR REPLACE VIEW prices_daily AS
 SELECT *
 FROM prices
-QUALIFY row_number() OVER (PARTITION BY symbol, trade_date ORDER BY source) = 1;
+QUALIFY row_number() OVER (
+    PARTITION BY symbol, trade_date
+    ORDER BY (open IS NULL OR high IS NULL OR low IS NULL), source
+) = 1;
 
 -- view: prices_daily needs: snapshots
 -- No price bars stored yet: the same columns, no rows.

@@ -74,6 +74,16 @@ class GammaProfile:
         return value, slope
 
 
+def gross(profile: GammaProfile, spots: FloatArray) -> FloatArray:
+    """Return the sum of |GEX| over contracts at each spot ($ per 1% move, >= 0).
+
+    The scale against which a net value counts as rounding noise: calls and puts that cancel
+    exactly (same strike, same size, opposite dealer sides) must not yield noise crossings.
+    """
+    d1 = np.multiply.outer(np.log(spots), profile._b) + profile._a
+    return spots * (np.exp(-0.5 * d1 * d1) @ np.abs(profile._w))
+
+
 def _sign_changes(values: FloatArray) -> np.ndarray:
     """Return indices i where values[i] and values[i+1] have strictly opposite signs.
 
@@ -130,6 +140,7 @@ def profile_flip(book: DealerBook, cfg: FlipConfig) -> FlipResult:
     s = book.spot
     levels = np.linspace(cfg.range_low * s, cfg.range_high * s, cfg.levels)
     values = profile(levels)
+    values = np.where(np.abs(values) <= 1e-9 * gross(profile, levels), 0.0, values)
     idx = _sign_changes(values)
     roots = _interpolate(levels, values, idx)
     if cfg.refine and idx.size:

@@ -9,8 +9,9 @@ half day), so a point-in-time join knows when the close was known.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -143,15 +144,24 @@ def read_bars(path: str | Path, symbol: str, source: str = "import") -> BarImpor
 
 
 def synthetic_bars(market: SyntheticMarket, symbol: str, start: date, end: date) -> pl.DataFrame:
-    """Return `prices` rows of the synthetic market for NYSE sessions in [start, end]."""
+    """Return `prices` rows of the synthetic market for NYSE sessions in [start, end].
+
+    The close is the market's spot; the open is the previous session's close with a small gap;
+    the high and low reach past both by a range that scales with that day's volatility. Each
+    bar depends only on its own day, so overlapping requests agree.
+    """
     import pandas as pd
 
-    sessions = [s.date() for s in nyse().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))]
+    calendar = nyse()
+    span_of = calendar.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
+    sessions = [s.date() for s in span_of]
+    first = calendar.previous_session(pd.Timestamp(sessions[0])).date()
     closes = np.array([market.spot(symbol, d) for d in sessions])
-    previous = np.array([market.spot(symbol, d - timedelta(days=1)) for d in sessions])
-    rng = market._rng("bars", symbol, start.isoformat())
-    opens = previous * np.exp(rng.normal(0, 0.002, len(sessions)))
-    span = np.abs(rng.normal(0, 0.006, len(sessions))) * closes
+    previous = np.concatenate([[market.spot(symbol, first)], closes[:-1]])
+    noise = np.array([market._rng("bar", symbol, str(d)).standard_normal(2) for d in sessions])
+    daily = np.array([market.step_volatility(symbol, d) for d in sessions]) / math.sqrt(252)
+    opens = previous * np.exp(0.15 * daily * noise[:, 0])
+    span = 0.5 * daily * np.abs(noise[:, 1]) * closes
     return pl.DataFrame(
         {
             "symbol": symbol,
@@ -162,6 +172,6 @@ def synthetic_bars(market: SyntheticMarket, symbol: str, start: date, end: date)
             "close": closes,
             "high": (np.maximum(opens, closes) + span).round(2),
             "low": (np.minimum(opens, closes) - span).round(2),
-            "volume": rng.integers(10**6, 10**8, len(sessions)).astype(float),
+            "volume": np.round(1e6 * (20 + 10 * np.abs(noise[:, 1]))),
         }
     ).with_columns(pl.col("as_of").dt.convert_time_zone("UTC"))

@@ -4,6 +4,11 @@ Everything is a pure function of (seed, symbol, date): the same call returns the
 any machine, so tests, the demo and benchmarks can rely on it. Prices follow a daily GBM from
 a fixed start; implied vols follow a skewed smile with a term structure; open interest clusters
 at round strikes, puts below spot and calls above, like listed index and ETF options.
+
+One effect is planted on purpose, so studies have something true to find: when dealers are
+long gamma (positioning above `LONG_GAMMA_TILT`) the next weekday's return has volatility
+`volatility / sqrt(gamma_vol_ratio)`, otherwise `volatility * sqrt(gamma_vol_ratio)`. A ratio
+of 1 switches it off.
 """
 
 from __future__ import annotations
@@ -24,16 +29,24 @@ from pipeline.engine.timing import NEW_YORK
 _START = date(2000, 1, 3)
 # Levels on the first simulated day (2000-01-03), close to the real ones then.
 _BASE_PRICES = {"SPY": 140.0, "QQQ": 90.0, "IWM": 50.0, "SPX": 1400.0, "NDX": 3700.0}
+#: Positioning above which the market counts as dealers-long-gamma for the planted effect; the
+#: engine's spot-above-flip regime agrees with it on about 98% of days (default dealer model).
+LONG_GAMMA_TILT = 0.55
 
 
 @dataclass(frozen=True)
 class SyntheticMarket:
-    """Settings of the simulated market (annual drift and vol of spot, seed, rate)."""
+    """Settings of the simulated market.
+
+    Annual drift and volatility of spot, seed, risk-free rate, and the planted effect:
+    short-gamma volatility over long-gamma volatility (1 = no effect).
+    """
 
     seed: int = 7
     drift: float = 0.07
     volatility: float = 0.18
     rate: float = 0.04
+    gamma_vol_ratio: float = 1.6
 
     def _rng(self, *parts: object) -> np.random.Generator:
         """Return a generator seeded by the market seed and `parts` (stable across runs)."""
@@ -50,6 +63,15 @@ class SyntheticMarket:
             symbol, 50.0 + int(hashlib.md5(symbol.encode()).hexdigest(), 16) % 400
         )
         return round(float(base * math.exp(path[days])), 2)
+
+    def step_volatility(self, symbol: str, day: date) -> float:
+        """Return the annualised volatility of the return from the weekday before `day` to `day`.
+
+        This is the planted effect: it depends on whether dealers were long gamma at the
+        previous weekday's close.
+        """
+        days = int(np.busday_count(_START, day))
+        return float(_path_and_vols(self, symbol, days)[1][days])
 
     def expirations(self, day: date, count: int) -> list[date]:
         """Return `count` expirations from `day`, nearest first.
@@ -160,28 +182,48 @@ class SyntheticMarket:
 
 
 @lru_cache(maxsize=64)
-def _path_cache(market: SyntheticMarket, symbol: str) -> list[np.ndarray]:
-    """Return a mutable holder for the symbol's cumulative log-price path (grown on demand)."""
-    return [np.zeros(1)]
+def _path_cache(market: SyntheticMarket, symbol: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return a mutable holder of the symbol's (log-price path, step vols), grown on demand.
+
+    One tuple, replaced whole, so a thread never sees a path without its vols.
+    """
+    return [(np.zeros(1), np.zeros(1))]
 
 
 def _log_path(market: SyntheticMarket, symbol: str, days: int) -> np.ndarray:
-    """Return the cumulative log-price path of `symbol` covering at least `days` weekdays.
+    """Return the cumulative log-price path of `symbol` covering at least `days` weekdays."""
+    return _path_and_vols(market, symbol, days)[0]
 
-    Generated in one draw of 20 years from the symbol's seed, so every call (and every date)
-    agrees with every other.
+
+def _path_and_vols(
+    market: SyntheticMarket, symbol: str, days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the log-price path and per-step vols of `symbol`, covering at least `days`.
+
+    Generated in one draw of 20 years (or more) from the symbol's seed, so every call and every
+    date agrees with every other; a longer draw extends a shorter one.
     """
     holder = _path_cache(market, symbol)
-    if holder[0].size <= days:
-        size = max(days + 1, 252 * 20)
+    if holder[0][0].size <= days:
+        size = max(days + 1 + 252 * 5, 252 * 20)  # grow in steps: a regrow costs ~0.5 s
         shocks = market._rng("spot", symbol).standard_normal(size)
+        vols = _step_vols(market, symbol, size)
         dt = 1.0 / 252.0
-        steps = (market.drift - 0.5 * market.volatility**2) * dt + market.volatility * math.sqrt(
-            dt
-        ) * shocks
+        steps = (market.drift - 0.5 * vols**2) * dt + vols * math.sqrt(dt) * shocks
         steps[0] = 0.0
-        holder[0] = np.cumsum(steps)
+        holder[0] = (np.cumsum(steps), vols)
     return holder[0]
+
+
+def _step_vols(market: SyntheticMarket, symbol: str, size: int) -> np.ndarray:
+    """Return the annualised vol of each weekday step, set by the previous weekday's positioning."""
+    if market.gamma_vol_ratio == 1.0:
+        return np.full(size, market.volatility)
+    weekdays = np.busday_offset(np.datetime64(_START, "D"), np.arange(size)).astype(date)
+    long_gamma = np.array([market.positioning(symbol, d) > LONG_GAMMA_TILT for d in weekdays])
+    root = math.sqrt(market.gamma_vol_ratio)
+    vols = np.where(long_gamma, market.volatility / root, market.volatility * root)
+    return np.concatenate([[market.volatility], vols[:-1]])
 
 
 def _strike_factors(seed: int, symbol: str, days: list[date], ks: np.ndarray) -> np.ndarray:

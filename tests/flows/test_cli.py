@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.flows.conftest import import_dix_and_sp500
+
 BIN = Path(sys.executable).with_name("gammalake")
 
 
@@ -185,29 +187,22 @@ def test_chain_save_stores_the_snapshot_and_the_chain(refdata, tmp_path):
 
 @pytest.mark.refdata
 def test_imports_then_regime_daily_joins_them(refdata, tmp_path):
-    dix = run_home(tmp_path, "import", "dix", str(refdata / "squeezemetrics-dix-caribbel/DIX.csv"))
+    dix, bars = import_dix_and_sp500(run_home, tmp_path, refdata)
     assert dix.returncode == 0 and "covering 2011-05-02 .. 2026-08-07" in dix.stdout
-    bars = run_home(
-        tmp_path,
-        "prices",
-        "import",
-        str(refdata / "fja05680-gspc-daily/^GSPC.csv"),
-        "--symbol",
-        "SPX",
-        "--source",
-        "yahoo",
-    )
     assert bars.returncode == 0 and "note: 5075 bars have open 0" in bars.stdout
     out = run_home(
         tmp_path,
         "sql",
-        "SELECT count(*) AS n, max(abs(spot - close)) AS gap FROM "
-        "regime_daily WHERE price_source = 'squeezemetrics'",
+        "SELECT price_source, count(*) AS n, max(abs(spot - close) / spot) AS gap, "
+        "max(trade_date) AS last FROM regime_daily GROUP BY ALL ORDER BY 1",
         "--format",
         "json",
     )
-    [row] = json.loads(out.stdout)
-    assert row["n"] == 3840 and row["gap"] < 1e-9
+    rows = {r["price_source"]: r for r in json.loads(out.stdout)}
+    # Full Yahoo bars win over DIX.csv's close-only ones, up to the Yahoo file's last day.
+    assert rows["yahoo"]["n"] + rows["squeezemetrics"]["n"] == 3840
+    assert rows["yahoo"]["last"] == "2023-12-28" and rows["yahoo"]["gap"] < 0.01
+    assert rows["squeezemetrics"]["gap"] < 1e-9
 
 
 def test_bad_bars_write_nothing(tmp_path):

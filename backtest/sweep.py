@@ -1,0 +1,192 @@
+"""Parameter grids run as vectorbt columns in one pass, and walk-forward selection.
+
+A grid is written `name=v1,v2;other=a:b:step` (ranges include both ends); `sl` and `tp` are
+stop-loss and take-profit in % of the entry price (0 = none). Walk-forward picks the best
+in-sample Sharpe on each training window and keeps only the following test window's returns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from backtest.panel import Panel
+from backtest.portfolio import Costs, Stops, holdings, returns, simulate
+from backtest.stats import YEAR, sharpe, summary
+from backtest.strategies import Known, Strategy, Value
+from warehouse.errors import WarehouseInputError
+
+STOP_KEYS = ("sl", "tp")
+
+
+def _values(name: str, text: str) -> list[Value]:
+    """Return the values of one grid entry: a comma list or an inclusive start:stop:step range."""
+    if text.count(":") == 2:
+        start, stop, step = (float(x) for x in text.split(":"))
+        if step <= 0 or stop < start:
+            raise WarehouseInputError(f"grid range {name}={text} needs start <= stop and step > 0")
+        return [round(v, 10) for v in np.arange(start, stop + step / 2, step)]
+    out: list[Value] = []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        try:
+            out.append(float(item))
+        except ValueError:
+            out.append(item)
+    return out
+
+
+def parse_params(spec: str | None, strategy: Strategy) -> dict[str, Value]:
+    """Return fixed parameters written `name=value;other=value` (stops `sl`/`tp` in %)."""
+    combos = parse_grid(spec, strategy) if spec and spec != "default" else [{}]
+    if len(combos) != 1:
+        raise WarehouseInputError(f"--params takes one value per name; got {spec!r}")
+    return combos[0]
+
+
+def parse_grid(spec: str | None, strategy: Strategy) -> list[dict[str, Value]]:
+    """Return every combination of the grid (the defaults alone when `spec` is None).
+
+    `spec` "default" sweeps the strategy's own grid.
+    """
+    if not spec:
+        return [{}]
+    axes = dict(strategy.grid) if spec == "default" else {}
+    for entry in filter(None, (e.strip() for e in spec.split(";"))) if spec != "default" else []:
+        name, sep, text = entry.partition("=")
+        if not sep or not text:
+            raise WarehouseInputError(f"grid entry {entry!r} is not name=values")
+        name = name.strip()
+        if name not in strategy.defaults and name not in STOP_KEYS:
+            known = ", ".join([*strategy.defaults, *STOP_KEYS])
+            raise WarehouseInputError(f"grid: {strategy.name} has no {name!r} (it takes {known})")
+        axes[name] = _values(name, text)
+    names = list(axes)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Every configuration of one symbol: params and stats table, daily returns, portfolio."""
+
+    panel: Panel
+    combos: list[dict[str, Value]]
+    table: pl.DataFrame
+    returns: np.ndarray
+    portfolio: Any
+
+
+def _stops(combos: list[dict[str, Value]]) -> Stops:
+    """Return per-column stop arrays (fractions; NaN = none) from the combos' sl/tp in %."""
+    found = {}
+    for key in STOP_KEYS:
+        if any(key in c for c in combos):
+            levels = np.array([float(c.get(key, 0.0)) for c in combos]) / 100.0
+            found[key] = np.where(levels > 0, levels, np.nan)
+    return Stops(**found)
+
+
+def run_sweep(
+    panel: Panel, strategy: Strategy, combos: list[dict[str, Value]], costs: Costs
+) -> Sweep:
+    """Return the sweep of `combos` over `panel`, every configuration a vectorbt column."""
+    known = Known.of(panel)
+    targets = np.column_stack(
+        [
+            strategy.positions(known, {k: v for k, v in c.items() if k not in STOP_KEYS})
+            for c in combos
+        ]
+    )
+    portfolio = simulate(panel, targets, costs, _stops(combos))
+    daily = returns(portfolio)
+    trades = portfolio.trades
+    table = pl.concat(
+        [
+            _params_table(strategy, combos),
+            summary(daily),
+            pl.DataFrame(
+                {
+                    "trades": np.atleast_1d(trades.count().to_numpy()).astype(np.int64),
+                    "win_rate": np.atleast_1d(trades.win_rate().to_numpy()),
+                    "exposure": (holdings(portfolio) != 0).mean(axis=0),
+                }
+            ),
+        ],
+        how="horizontal",
+    )
+    return Sweep(panel, combos, table, daily, portfolio)
+
+
+def _params_table(strategy: Strategy, combos: list[dict[str, Value]]) -> pl.DataFrame:
+    """Return one row per combination with every parameter (defaults filled in) as a string."""
+    names = [*strategy.defaults, *(k for k in STOP_KEYS if any(k in c for c in combos))]
+    rows = {n: [str(c.get(n, strategy.defaults.get(n, 0))) for c in combos] for n in names}
+    return pl.DataFrame({"config": list(range(len(combos))), **rows})
+
+
+@dataclass(frozen=True)
+class Split:
+    """One walk-forward window: session index ranges and the configuration chosen in-sample."""
+
+    train: tuple[int, int]
+    test: tuple[int, int]
+    chosen: int
+    train_sharpe: float
+    test_sharpe: float
+
+
+def splits(
+    sessions: int, train: int, test: int, mode: str = "expanding"
+) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Return (train, test) half-open index ranges: rolling or expanding training windows.
+
+    Test windows follow each other to the last session, the last one possibly shorter.
+    """
+    if mode not in ("rolling", "expanding"):
+        raise WarehouseInputError(f"walk-forward mode {mode!r} unknown (rolling or expanding)")
+    if train < 20 or test < 1 or sessions < train + test:
+        raise WarehouseInputError(
+            f"walk-forward needs train >= 20 and train + test <= {sessions} sessions "
+            f"(got train {train}, test {test})"
+        )
+    out = []
+    for start in range(train, sessions, test):  # the last test window may be shorter
+        first = 0 if mode == "expanding" else start - train
+        out.append(((first, start), (start, min(start + test, sessions))))
+    return out
+
+
+def walk_forward(
+    daily: np.ndarray, train: int, test: int, mode: str = "expanding"
+) -> tuple[list[Split], np.ndarray]:
+    """Return the splits with their chosen configs and the stitched out-of-sample returns."""
+    chosen: list[Split] = []
+    pieces = []
+    sums = np.vstack([np.zeros((1, daily.shape[1])), np.cumsum(daily, axis=0)])
+    squares = np.vstack([np.zeros((1, daily.shape[1])), np.cumsum(daily**2, axis=0)])
+    for (a, b), (c, d) in splits(daily.shape[0], train, test, mode):
+        in_sample = _window_sharpe(sums, squares, a, b)
+        best = int(np.argmax(in_sample))
+        oos = daily[c:d, best]
+        chosen.append(Split((a, b), (c, d), best, float(in_sample[best]), _one_sharpe(oos)))
+        pieces.append(oos)
+    return chosen, np.concatenate(pieces)
+
+
+def _window_sharpe(sums: np.ndarray, squares: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Return every column's annualised Sharpe over sessions [a, b) from running sums."""
+    n = b - a
+    mean = (sums[b] - sums[a]) / n
+    var = np.maximum((squares[b] - squares[a] - n * mean**2) / (n - 1), 0.0)
+    sd = np.sqrt(var)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sd > 1e-12, mean / sd * math.sqrt(YEAR), 0.0)
+
+
+def _one_sharpe(values: np.ndarray) -> float:
+    """Return the annualised Sharpe of one return series."""
+    return float(sharpe(values[:, None])[0])

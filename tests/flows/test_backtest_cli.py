@@ -1,0 +1,159 @@
+"""`gammalake backtest` and `gammalake study` as users run them, and the refdata history."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.backtest.conftest import sessions, write_history
+from tests.flows.conftest import import_dix_and_sp500
+
+BIN = Path(sys.executable).with_name("gammalake")
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), "--home", str(home), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a lake of 300 sessions with a flip, walls and every net exposure."""
+    home = tmp_path_factory.mktemp("cli")
+    days = sessions(300)
+    rng = np.random.default_rng(8)
+    close = 50 * np.exp(np.cumsum(rng.normal(0.0002, 0.012, len(days))))
+    flip = close * (1 + 0.03 * np.sin(np.arange(len(days)) / 9))
+    bars = {k: close.tolist() for k in ("open", "high", "low", "close")}
+    exposures = {
+        f"net_{g}": (rng.normal(0, 1e8, len(days))).tolist() for g in ("gex", "dex", "vex", "chex")
+    }
+    known = {
+        "underlying_price": close.tolist(),
+        "gamma_flip": flip.tolist(),
+        "call_wall": (close * 1.02).tolist(),
+        "put_wall": (close * 0.98).tolist(),
+        **exposures,
+    }
+    write_history(home, days, bars, known, symbol="ABC")
+    return home
+
+
+def test_backtest_writes_the_report_it_names(home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    result = run(
+        home,
+        "backtest",
+        "--strategy",
+        "alignment",
+        "--symbols",
+        "ABC",
+        "--grid",
+        "agree=3,4;short=0,1;sl=0,5",
+        "--train",
+        "150",
+        "--test",
+        "50",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "buy and hold" in result.stdout and "8 configuration(s) tried" in result.stdout
+    figures = json.loads((tmp_path / "r.json").read_text())["symbols"]["ABC"]
+    assert figures["multiple_testing"]["configurations"] == 8
+    assert figures["selection"].startswith("walk-forward: 3 out-of-sample windows")
+    assert f"report: {out}.html" in result.stdout.replace("\n", "")
+
+
+def test_backtest_defaults_write_under_reports(home: Path) -> None:
+    result = run(
+        home,
+        "backtest",
+        "--strategy",
+        "wall_break",
+        "--symbols",
+        "ABC",
+        "--params",
+        "hold=3;tp=4",
+        "--fill",
+        "next_close",
+    )
+    assert result.returncode == 0, result.stderr
+    assert list((home / "reports").glob("backtest-wall_break-*.html"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategy", "momentum", "--symbols", "ABC"], "unknown strategy 'momentum'"),
+        (["--strategy", "regime", "--symbols", "XYZ"], "no snapshots of XYZ"),
+        (["--strategy", "regime", "--symbols", "ABC", "--grid", "width=1"], "no 'width'"),
+        (
+            ["--strategy", "regime", "--symbols", "ABC", "--fill", "same_close"],
+            "cannot fill at that session's 16:00 close",
+        ),
+        (["--strategy", "regime", "--symbols", "ABC", "--decide", "late"], "--decide 'late'"),
+        (["--strategy", "regime"], "needs --strategy and --symbols"),
+    ],
+)
+def test_bad_backtest_requests_exit_2_with_one_clear_line(home, args, message) -> None:
+    result = run(home, "backtest", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_study_prints_the_regime_table_and_writes_the_report(home: Path, tmp_path: Path) -> None:
+    result = run(home, "study", "--symbols", "ABC", "--out", str(tmp_path / "s"))
+    assert result.returncode == 0, result.stderr
+    assert "ratio neg/pos" in result.stdout and "call wall held intraday" in result.stdout
+    assert (tmp_path / "s.html").exists()
+
+
+@pytest.mark.refdata
+@pytest.mark.slow
+def test_dix_history_with_sp500_bars(refdata: Path, tmp_path: Path) -> None:
+    dix, bars = import_dix_and_sp500(run, tmp_path, refdata)
+    assert dix.returncode == 0, dix.stderr
+    assert bars.returncode == 0, bars.stderr
+    study = run(
+        tmp_path,
+        "study",
+        "--symbols",
+        "SPX",
+        "--source",
+        "squeezemetrics",
+        "--out",
+        str(tmp_path / "study"),
+    )
+    assert study.returncode == 0, study.stderr
+    figures = json.loads((tmp_path / "study.json").read_text())["symbols"]["SPX"]
+    assert figures["regime_basis"] == "net GEX sign (no flip stored)"
+    groups = {r["gamma"]: r for r in figures["by_regime"]}
+    assert groups["negative"]["sessions"] + groups["positive"]["sessions"] > 3000
+    # The published fact the vendors' tables show: negative GEX days are the volatile ones.
+    assert groups["negative"]["realised_vol_pct"] > 1.3 * groups["positive"]["realised_vol_pct"]
+    report = run(
+        tmp_path,
+        "backtest",
+        "--strategy",
+        "regime",
+        "--symbols",
+        "SPX",
+        "--source",
+        "squeezemetrics",
+        "--params",
+        "basis=gex",
+        "--out",
+        str(tmp_path / "bt"),
+    )
+    assert report.returncode == 0, report.stderr
+    stats = json.loads((tmp_path / "bt.json").read_text())["symbols"]["SPX"]["stats"]
+    assert [s["series"] for s in stats] == ["strategy", "buy_and_hold"]
+    assert stats[0]["volatility"] < stats[1]["volatility"]  # out of the market half the time
