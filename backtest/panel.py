@@ -128,12 +128,15 @@ def load_panels(
     *,
     source: str | None = None,
     timing: Timing | None = None,
+    implied_vol: bool = False,
 ) -> dict[str, Panel]:
     """Return the point-in-time panel of each symbol over sessions in [start, end].
 
     Prices are in the bars' currency, exposures in $ as stored; `known_as_of` (UTC) is the
     stamp of the snapshot each row saw, null when none was known or it was too old. A panel
     starts at the first session that knew a snapshot. One connection and one scan serve all.
+    `implied_vol` adds `atm_iv` when chains are stored: the known snapshot's call and put IV
+    (fractions) at the strike nearest spot, expiry nearest 30 days (at least 7).
     """
     timing = timing or Timing()
     if "snapshots" not in Lake(home).datasets():
@@ -149,6 +152,9 @@ def load_panels(
             "same": timing.fill == "same_close",
         }
         frame = con.sql(_SQL.format(known=known), params=params).pl()
+        if implied_vol and "chains" in Lake(home).datasets():
+            ivs = con.sql(_IV_SQL).pl()
+            frame = frame.join(ivs, on=["symbol", "known_as_of"], how="left")
     parts = frame.partition_by("symbol", as_dict=True, include_key=False)
     return {
         symbol: _panel(symbol, picked, timing, parts.get((symbol,)), (start, end), home)
@@ -218,30 +224,20 @@ def _one_source(symbol: str, stored: list[str], source: str | None) -> str:
 
 _IV_SQL = """
 WITH quotes AS (
-    SELECT c.as_of, c.expiration, c.strike, c.iv, s.underlying_price AS spot,
+    SELECT c.symbol, c.as_of, c.expiration, c.strike, c.iv, s.underlying_price AS spot,
            date_diff('day', timezone('America/New_York', c.as_of)::DATE, c.expiration) AS dte
-    FROM chains AS c JOIN snapshots AS s USING (symbol, source, as_of)
-    WHERE c.symbol = $symbol AND c.source = $source AND c.iv > 0
+    FROM chains AS c
+    JOIN chosen USING (symbol, source)
+    JOIN snapshots AS s USING (symbol, source, as_of)
+    WHERE c.iv > 0
 ), expiry AS (
-    SELECT as_of, arg_min(expiration, abs(dte - 30)) AS expiration
-    FROM quotes WHERE dte >= 7 GROUP BY as_of
+    SELECT symbol, as_of, arg_min(expiration, abs(dte - 30)) AS expiration
+    FROM quotes WHERE dte >= 7 GROUP BY ALL
 ), strike AS (
-    SELECT q.as_of, q.expiration, arg_min(q.strike, abs(q.strike - q.spot)) AS strike
-    FROM quotes AS q JOIN expiry USING (as_of, expiration) GROUP BY ALL
+    SELECT q.symbol, q.as_of, q.expiration, arg_min(q.strike, abs(q.strike - q.spot)) AS strike
+    FROM quotes AS q JOIN expiry USING (symbol, as_of, expiration) GROUP BY ALL
 )
-SELECT as_of AS known_as_of, avg(iv) AS atm_iv
-FROM quotes JOIN strike USING (as_of, expiration, strike)
-GROUP BY as_of ORDER BY as_of
+SELECT symbol, as_of AS known_as_of, avg(iv) AS atm_iv
+FROM quotes JOIN strike USING (symbol, as_of, expiration, strike)
+GROUP BY ALL
 """
-
-
-def implied_vols(home: Path, symbol: str, source: str) -> pl.DataFrame | None:
-    """Return each snapshot's at-the-money IV (fraction): the expiry nearest 30 days (>= 7).
-
-    Call and put IV at the strike nearest spot, averaged; keyed by `known_as_of`. None when no
-    chains are stored for this symbol and source.
-    """
-    if "chains" not in Lake(home).datasets():
-        return None
-    frame = catalog.query(home, _IV_SQL, {"symbol": symbol, "source": source})
-    return None if frame.is_empty() else frame

@@ -18,9 +18,6 @@ from backtest.panel import Panel
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Sessions per year for annualising (Sharpe, volatility, CAGR).
-YEAR = 252
-
 
 @dataclass(frozen=True)
 class Costs:
@@ -126,22 +123,22 @@ def buy_and_hold(panel: Panel, costs: Costs) -> Any:
     return simulate(panel, targets, costs)
 
 
-def returns(portfolio: Any) -> np.ndarray:
+def returns(portfolio: Any, units: np.ndarray | None = None) -> np.ndarray:
     """Return the daily returns of every column (sessions x configs, fractions).
 
     Computed from the simulated cash and holdings marked at each close, which is what
-    vectorbt's own `returns()` does, without its per-call pandas overhead.
+    vectorbt's own `returns()` does, without its per-call pandas overhead. Pass `units`
+    (from `holdings`) when already at hand.
     """
-    value = equity(portfolio)
+    value = equity(portfolio, holdings(portfolio) if units is None else units)
     start = np.full((1, value.shape[1]), float(np.asarray(portfolio.init_cash).ravel()[0]))
     before = np.vstack([start, value[:-1]])
     return value / before - 1.0
 
 
-def equity(portfolio: Any) -> np.ndarray:
+def equity(portfolio: Any, units: np.ndarray) -> np.ndarray:
     """Return each column's account value at every close (cash + units x close)."""
     cash = np.atleast_2d(portfolio.cash().to_numpy().T).T
-    units = holdings(portfolio)
     close = np.asarray(portfolio.close.to_numpy(), dtype=float).reshape(len(cash), -1)
     return cash + units * close
 

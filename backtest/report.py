@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
+from markupsafe import Markup
 
 TEMPLATES = Path(__file__).with_name("templates")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -46,7 +47,7 @@ class Section:
         """Add a table of `rows` (at most `limit`, the rest counted in the title)."""
         shown = rows[:limit]
         more = f" (first {limit} of {len(rows)})" if len(rows) > limit else ""
-        self.blocks.append({"title": title + more, "table": html_table(shown)})
+        self.blocks.append({"title": title + more, "table": Markup(html_table(shown))})
 
 
 def html_table(rows: list[dict[str, Any]]) -> str:
@@ -85,14 +86,11 @@ def write_report(
     Written to temporary names and renamed, so a reader never sees half a report.
     """
     import jinja2
-    from markupsafe import Markup
     from plotly.offline import get_plotlyjs
 
     page, numbers = path.with_suffix(".html"), path.with_suffix(".json")
     page.parent.mkdir(parents=True, exist_ok=True)
     figures = {k: json.loads(f.to_json()) for s in sections for k, f in s.figures.items()}
-    for block in (b for s in sections for b in s.blocks if "table" in b):
-        block["table"] = Markup(block["table"])
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, keep_trailing_newline=True
     )
@@ -228,6 +226,12 @@ def _stats_rows(figures: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _source_line(figures: dict[str, Any], what: str) -> str:
+    """Return a section's first note: source, sessions, span and `what` they are."""
+    span = " .. ".join(figures["span"])
+    return f"Source {figures['source']}; {figures['sessions']} sessions ({span}); {what}."
+
+
 def backtest_sections(result: dict[str, Any]) -> tuple[list[Section], list[str]]:
     """Return the sections of a backtest report and its multiple-testing cautions."""
     sections, cautions = [], []
@@ -235,10 +239,7 @@ def backtest_sections(result: dict[str, Any]) -> tuple[list[Section], list[str]]
         tests = figures["multiple_testing"]
         section = Section(
             f"{symbol} - {result['strategy']}",
-            [
-                f"Source {figures['source']}; {figures['sessions']} sessions reported "
-                f"({' .. '.join(figures['span'])}); {figures['selection']}.",
-            ],
+            [_source_line(figures, f"reported: {figures['selection']}")],
         )
         section.table(
             "Statistics against buy and hold over the same sessions", _stats_rows(figures)
@@ -278,19 +279,27 @@ def _caution(symbol: str, tests: dict[str, Any]) -> str:
     )
 
 
+def _error_bars(values: list[float], lows: list[float], highs: list[float]) -> dict[str, Any]:
+    """Return plotly's asymmetric error bars reaching from each value to its interval ends."""
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [h - v for v, h in zip(values, highs, strict=True)],
+        "arrayminus": [v - lo for v, lo in zip(values, lows, strict=True)],
+    }
+
+
 def _bars(rows: list[dict[str, Any]], key: str, title: str) -> go.Figure:
     """Return realised vol (%) per group with its 95% CI as error bars (groups of 5+)."""
     rows = [r for r in rows if None not in (r["vol_ci_low"], r["vol_ci_high"])]
+    vols = [r["realised_vol_pct"] for r in rows]
     fig = go.Figure(
         go.Bar(
             x=[str(r[key]) for r in rows],
-            y=[r["realised_vol_pct"] for r in rows],
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": [r["vol_ci_high"] - r["realised_vol_pct"] for r in rows],
-                "arrayminus": [r["realised_vol_pct"] - r["vol_ci_low"] for r in rows],
-            },
+            y=vols,
+            error_y=_error_bars(
+                vols, [r["vol_ci_low"] for r in rows], [r["vol_ci_high"] for r in rows]
+            ),
             name="realised vol",
         )
     )
@@ -304,16 +313,12 @@ def _rate_chart(rows: list[dict[str, Any]]) -> go.Figure:
     fig = go.Figure()
     for when in ("intraday", "close"):
         picked = [r for r in rows if r["held"] == when and r["rate"] is not None]
+        pct = [[100 * r[k] for r in picked] for k in ("rate", "ci_low", "ci_high")]
         fig.add_trace(
             go.Bar(
                 x=[r["wall"].replace("_", " ") for r in picked],
-                y=[100 * r["rate"] for r in picked],
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [100 * (r["ci_high"] - r["rate"]) for r in picked],
-                    "arrayminus": [100 * (r["rate"] - r["ci_low"]) for r in picked],
-                },
+                y=pct[0],
+                error_y=_error_bars(*pct),
                 name=f"held {when}",
             )
         )
@@ -329,8 +334,7 @@ def study_sections(result: dict[str, Any]) -> list[Section]:
         section = Section(
             f"{symbol} - study",
             [
-                f"Source {figures['source']}; {figures['sessions']} sessions "
-                f"({' .. '.join(figures['span'])}); regime by {figures['regime_basis']}.",
+                _source_line(figures, f"regime by {figures['regime_basis']}"),
                 "Returns run from each session's close to the next close (1 day) or the fifth "
                 "(5 days), using only the levels known after that session's snapshot.",
             ],

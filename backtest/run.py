@@ -96,8 +96,7 @@ def _selection(sweep: Sweep, request: Request) -> tuple[np.ndarray, np.ndarray, 
         picked, oos = walk_forward(daily, request.train, request.test, request.walk_forward)
         index = np.concatenate([np.arange(*s.test) for s in picked])
         return index, oos, [_split_record(sweep, s) for s in picked]
-    best = int(np.argmax(sweep.table.get_column("sharpe").to_numpy()))
-    return np.arange(sessions), daily[:, best], []
+    return np.arange(sessions), daily[:, _best(sweep)], []
 
 
 def _split_record(sweep: Sweep, split: Any) -> dict[str, Any]:

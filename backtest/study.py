@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,9 +19,9 @@ import polars as pl
 from scipy.stats import rankdata
 
 from backtest.jsonable import records
-from backtest.panel import Panel
+from backtest.panel import Panel, load_panels
+from backtest.stats import YEAR
 
-YEAR = 252
 DRAWS = 2000
 Z95 = 1.959963984540054
 
@@ -259,17 +261,13 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def run_study(
-    home: Any, symbols: list[str], start: Any, end: Any, source: str | None = None
-) -> dict:
+    home: Path, symbols: list[str], start: date, end: date, source: str | None = None
+) -> dict[str, Any]:
     """Return every study table of every symbol as JSON-ready figures."""
-    from backtest.panel import implied_vols, load_panels
-
+    panels = load_panels(home, symbols, start, end, source=source, implied_vol=True)
     out = {}
-    for symbol, panel in load_panels(home, symbols, start, end, source=source).items():
+    for symbol, panel in panels.items():
         frame = with_quantiles(forward(panel))
-        ivs = implied_vols(home, symbol, panel.source)
-        if ivs is not None:
-            frame = frame.join(ivs, on="known_as_of", how="left")
         out[symbol] = {
             "source": panel.source,
             "sessions": frame.height,

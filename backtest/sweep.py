@@ -17,7 +17,7 @@ import polars as pl
 
 from backtest.panel import Panel
 from backtest.portfolio import Costs, Stops, holdings, returns, simulate
-from backtest.stats import YEAR, sharpe, summary
+from backtest.stats import YEAR, summary
 from backtest.strategies import Known, Strategy, Value
 from warehouse.errors import WarehouseInputError
 
@@ -102,7 +102,8 @@ def run_sweep(
         ]
     )
     portfolio = simulate(panel, targets, costs, _stops(combos))
-    daily = returns(portfolio)
+    units = holdings(portfolio)
+    daily = returns(portfolio, units)
     trades = portfolio.trades
     table = pl.concat(
         [
@@ -112,7 +113,7 @@ def run_sweep(
                 {
                     "trades": np.atleast_1d(trades.count().to_numpy()).astype(np.int64),
                     "win_rate": np.atleast_1d(trades.win_rate().to_numpy()),
-                    "exposure": (holdings(portfolio) != 0).mean(axis=0),
+                    "exposure": (units != 0).mean(axis=0),
                 }
             ),
         ],
@@ -171,9 +172,9 @@ def walk_forward(
     for (a, b), (c, d) in splits(daily.shape[0], train, test, mode):
         in_sample = _window_sharpe(sums, squares, a, b)
         best = int(np.argmax(in_sample))
-        oos = daily[c:d, best]
-        chosen.append(Split((a, b), (c, d), best, float(in_sample[best]), _one_sharpe(oos)))
-        pieces.append(oos)
+        oos = float(_window_sharpe(sums, squares, c, d)[best])
+        chosen.append(Split((a, b), (c, d), best, float(in_sample[best]), oos))
+        pieces.append(daily[c:d, best])
     return chosen, np.concatenate(pieces)
 
 
@@ -185,8 +186,3 @@ def _window_sharpe(sums: np.ndarray, squares: np.ndarray, a: int, b: int) -> np.
     sd = np.sqrt(var)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(sd > 1e-12, mean / sd * math.sqrt(YEAR), 0.0)
-
-
-def _one_sharpe(values: np.ndarray) -> float:
-    """Return the annualised Sharpe of one return series."""
-    return float(sharpe(values[:, None])[0])

@@ -73,15 +73,14 @@ class GammaProfile:
             slope[i : i + step] = (bell * (1.0 - d1 * self._b)) @ self._w
         return value, slope
 
+    def gross(self, spots: FloatArray) -> FloatArray:
+        """Return the sum of |GEX| over contracts at each spot ($ per 1% move, >= 0).
 
-def gross(profile: GammaProfile, spots: FloatArray) -> FloatArray:
-    """Return the sum of |GEX| over contracts at each spot ($ per 1% move, >= 0).
-
-    The scale against which a net value counts as rounding noise: calls and puts that cancel
-    exactly (same strike, same size, opposite dealer sides) must not yield noise crossings.
-    """
-    d1 = np.multiply.outer(np.log(spots), profile._b) + profile._a
-    return spots * (np.exp(-0.5 * d1 * d1) @ np.abs(profile._w))
+        The scale against which a net value counts as rounding noise: calls and puts that
+        cancel exactly (same strike, size and opposite dealer sides) must not yield crossings.
+        """
+        d1 = np.multiply.outer(np.log(spots), self._b) + self._a
+        return spots * (np.exp(-0.5 * d1 * d1) @ np.abs(self._w))
 
 
 def _sign_changes(values: FloatArray) -> np.ndarray:
@@ -140,7 +139,7 @@ def profile_flip(book: DealerBook, cfg: FlipConfig) -> FlipResult:
     s = book.spot
     levels = np.linspace(cfg.range_low * s, cfg.range_high * s, cfg.levels)
     values = profile(levels)
-    values = np.where(np.abs(values) <= 1e-9 * gross(profile, levels), 0.0, values)
+    values = np.where(np.abs(values) <= 1e-9 * profile.gross(levels), 0.0, values)
     idx = _sign_changes(values)
     roots = _interpolate(levels, values, idx)
     if cfg.refine and idx.size:
