@@ -1,8 +1,11 @@
 """Table schemas of the lake: columns and types, keys, and partition grain of every dataset.
 
 Every row carries `symbol`, `source`, `as_of` (when the figure was known, UTC) and `trade_date`
-(the NYSE session it describes). Bump SCHEMA_VERSION when a column changes meaning or type;
-`gammalake doctor` reports files written under another version.
+(the NYSE session it describes). Exposure rows (snapshots, strikes, expiries, alerts) also carry
+`method`: how the figures were made (an engine preset and version such as `default@v1`, or
+`vendor`), part of their key, so histories of two methods live side by side. Bump
+SCHEMA_VERSION when a column changes meaning or type; `gammalake doctor` reports files written
+under another version.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ import polars as pl
 
 from warehouse.errors import WarehouseInputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 UTC_TIME = pl.Datetime("us", "UTC")
 Grain = Literal["symbol_day", "symbol_month", "symbol_year", "month"]
 
 _SYMBOL = re.compile(r"^[A-Z0-9^][A-Z0-9.^_-]{0,19}$")
 _SOURCE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_METHOD = re.compile(r"^[a-z][a-z0-9_]*(\+[a-z_]+=[A-Za-z0-9_.:-]+)*@v\d+$|^vendor$")
 
 KEYS = {"symbol": pl.String, "source": pl.String, "as_of": UTC_TIME, "trade_date": pl.Date}
+#: Keys of exposure rows: the method is part of a snapshot's identity.
+METHOD_KEYS = {**KEYS, "method": pl.String}
 _GREEKS = ("gex", "dex", "vex", "chex")
 
 
@@ -58,7 +64,7 @@ def _hedges() -> dict[str, pl.DataType]:
 
 
 SNAPSHOT_COLUMNS: dict[str, pl.DataType] = {
-    **KEYS,
+    **METHOD_KEYS,
     "underlying_price": pl.Float64,
     **{f"net_{g}": pl.Float64 for g in _GREEKS},
     "net_gex_label": pl.String,
@@ -85,7 +91,7 @@ SNAPSHOT_COLUMNS: dict[str, pl.DataType] = {
 }
 
 STRIKE_COLUMNS: dict[str, pl.DataType] = {
-    **KEYS,
+    **METHOD_KEYS,
     "strike": pl.Float64,
     **{f"{side}_{g}": pl.Float64 for g in _GREEKS for side in ("call", "put", "net")},
     "call_oi": pl.Int64,
@@ -97,7 +103,7 @@ STRIKE_COLUMNS: dict[str, pl.DataType] = {
 }
 
 EXPIRY_COLUMNS: dict[str, pl.DataType] = {
-    **KEYS,
+    **METHOD_KEYS,
     "expiration": pl.Date,
     "days_to_expiry": pl.Float64,
     **{f"net_{g}": pl.Float64 for g in _GREEKS},
@@ -134,7 +140,7 @@ PRICE_COLUMNS: dict[str, pl.DataType] = {
 }
 
 ALERT_COLUMNS: dict[str, pl.DataType] = {
-    **KEYS,
+    **METHOD_KEYS,
     "kind": pl.String,
     "message": pl.String,
     "level": pl.Float64,
@@ -153,14 +159,16 @@ RUN_COLUMNS: dict[str, pl.DataType] = {
     "duration_seconds": pl.Float64,
 }
 
-_SNAP = ("symbol", "source", "as_of")
+#: A snapshot's key; a chain (the engine's input) is the same whatever method prices it.
+SNAPSHOT_KEY = ("symbol", "source", "method", "as_of")
+_INPUT = ("symbol", "source", "as_of")
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
-        Dataset("snapshots", SNAPSHOT_COLUMNS, _SNAP, _SNAP),
-        Dataset("strikes", STRIKE_COLUMNS, _SNAP, (*_SNAP, "strike")),
-        Dataset("expiries", EXPIRY_COLUMNS, _SNAP, (*_SNAP, "expiration")),
-        Dataset("chains", CHAIN_COLUMNS, _SNAP, (*_SNAP, "contract")),
+        Dataset("snapshots", SNAPSHOT_COLUMNS, SNAPSHOT_KEY, SNAPSHOT_KEY),
+        Dataset("strikes", STRIKE_COLUMNS, SNAPSHOT_KEY, (*SNAPSHOT_KEY, "strike")),
+        Dataset("expiries", EXPIRY_COLUMNS, SNAPSHOT_KEY, (*SNAPSHOT_KEY, "expiration")),
+        Dataset("chains", CHAIN_COLUMNS, _INPUT, (*_INPUT, "contract")),
         Dataset(
             "prices",
             PRICE_COLUMNS,
@@ -168,7 +176,8 @@ DATASETS: dict[str, Dataset] = {
             ("symbol", "source", "trade_date"),
             grain="symbol_year",
         ),
-        Dataset("alerts", ALERT_COLUMNS, (*_SNAP, "kind"), (*_SNAP, "kind")),
+        # A snapshot's alerts are replaced together: kinds that no longer apply go.
+        Dataset("alerts", ALERT_COLUMNS, SNAPSHOT_KEY, (*SNAPSHOT_KEY, "kind")),
         Dataset("runs", RUN_COLUMNS, ("run_id",), ("run_id",), grain="month"),
     )
 }
@@ -200,6 +209,15 @@ def validate_source(source: str) -> str:
     return source
 
 
+def validate_method(method: str) -> str:
+    """Return `method` if it reads like `default@v1`, `perfiliev+days_per_year=252@v1` or vendor."""
+    if not isinstance(method, str) or not _METHOD.fullmatch(method):
+        raise WarehouseInputError(
+            f"invalid method {method!r}: use PRESET[+setting=value...]@vN or vendor"
+        )
+    return method
+
+
 def conform(spec: Dataset, frame: pl.DataFrame) -> pl.DataFrame:
     """Return `frame` with exactly the dataset's columns, in order and types.
 
@@ -221,6 +239,9 @@ def conform(spec: Dataset, frame: pl.DataFrame) -> pl.DataFrame:
             validate_symbol(symbol)
     for source in out.get_column("source").unique().to_list():
         validate_source(source)
+    if "method" in spec.columns:
+        for method in out.get_column("method").drop_nulls().unique().to_list():
+            validate_method(method)
     nulls = [c for c in spec.unique_key if out.get_column(c).null_count()]
     if nulls:
         raise WarehouseInputError(f"{spec.name}: null values in key column(s) {', '.join(nulls)}")

@@ -1,7 +1,8 @@
 """The Source protocol: what the snapshot and backfill flows ask of any source.
 
-A source turns (symbol, moment) into payloads shaped like the FlashAlpha API's, plus what the raw
-archive should record. It never touches gammalake's folders: the flow archives and stores.
+A source turns (symbol, moment) into what was received: a chain for the engine to price, or
+payloads shaped like the FlashAlpha API's, plus what the raw archive should record. It never
+touches gammalake's folders: the flow archives, checks, prices and stores.
 """
 
 from __future__ import annotations
@@ -13,37 +14,57 @@ from typing import Any, Protocol
 
 from pipeline.chain import Chain
 from pipeline.engine.config import EngineConfig
-from pipeline.engine.presets import preset
 from pipeline.engine.snapshot import ExposureSnapshot
 from pipeline.engine.timing import NEW_YORK
-from pipeline.errors import InputError
 from pipeline.sources.synthetic import SyntheticMarket
 
 
 @dataclass(frozen=True)
 class Fetched:
-    """One symbol's snapshot from a source.
+    """What a source returned for one symbol at one moment.
 
-    `payloads` by endpoint; `as_of` the key time; `chain` the contracts when the engine computed
-    them; `request` metadata per endpoint for the raw archive; `requests` API calls spent.
+    Engine sources (`computes`) return `chain`, the engine's input as received, and no
+    payloads: the flow archives the chain, checks it and prices it under the run's method.
+    Vendor sources return `payloads` by endpoint with `request` metadata per endpoint for the
+    raw archive. `as_of` is the key time the source reports; `requests` the API requests this
+    fetch really sent (counted against budgets, failed ones included); `errors` what was asked
+    for and did not arrive (the snapshot may still be storable without it).
     """
 
     symbol: str
     as_of: datetime
-    payloads: dict[str, Any]
+    payloads: dict[str, Any] = field(default_factory=dict)
     chain: Chain | None = None
     request: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: int = 0
+    errors: tuple[str, ...] = ()
+
+
+class FetchError(Exception):
+    """Nothing storable came back for a symbol at a moment; says why and what it cost."""
+
+    def __init__(self, message: str, *, requests: int = 0) -> None:
+        """Keep the API requests the failed fetch still spent."""
+        super().__init__(message)
+        self.requests = requests
+
+
+class MissingInputError(FetchError):
+    """The source has no input for that day (a chain folder without the day's file)."""
+
+
+class RunHaltedError(FetchError):
+    """The run must stop now: the key was refused, or the request budget is spent."""
 
 
 class Source(Protocol):
     """Anything that can produce a snapshot of a symbol at a moment."""
 
     name: str
-    computes: bool  # True when payloads come from gammalake's engine (raw = one bundle)
+    computes: bool  # True: fetch returns a chain the engine prices; False: vendor payloads
 
     def fetch(self, symbol: str, at: datetime) -> Fetched:
-        """Return the snapshot of `symbol` at `at` (timezone-aware)."""
+        """Return the snapshot input of `symbol` at `at` (timezone-aware); raise FetchError."""
         ...
 
 
@@ -58,22 +79,18 @@ def engine_payloads(chain: Chain, config: EngineConfig, expiries: int) -> dict[s
 
 @dataclass(frozen=True)
 class SyntheticSource:
-    """The simulated market through the engine (`synthetic`: no key, no network)."""
+    """The simulated market's chains (`synthetic`: no key, no network)."""
 
     market: SyntheticMarket = field(default_factory=SyntheticMarket)
-    config: EngineConfig = field(default_factory=lambda: preset("default"))
     expiries: int = 24
     strikes: int = 81
-    nearest_expiries: int = 3
     name: str = "synthetic"
     computes: bool = True
 
     def fetch(self, symbol: str, at: datetime) -> Fetched:
-        """Return the engine's payloads for the simulated chain at `at`."""
+        """Return the simulated chain of `symbol` at `at`."""
         chain = self.market.chain(symbol, at, expiries=self.expiries, strikes=self.strikes)
-        return Fetched(
-            symbol, at, engine_payloads(chain, self.config, self.nearest_expiries), chain=chain
-        )
+        return Fetched(symbol, at, chain=chain)
 
 
 @dataclass(frozen=True)
@@ -85,8 +102,6 @@ class ChainFolderSource:
     """
 
     folder: Path
-    config: EngineConfig = field(default_factory=lambda: preset("default"))
-    nearest_expiries: int = 3
     name: str = "chains"
     computes: bool = True
 
@@ -102,23 +117,25 @@ class ChainFolderSource:
         return None
 
     def fetch(self, symbol: str, at: datetime) -> Fetched:
-        """Return the engine's payloads for the symbol's file of `at`'s New York date."""
+        """Return the chain in the symbol's file of `at`'s New York date.
+
+        The symbol is the file's own (CBOE option ids, a `symbol` column, the file name), so
+        the firewall can refuse a file that describes another underlying; only a file inside a
+        folder named for the symbol takes the folder's name.
+        """
         from pipeline.sources.chains import read_chain
 
-        path = self.file_for(symbol, at.astimezone(NEW_YORK).date())
+        day = at.astimezone(NEW_YORK).date()
+        path = self.file_for(symbol, day)
         if path is None:
-            raise InputError(
-                f"no chain file for {symbol} on {at.date()} in {self.folder} "
-                f"(expected {symbol}_{at.date()}.csv)"
+            raise MissingInputError(
+                f"no chain file for {symbol} on {day} in {self.folder} "
+                f"(expected {symbol}_{day}.csv)"
             )
-        default_time = datetime.combine(at.astimezone(NEW_YORK).date(), time(16, 15), NEW_YORK)
-        chain = read_chain(path, symbol=symbol, as_of=None if _has_time(path) else default_time)
-        return Fetched(
-            symbol,
-            chain.as_of,
-            engine_payloads(chain, self.config, self.nearest_expiries),
-            chain=chain,
-        )
+        default_time = datetime.combine(day, time(16, 15), NEW_YORK)
+        named = symbol if path.parent.name == symbol else None
+        chain = read_chain(path, symbol=named, as_of=None if _has_time(path) else default_time)
+        return Fetched(symbol, chain.as_of, chain=chain)
 
 
 def _has_time(path: Path) -> bool:
