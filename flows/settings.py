@@ -51,6 +51,7 @@ class Settings:
     snapshot_delay_minutes: int = 15
     task_retries: int = 2
     fetch_concurrency: int = 4
+    request_deadline_seconds: float = 60.0
 
     def market(self) -> SyntheticMarket:
         """Return the synthetic market these settings describe (its planted effect included)."""

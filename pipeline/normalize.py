@@ -130,14 +130,16 @@ def snapshot_rows(
     payloads: Payloads,
     *,
     source: str,
+    method: str,
     as_of: datetime | None = None,
     raw_ref: str | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Return rows for `snapshots`, `strikes` and `expiries` from one snapshot's payloads.
 
-    `as_of` (the key time) defaults to the headline payload's; `trade_date` is the NYSE
-    session that moment describes. `extra` adds snapshot columns (e.g. `dix`).
+    `method` says how the figures were made (`default@v1`, `vendor`); `as_of` (the key time)
+    defaults to the headline payload's; `trade_date` is the NYSE session that moment
+    describes. `extra` adds snapshot columns (e.g. `dix`).
     """
     head = _headline(payloads)
     symbol = str(head["symbol"])
@@ -147,7 +149,13 @@ def snapshot_rows(
                 f"payload rejected: {name}.symbol {payload['symbol']!r} is not {symbol!r}"
             )
     moment = as_of or parse_as_of(head["as_of"])
-    keys = {"symbol": symbol, "source": source, "as_of": moment, "trade_date": session_of(moment)}
+    keys = {
+        "symbol": symbol,
+        "source": source,
+        "method": method,
+        "as_of": moment,
+        "trade_date": session_of(moment),
+    }
     snapshot: dict[str, Any] = {**keys, "underlying_price": head["underlying_price"]}
     if "summary" in payloads:
         snapshot |= _summary_fields(payloads["summary"])

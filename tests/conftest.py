@@ -13,6 +13,8 @@ from pipeline.engine.timing import NEW_YORK
 
 REPO = Path(__file__).resolve().parents[1]
 REFDATA = REPO.parent / "shared" / "refdata"
+#: The method of the default preset under the running engine (what synthetic rows carry).
+METHOD = "default@v1"
 
 
 @pytest.fixture
@@ -60,7 +62,9 @@ def synthetic_rows(symbol: str, when: datetime, *, strikes: int = 21) -> dict:
     """Return warehouse rows of one synthetic snapshot."""
     from pipeline.normalize import snapshot_rows
 
-    return snapshot_rows(synthetic_payloads(symbol, when, strikes=strikes), source="synthetic")
+    return snapshot_rows(
+        synthetic_payloads(symbol, when, strikes=strikes), source="synthetic", method=METHOD
+    )
 
 
 def session_close(day: str) -> datetime:
