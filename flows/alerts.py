@@ -74,7 +74,7 @@ def derive_alerts(previous: Row | None, current: Row, wall_pct: float) -> list[d
     found = list(_wall_alerts(previous, current, wall_pct))
     if previous is not None:
         found = _flip_alerts(previous, current) + found
-    keys = {k: current[k] for k in ("symbol", "source", "as_of", "trade_date")}
+    keys = {k: current[k] for k in ("symbol", "source", "method", "as_of", "trade_date")}
     return [
         {**keys, "kind": kind, "message": f"{current['symbol']}: {message}", "level": level}
         for kind, message, level in found

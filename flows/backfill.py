@@ -1,9 +1,14 @@
 """The `backfill` flow: symbols over a range of NYSE sessions, resumable, one task per symbol.
 
 Each session is taken at its close plus `snapshot_delay_minutes` (13:15 on half days, holidays
-skipped). Sessions already stored for the source are skipped unless `force`; rows are written
-a month at a time with the snapshot rows last, so a backfill killed at any point and started
-again ends with the same tables as one that was never interrupted.
+skipped). Sessions already stored for the source and method are skipped unless `force`; rows
+are written a month at a time with the snapshot rows last, so a backfill killed at any point
+and started again ends with the same tables as one that was never interrupted.
+
+OI change and alerts are always taken against the true previous stored snapshot of the same
+symbol, source and method, whatever the range: a session after a stored one reads it from the
+lake, the first session of a chunk run in parallel is re-derived once the chunk before it is
+written, and a stored snapshot right after a filled range is re-derived from raw.
 """
 
 from __future__ import annotations
@@ -12,97 +17,161 @@ from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
-import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.capture import Captured, Previous, capture, merge_rows, previous_from_lake
+from flows.capture import (
+    Captured,
+    Origin,
+    Previous,
+    Pricing,
+    capture,
+    previous_from_lake,
+    write_captures,
+)
+from flows.rebuild import rederive
 from flows.runs import RunSummary, SymbolOutcome
 from flows.settings import Settings
-from flows.snapshot import _outcome, split_valid
+from flows.snapshot import outcome_of, pricing_of, rederive_followers, secrets_of, split_valid
 from flows.sources import build_source
 from pipeline.engine.timing import NEW_YORK
-from pipeline.normalize import snapshot_rows
+from pipeline.errors import InputError
+from pipeline.firewall import RejectedError
 from pipeline.sessions import after_close, nyse, sessions_between
-from pipeline.sources.base import Source
+from pipeline.sources.base import FetchError, MissingInputError, RunHaltedError, Source
 from warehouse import catalog
 from warehouse.lake import Lake
 
 Progress = Callable[[str, int], None]
 
 
-def stored_sessions(home: Path, symbol: str, source: str) -> set[date]:
-    """Return the sessions already stored for (symbol, source)."""
+def stored_sessions(home: Path, symbol: str, source: str, method: str) -> set[date]:
+    """Return the sessions already stored for (symbol, source, method)."""
     if "snapshots" not in Lake(home).datasets():
         return set()
     found = catalog.query(
         home,
-        "SELECT DISTINCT trade_date FROM snapshots WHERE symbol = ? AND source = ?",
-        [symbol, source],
+        "SELECT DISTINCT trade_date FROM snapshots WHERE symbol = ? AND source = ? AND method = ?",
+        [symbol, source, method],
     )
     return set(found.get_column("trade_date").to_list())
 
 
-def _write(home: Path, batch: list[Captured], outcome: SymbolOutcome) -> None:
-    """Write a batch of captures (snapshots last) and add the counts to `outcome`."""
+def _flush(home: Path, batch: list[Captured], outcome: SymbolOutcome) -> None:
+    """Write a batch of captures (snapshots last) and add what they did to `outcome`."""
     if not batch:
         return
-    for name, count in Lake(home).write_all(merge_rows(batch)).items():
-        outcome.rows[name] = outcome.rows.get(name, 0) + count
+    outcome.add(write_captures(home, batch))
     outcome.alerts += [a for c in batch for a in c.alerts]
-    outcome.requests += sum(c.requests for c in batch)
+    outcome.stored += [c.headline["as_of"] for c in batch]
     outcome.sessions += len(batch)
+    outcome.notes += [
+        f"{c.headline['trade_date']}: not received: {e}" for c in batch for e in c.errors
+    ]
 
 
-def peek_previous(settings: Settings, source: Source, symbol: str, day: date) -> Previous:
-    """Return the snapshot of the session before `day`, computed (not stored) from the source.
+def _newest(a: Previous | None, b: Previous | None) -> Previous | None:
+    """Return the later of two previous snapshots."""
+    if a is None or b is None:
+        return a or b
+    return a if a.snapshot["as_of"] >= b.snapshot["as_of"] else b
 
-    Only for sources that compute deterministically: it equals what a sequential run stored.
-    """
-    prior = nyse().previous_session(day).date()
-    fetched = source.fetch(symbol, after_close(prior, settings.snapshot_delay_minutes))
-    rows = snapshot_rows(fetched.payloads, source=source.name, as_of=fetched.as_of)
-    return Previous(rows["snapshots"].row(0, named=True), rows.get("strikes", pl.DataFrame()))
+
+class _Walk:
+    """One symbol's walk through its sessions: the previous snapshot and the batch to write."""
+
+    def __init__(self, settings: Settings, source: Source, pricing: Pricing, symbol: str) -> None:
+        """Start before the first session: the previous snapshot comes from the lake."""
+        self.settings, self.source, self.pricing, self.symbol = settings, source, pricing, symbol
+        self.origin = Origin(source.name, source.computes)
+        self.method = pricing.method_for(source.computes)
+        self.previous: Previous | None = None
+        self.last: date | None = None
+        self.secrets = secrets_of(settings, source)
+
+    def previous_for(self, day: date, at: datetime) -> Previous | None:
+        """Return the true previous snapshot of `day`: in memory, or stored in between."""
+        if self.last is not None and self.last == nyse().previous_session(day).date():
+            return self.previous
+        home, name = self.settings.home, self.source.name
+        stored = previous_from_lake(home, self.symbol, name, self.method, at)
+        return _newest(self.previous, stored)
+
+    def take(self, day: date) -> Captured:
+        """Fetch, archive, check and derive one session; raise FetchError when it fails."""
+        at = after_close(day, self.settings.snapshot_delay_minutes)
+        fetched = self.source.fetch(self.symbol, at)
+        previous = self.previous_for(day, fetched.as_of)
+        captured = capture(
+            self.settings.home,
+            self.origin,
+            fetched,
+            previous,
+            self.pricing,
+            asked=at,
+            wall_pct=self.settings.wall_alert_pct,
+            secrets=self.secrets,
+        )
+        self.previous, self.last = captured.previous(), day
+        return captured
 
 
 @task(name="backfill-symbol", cache_policy=NONE)
 def backfill_symbol(
     settings: Settings,
     source: Source,
+    pricing: Pricing,
     symbol: str,
     days: list[date],
     progress: Progress | None = None,
-    peek: bool = False,
+    strict: bool = False,
 ) -> SymbolOutcome:
     """Capture `days` of one symbol in order, writing a month at a time.
 
-    `peek`: seed the previous snapshot by recomputing the session before `days[0]` (for a
-    chunk of a range processed in parallel) instead of reading it from the lake.
+    A missing input skips its day (listed; an error with `strict`); a refused snapshot is
+    listed and the walk goes on; a halted run (wrong key, budget spent) stops the symbol and
+    lists the days it could not do.
     """
-    outcome = SymbolOutcome(symbol)
-    if not days:
-        return outcome
-    first = after_close(days[0], settings.snapshot_delay_minutes)
-    previous: Previous | None
-    if peek:
-        previous = peek_previous(settings, source, symbol, days[0])
-    else:
-        previous = previous_from_lake(settings.home, symbol, source.name, first)
-    batch: list[Captured] = []
-    for day in days:
-        if batch and (day.year, day.month) != (days_of(batch)[-1].year, days_of(batch)[-1].month):
-            _write(settings.home, batch, outcome)
+    outcome, walk, batch = SymbolOutcome(symbol), _Walk(settings, source, pricing, symbol), []
+    for i, day in enumerate(days):
+        if batch and _month(day) != _month(batch[-1].headline["trade_date"]):
+            _flush(settings.home, batch, outcome)
             batch = []
-        fetched = source.fetch(symbol, after_close(day, settings.snapshot_delay_minutes))
-        captured = capture(
-            settings.home, source, fetched, previous, wall_pct=settings.wall_alert_pct
-        )
-        previous = captured.previous()
+        try:
+            captured = walk.take(day)
+        except MissingInputError as exc:
+            outcome.requests += exc.requests
+            if strict:
+                outcome.error = f"{exc} (--strict)"
+                break
+            outcome.missing.append(day)
+            continue
+        except RunHaltedError as exc:
+            outcome.requests += exc.requests
+            outcome.error = str(exc)
+            outcome.unaffordable = days[i:]
+            if progress is not None:
+                progress(symbol, len(days) - i - 1)  # the bar still ends at its total
+            break
+        except FetchError as exc:
+            outcome.requests += exc.requests
+            outcome.refused.append(f"{day}: {exc}")
+            continue
+        except InputError as exc:  # an input that cannot be read is refused like a bad one
+            outcome.refused.append(f"{day}: {exc}")
+            continue
+        finally:
+            if progress is not None:
+                progress(symbol, 1)
+        outcome.requests += captured.requests
         batch.append(captured)
-        if progress is not None:
-            progress(symbol, 1)
-    _write(settings.home, batch, outcome)
+    _flush(settings.home, batch, outcome)
     return outcome
+
+
+def _month(day: date) -> tuple[int, int]:
+    """Return (year, month) of a day."""
+    return day.year, day.month
 
 
 def split_months(days: list[date], pieces: int) -> list[list[date]]:
@@ -119,19 +188,47 @@ def combine(symbol: str, parts: list[SymbolOutcome]) -> SymbolOutcome:
     """Return the outcomes of a symbol's chunks added up (errors joined)."""
     total = SymbolOutcome(symbol)
     for part in parts:
-        for name, count in part.rows.items():
-            total.rows[name] = total.rows.get(name, 0) + count
+        total.add(part.rows)
         total.alerts += part.alerts
         total.requests += part.requests
         total.sessions += part.sessions
+        total.stored += part.stored
+        total.missing += part.missing
+        total.unaffordable += part.unaffordable
+        total.refused += part.refused
+        total.notes += part.notes
     errors = [p.error for p in parts if p.error]
     total.error = "; ".join(errors) if errors else None
     return total
 
 
-def days_of(batch: list[Captured]) -> list[date]:
-    """Return the sessions of a batch of captures."""
-    return [c.headline["trade_date"] for c in batch]
+def mend_edges(
+    settings: Settings,
+    source: str,
+    method: str,
+    outcome: SymbolOutcome,
+    parts: list[SymbolOutcome],
+) -> None:
+    """Re-derive the first snapshot of each later chunk, then stored snapshots after new ones.
+
+    A chunk run in parallel starts without its previous snapshot (the chunk before was being
+    written); once every chunk is written, the lake has it.
+    """
+    for part in parts[1:]:
+        if part.stored:
+            try:
+                rederive(settings.home, source, outcome.symbol, method, min(part.stored))
+            except RejectedError as exc:
+                outcome.notes.append(f"could not re-derive {min(part.stored)}: {exc}")
+    rederive_followers(settings.home, source, outcome.symbol, method, outcome)
+
+
+def _todo(
+    settings: Settings, symbol: str, source: str, method: str, sessions: list[date], force: bool
+) -> list[date]:
+    """Return the sessions still to do for a symbol (all of them with `force`)."""
+    done = set() if force else stored_sessions(settings.home, symbol, source, method)
+    return [d for d in sessions if d not in done]
 
 
 @flow(name="gammalake-backfill", log_prints=True)
@@ -143,38 +240,40 @@ def backfill_flow(
     end: date,
     force: bool = False,
     progress: Progress | None = None,
+    strict: bool = False,
 ) -> RunSummary:
     """Backfill `symbols` over the NYSE sessions in [start, end]; return the run summary."""
-    summary = RunSummary("backfill", source_name, symbols)
-    symbols, refused = split_valid(symbols)
+    valid, refused = split_valid(symbols)
     now = datetime.now(NEW_YORK)  # no snapshot of a session that has not closed yet
     sessions = [
         d
         for d in sessions_between(start, end)
         if after_close(d, settings.snapshot_delay_minutes) <= now
     ]
-    source = build_source(settings, source_name, symbols, after_close(end, 0))
-    # Engine-computed sources are deterministic: a symbol's range can run in parallel chunks.
-    pieces = max(1, settings.max_workers // max(1, len(symbols))) if source.computes else 1
+    pricing = pricing_of(settings)
+    source = build_source(settings, source_name, valid, after_close(end, 0))
+    method = pricing.method_for(source.computes)
+    summary = RunSummary("backfill", source_name, symbols, method)
+    # Engine inputs are deterministic: a symbol's range can run in parallel chunks.
+    pieces = max(1, settings.max_workers // max(1, len(valid))) if source.computes else 1
     futures = {}
-    for symbol in symbols:
-        done = set() if force else stored_sessions(settings.home, symbol, source.name)
-        todo = [d for d in sessions if d not in done]
+    for symbol in valid:
+        todo = _todo(settings, symbol, source.name, method, sessions, force)
         if progress is not None and len(todo) < len(sessions):
             progress(symbol, len(sessions) - len(todo))  # stored sessions count as done
         chunks = split_months(todo, pieces)
-        futures[symbol] = (
-            [
-                backfill_symbol.submit(settings, source, symbol, chunk, progress, i > 0)
-                for i, chunk in enumerate(chunks)
-            ],
-            len(sessions) - len(todo),
-        )
+        submitted = [
+            backfill_symbol.submit(settings, source, pricing, symbol, c, progress, strict)
+            for c in chunks
+        ]
+        futures[symbol] = (submitted, len(sessions) - len(todo))
     summary.outcomes = refused
-    for symbol, (parts, skipped) in futures.items():
-        outcome = combine(symbol, [_outcome(symbol, f) for f in parts])
+    for symbol, (submitted, skipped) in futures.items():
+        parts = [outcome_of(symbol, f) for f in submitted]
+        outcome = combine(symbol, parts)
         outcome.skipped = skipped
+        mend_edges(settings, source.name, method, outcome, parts)
         summary.outcomes.append(outcome)
     summary.finish(settings.home)
-    catalog.ensure(settings.home)
+    catalog.ensure(settings.home, pricing.method)
     return summary

@@ -1,14 +1,16 @@
-"""One symbol at one moment: fetch, archive raw, normalise, OI change, alerts (no Prefect here).
+"""One symbol at one moment: archive what was received, check it, price it, derive (no Prefect).
 
-The snapshot and backfill flows wrap these functions in tasks; keeping them plain makes them
-fast to test and cheap to run in a loop.
+The order is the storage contract (DESIGN.md): archive raw as received -> check (the firewall)
+-> normalise (engine inputs are priced under the run's method) -> derive OI change and alerts
+against the true previous stored snapshot. The snapshot and backfill flows, `chain --save` and
+`rebuild` all go through here, so a rebuilt lake equals the one the flows wrote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,43 +18,111 @@ import polars as pl
 
 from flows.alerts import derive_alerts
 from pipeline.chain import Chain, complete_frame
-from pipeline.errors import InputError
-from pipeline.normalize import snapshot_rows
+from pipeline.engine.config import EngineConfig
+from pipeline.engine.method import VENDOR, method_of
+from pipeline.firewall import RejectedError, check_chain, check_payloads
+from pipeline.normalize import PayloadError, snapshot_rows
 from pipeline.sessions import session_of
-from pipeline.sources.base import Fetched, Source
+from pipeline.sources.base import Fetched, engine_payloads
 from warehouse import catalog
 from warehouse.lake import Lake
-from warehouse.raw import RawArchive
+from warehouse.raw import RawArchive, scrub
+from warehouse.schema import SNAPSHOT_KEY
 
-#: Endpoint under which an engine-computed snapshot's payloads are archived together.
-BUNDLE = "snapshot"
+#: Datasets keyed by the snapshot: re-writing a snapshot replaces all of its rows in them.
+PER_SNAPSHOT = ("strikes", "expiries", "alerts")
 
 
-def archive(
-    home: Path,
-    payloads: Mapping[str, Any],
-    *,
-    source: str,
-    symbol: str,
-    as_of: datetime,
-    request: Mapping[str, Mapping[str, Any]] | None = None,
-    secrets: Iterable[str] = (),
-) -> list[Path]:
-    """Archive every payload of one snapshot; return the files, gex's (or the first) first."""
+@dataclass(frozen=True)
+class Pricing:
+    """How a run turns engine inputs into figures: the engine configuration, and its method."""
+
+    config: EngineConfig
+    nearest_expiries: int = 3
+
+    @property
+    def method(self) -> str:
+        """Return the method engine-priced rows carry, e.g. `default@v1`."""
+        return method_of(self.config)
+
+    def method_for(self, computes: bool) -> str:
+        """Return the method of a source's rows: this one for engine inputs, else `vendor`."""
+        return self.method if computes else VENDOR
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a snapshot came from: the source's name and whether the engine prices its input."""
+
+    name: str
+    computes: bool
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The last stored snapshot of a symbol, source and method: its row and its strikes."""
+
+    snapshot: dict[str, Any]
+    strikes: pl.DataFrame
+
+
+@dataclass
+class Captured:
+    """Rows of one snapshot ready to write, with its alerts and the requests it cost."""
+
+    symbol: str
+    rows: dict[str, pl.DataFrame]
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    errors: tuple[str, ...] = ()
+
+    @property
+    def headline(self) -> dict[str, Any]:
+        """Return the snapshot row."""
+        return self.rows["snapshots"].row(0, named=True)
+
+    def previous(self) -> Previous:
+        """Return this capture as the previous snapshot of the next one."""
+        return Previous(self.headline, self.rows.get("strikes", pl.DataFrame()))
+
+
+def archive(home: Path, origin: Origin, fetched: Fetched, secrets: Iterable[str]) -> list[Path]:
+    """Archive what the source returned, before anything parses it; return the files."""
     raw = RawArchive(home)
-    files = [
+    if origin.computes and fetched.chain is not None:
+        chain = fetched.chain
+        path = raw.put_input(
+            source=origin.name,
+            symbol=chain.symbol,
+            as_of=chain.as_of,
+            spot=chain.spot,
+            origin=chain.origin,
+            frame=chain.frame,
+        )
+        return [path]
+    return [
         raw.put(
-            source=source,
+            source=origin.name,
             endpoint=endpoint,
-            symbol=symbol,
-            as_of=as_of,
+            symbol=fetched.symbol,
+            as_of=fetched.as_of,
             payload=payload,
-            request=dict((request or {}).get(endpoint, {})),
+            request=dict(fetched.request.get(endpoint, {})),
             secrets=secrets,
         )
-        for endpoint, payload in sorted(payloads.items(), key=lambda kv: kv[0] != "gex")
+        for endpoint, payload in sorted(fetched.payloads.items(), key=lambda kv: kv[0] != "gex")
     ]
-    return files
+
+
+def check(origin: Origin, fetched: Fetched, asked: datetime | None) -> None:
+    """Run the firewall on what was received; raise RejectedError naming the field at fault."""
+    now = datetime.now(UTC)
+    if origin.computes:
+        if fetched.chain is None:
+            raise RejectedError(f"{fetched.symbol}: {origin.name} returned no chain")
+        check_chain(fetched.chain, fetched.symbol, asked, now)
+        return
+    check_payloads(fetched.payloads, fetched.symbol, asked, fetched.as_of, now)
 
 
 def chain_rows(chain: Chain, source: str) -> pl.DataFrame:
@@ -76,54 +146,49 @@ def chain_rows(chain: Chain, source: str) -> pl.DataFrame:
     return frame.with_columns(*(pl.lit(v).alias(k) for k, v in keys.items()))
 
 
-@dataclass(frozen=True)
-class Previous:
-    """The last stored snapshot of a symbol: its row and its strikes."""
-
-    snapshot: dict[str, Any]
-    strikes: pl.DataFrame
-
-
-@dataclass
-class Captured:
-    """Rows of one snapshot ready to write, with its alerts and the requests it cost."""
-
-    symbol: str
-    rows: dict[str, pl.DataFrame]
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    requests: int = 0
-
-    @property
-    def headline(self) -> dict[str, Any]:
-        """Return the snapshot row."""
-        return self.rows["snapshots"].row(0, named=True)
-
-    def previous(self) -> Previous:
-        """Return this capture as the previous snapshot of the next one."""
-        return Previous(self.headline, self.rows.get("strikes", pl.DataFrame()))
+def normalise(
+    origin: Origin,
+    fetched: Fetched,
+    pricing: Pricing,
+    raw_ref: str | None,
+    secrets: Iterable[str] = (),
+) -> dict[str, pl.DataFrame]:
+    """Return the warehouse rows of a checked fetch: priced under `pricing` when an input."""
+    method = pricing.method_for(origin.computes)
+    if origin.computes and fetched.chain is not None:
+        payloads = engine_payloads(fetched.chain, pricing.config, pricing.nearest_expiries)
+        rows = snapshot_rows(payloads, source=origin.name, method=method, raw_ref=raw_ref)
+        rows["chains"] = chain_rows(fetched.chain, origin.name)
+        return rows
+    # A server that echoes the key inside strings must not get it into lake columns.
+    payloads = scrub(fetched.payloads, tuple(secrets))
+    return snapshot_rows(
+        payloads, source=origin.name, method=method, as_of=fetched.as_of, raw_ref=raw_ref
+    )
 
 
-def previous_from_lake(home: Path, symbol: str, source: str, before: datetime) -> Previous | None:
-    """Return the latest stored snapshot of (symbol, source) taken before `before`, or None."""
+def previous_from_lake(
+    home: Path, symbol: str, source: str, method: str, before: datetime
+) -> Previous | None:
+    """Return the latest stored snapshot of (symbol, source, method) before `before`, or None."""
     if "snapshots" not in Lake(home).datasets():
         return None
-    snap = catalog.query(
-        home,
-        "SELECT * FROM snapshots WHERE symbol = ? AND source = ? AND "
-        "as_of < ? ORDER BY as_of DESC LIMIT 1",
-        [symbol, source, before],
-    )
-    if snap.height == 0:
-        return None
-    row = snap.row(0, named=True)
-    strikes = pl.DataFrame()
-    if "strikes" in Lake(home).datasets():
-        strikes = catalog.query(
-            home,
-            "SELECT strike, call_oi, put_oi FROM strikes WHERE "
-            "symbol = ? AND source = ? AND as_of = ?",
-            [symbol, source, row["as_of"]],
-        )
+    with catalog.reader(home) as con:
+        snap = con.sql(
+            "SELECT * FROM snapshots WHERE symbol = ? AND source = ? AND method = ? "
+            "AND as_of < ? ORDER BY as_of DESC LIMIT 1",
+            params=[symbol, source, method, before],
+        ).pl()
+        if snap.height == 0:
+            return None
+        row = snap.row(0, named=True)
+        strikes = pl.DataFrame()
+        if "strikes" in Lake(home).datasets():
+            strikes = con.sql(
+                "SELECT strike, call_oi, put_oi FROM strikes WHERE "
+                "symbol = ? AND source = ? AND method = ? AND as_of = ?",
+                params=[symbol, source, method, row["as_of"]],
+            ).pl()
     return Previous(row, strikes)
 
 
@@ -149,11 +214,7 @@ def with_oi_change(strikes: pl.DataFrame, previous: Previous | None) -> pl.DataF
 def against_previous(
     rows: dict[str, pl.DataFrame], previous: Previous | None, wall_pct: float
 ) -> list[dict[str, Any]]:
-    """Add OI change (where missing) and alert rows to `rows`; return the alerts.
-
-    The one place both live captures and `rebuild` derive what depends on the previous
-    snapshot, so a rebuilt lake equals the one the flows wrote.
-    """
+    """Add OI change (where missing) and alert rows to `rows`; return the alerts."""
     if "strikes" in rows:
         rows["strikes"] = with_oi_change(rows["strikes"], previous)
     current = rows["snapshots"].row(0, named=True)
@@ -163,49 +224,67 @@ def against_previous(
     return alerts
 
 
-def archive_fetched(home: Path, source: Source, fetched: Fetched, secrets: list[str]) -> str:
-    """Archive what the source returned; return the raw reference of the snapshot."""
-    if source.computes:
-        path = RawArchive(home).put(
-            source=source.name,
-            endpoint=BUNDLE,
-            symbol=fetched.symbol,
-            as_of=fetched.as_of,
-            payload=fetched.payloads,
-        )
-        return str(path.relative_to(home))
-    files = archive(
-        home,
-        fetched.payloads,
-        source=source.name,
-        symbol=fetched.symbol,
-        as_of=fetched.as_of,
-        request=fetched.request,
-        secrets=secrets,
-    )
-    return str(files[0].relative_to(home))
+def derive(
+    origin: Origin,
+    fetched: Fetched,
+    previous: Previous | None,
+    pricing: Pricing,
+    *,
+    raw_ref: str | None,
+    asked: datetime | None = None,
+    wall_pct: float = 0.5,
+    secrets: Iterable[str] = (),
+) -> Captured:
+    """Check, normalise and derive one archived fetch; raise RejectedError when refused."""
+    check(origin, fetched, asked)
+    try:
+        rows = normalise(origin, fetched, pricing, raw_ref, secrets)
+    except PayloadError as exc:
+        raise RejectedError(str(exc), requests=fetched.requests) from None
+    alerts = against_previous(rows, previous, wall_pct)
+    return Captured(fetched.symbol, rows, alerts, fetched.requests, fetched.errors)
 
 
 def capture(
     home: Path,
-    source: Source,
+    origin: Origin,
     fetched: Fetched,
     previous: Previous | None,
+    pricing: Pricing,
     *,
+    asked: datetime | None,
     wall_pct: float,
-    keep_chain: bool = False,
-    secrets: list[str] | None = None,
+    secrets: Iterable[str] = (),
 ) -> Captured:
-    """Archive then normalise one fetched snapshot; add OI change, alerts (and the chain)."""
-    if not fetched.payloads:
-        why = "; ".join(getattr(source, "errors", {}).get(fetched.symbol, [])) or "no payload"
-        raise InputError(f"{fetched.symbol}: nothing received from {source.name}: {why}")
-    raw_ref = archive_fetched(home, source, fetched, secrets or [])
-    rows = snapshot_rows(fetched.payloads, source=source.name, as_of=fetched.as_of, raw_ref=raw_ref)
-    alerts = against_previous(rows, previous, wall_pct)
-    if keep_chain and fetched.chain is not None:
-        rows["chains"] = chain_rows(fetched.chain, source.name)
-    return Captured(fetched.symbol, rows, alerts, fetched.requests)
+    """Archive then check, normalise and derive one fetched snapshot.
+
+    A refused snapshot keeps its raw files, marked with the reason, and raises RejectedError
+    carrying the requests it cost.
+    """
+    secrets = tuple(secrets)
+    files = archive(home, origin, fetched, secrets)
+    ref = str(files[0].relative_to(home)) if files else None
+    try:
+        return derive(
+            origin,
+            fetched,
+            previous,
+            pricing,
+            raw_ref=ref,
+            asked=asked,
+            wall_pct=wall_pct,
+            secrets=secrets,
+        )
+    except RejectedError as exc:
+        reason = f"{fetched.symbol}: refused by the checks: {exc}"
+        for path in files:
+            RawArchive(home).reject(path, reason, secrets)
+        raise RejectedError(scrub(reason, secrets), requests=fetched.requests) from None
+
+
+def snapshot_keys(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return the snapshot keys of `snapshots` rows, with the trade date that places them."""
+    return frame.select(*SNAPSHOT_KEY, "trade_date")
 
 
 def merge_rows(captures: list[Captured]) -> dict[str, pl.DataFrame]:
@@ -215,3 +294,17 @@ def merge_rows(captures: list[Captured]) -> dict[str, pl.DataFrame]:
         for name, frame in item.rows.items():
             frames.setdefault(name, []).append(frame)
     return {name: pl.concat(parts, how="diagonal_relaxed") for name, parts in frames.items()}
+
+
+def write_captures(home: Path, captures: list[Captured]) -> dict[str, int]:
+    """Write captured snapshots (snapshot rows last); replace each one's strikes and alerts.
+
+    A snapshot written again loses the strikes, expiries and alerts it no longer has (an alert
+    that no longer applies after `--force` or a re-derivation goes).
+    """
+    if not captures:
+        return {}
+    rows = merge_rows(captures)
+    keys = snapshot_keys(rows["snapshots"])
+    return Lake(home).write_all(rows, clear=dict.fromkeys(PER_SNAPSHOT, keys))
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,18 @@ class ChainOptions:
     dividend_yield: float | None = None
     expiration: str | None = None
     min_oi: int | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse an --expiration that is not a date like 2024-02-01."""
+        if self.expiration is not None:
+            try:
+                date.fromisoformat(self.expiration)
+            except ValueError:
+                raise InputError(
+                    f"--expiration {self.expiration!r} is not a date like 2024-02-01"
+                ) from None
+        if self.min_oi is not None and self.min_oi < 0:
+            raise InputError(f"--min-oi must be 0 or more, got {self.min_oi}")
 
     def config(self) -> EngineConfig:
         """Return the preset with these overrides applied."""
@@ -67,9 +79,20 @@ def load_snapshot(
     return chain, snapshot
 
 
-def source_name(options: ChainOptions) -> str:
-    """Return the `source` a chain file's snapshot is stored under (`chains`, or per preset)."""
-    return "chains" if options.preset == "default" else f"chains-{options.preset}"
+def save(home: Path, chain: Chain, options: ChainOptions) -> None:
+    """Archive, check and store the chain's snapshot under its method (source `chains`)."""
+    from flows.capture import Pricing
+    from flows.store import store_chain
+
+    if options.expiration or options.min_oi:
+        raise InputError("--save stores whole chains: drop --expiration and --min-oi")
+    pricing = Pricing(options.config())
+    stored = store_chain(home, chain, pricing)
+    print(
+        f"saved {chain.symbol} {chain.as_of.isoformat()} as {pricing.method} to {home}: "
+        f"{stored.rows}",
+        file=sys.stderr,
+    )
 
 
 def run_chain(
@@ -86,17 +109,7 @@ def run_chain(
     chain, snapshot = load_snapshot(file, options, symbol=symbol, spot=spot, as_of=as_of)
     payloads = snapshot.payloads()
     if save_to is not None:
-        if options.expiration or options.min_oi:
-            raise InputError("--save stores whole chains: drop --expiration and --min-oi")
-        from flows.store import store_snapshot
-
-        stored = store_snapshot(
-            save_to, payloads, source=source_name(options), as_of=chain.as_of, chain=chain
-        )
-        print(
-            f"saved {chain.symbol} {chain.as_of.isoformat()} to {save_to}: {stored.rows}",
-            file=sys.stderr,
-        )
+        save(save_to, chain, options)
     if as_json:
         json.dump(payloads, sys.stdout, allow_nan=False, separators=(",", ":"))
         sys.stdout.write("\n")

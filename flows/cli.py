@@ -57,6 +57,27 @@ def _settings(ctx: typer.Context) -> object:
     return load_settings(ctx.obj, ctx.meta.get("config"))
 
 
+def _writing(ctx: typer.Context, preset: str | None = None) -> object:
+    """Return the settings of a command that stores data: the home writable, the preset known."""
+    from dataclasses import replace
+
+    from flows.home import writable_home
+    from pipeline.engine.presets import preset as named_preset
+
+    settings = _settings(ctx)
+    if preset is not None:
+        named_preset(preset)  # an unknown name is refused here, naming the known ones
+        settings = replace(settings, preset=preset)
+    writable_home(settings.home)
+    return settings
+
+
+PresetOption = Annotated[
+    str | None,
+    typer.Option(help="Engine preset that prices chains (default: settings `preset`)."),
+]
+
+
 @app.command()
 def snapshot(
     ctx: typer.Context,
@@ -65,15 +86,16 @@ def snapshot(
     at: Annotated[
         str | None, typer.Option(help="When (ISO 8601 with offset); default now.")
     ] = None,
+    preset: PresetOption = None,
 ) -> None:
     """Snapshot every symbol of the watchlist now (or --at), store it and show the alerts."""
     from flows.runcmd import print_summary, task_runner
     from flows.snapshot import snapshot_flow
     from pipeline.engine.timing import NEW_YORK
 
-    settings = _settings(ctx)
-    names = _symbols(symbols) if symbols else list(settings.watchlist)
-    moment = _as_of(at) or datetime.now(NEW_YORK)
+    settings = _writing(ctx, preset)
+    names = _symbols(symbols) if symbols is not None else list(settings.watchlist)
+    moment = _as_of(at, "--at") or datetime.now(NEW_YORK)
     run = snapshot_flow.with_options(task_runner=task_runner(settings))
     summary = run(settings, names, source or settings.source, moment)
     print_summary(summary)
@@ -90,20 +112,24 @@ def backfill(
         str | None, typer.Option(help="synthetic, chains, flashalpha-historical.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Recompute sessions already stored.")] = False,
+    preset: PresetOption = None,
+    strict: Annotated[
+        bool, typer.Option(help="A session without input is an error, not a skipped day.")
+    ] = False,
 ) -> None:
     """Fill the history over NYSE sessions; resumable (stored sessions are skipped)."""
     from flows.backfill import backfill_flow
     from flows.runcmd import backfill_progress, print_summary, task_runner
-    from pipeline.sessions import sessions_between
 
-    settings = _settings(ctx)
+    settings = _writing(ctx, preset)
     names = _symbols(symbols)
-    first, last = _date(start, "--start"), _date(end, "--end")
-    bar, advance = backfill_progress(len(sessions_between(first, last)) * len(names))
+    first, last = _span_of_sessions(start, end)
+    bar, advance = backfill_progress(len(_sessions(first, last)) * len(names))
     run = backfill_flow.with_options(task_runner=task_runner(settings))
     hook = advance if settings.task_runner == "threads" else None
+    source = source or settings.source
     with bar:
-        summary = run(settings, names, source or settings.source, first, last, force, hook)
+        summary = run(settings, names, source, first, last, force, hook, strict)
     print_summary(summary)
     raise typer.Exit(1 if summary.failures else 0)
 
@@ -116,8 +142,27 @@ def serve(ctx: typer.Context) -> None:
     serve_deployments(_settings(ctx))
 
 
-def _as_of(text: str | None) -> datetime | None:
-    """Return an ISO 8601 time with offset, or raise a clear error."""
+def _sessions(first: date, last: date) -> list[date]:
+    """Return the NYSE sessions from `first` to `last`."""
+    from pipeline.sessions import sessions_between
+
+    return sessions_between(first, last)
+
+
+def _span_of_sessions(start: str, end: str) -> tuple[date, date]:
+    """Return --start/--end as dates; refuse a reversed range or one with no NYSE session."""
+    from pipeline.errors import InputError
+
+    first, last = _date(start, "--start"), _date(end, "--end")
+    if first > last:
+        raise InputError(f"--start {first} is after --end {last}")
+    if not _sessions(first, last):
+        raise InputError(f"--start {first} .. --end {last} holds no NYSE session")
+    return first, last
+
+
+def _as_of(text: str | None, option: str = "--as-of") -> datetime | None:
+    """Return an ISO 8601 time with offset, or raise a clear error naming the option."""
     from pipeline.errors import InputError
 
     if text is None:
@@ -125,9 +170,9 @@ def _as_of(text: str | None) -> datetime | None:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"--as-of {text!r} is not an ISO 8601 time") from None
+        raise InputError(f"{option} {text!r} is not an ISO 8601 time") from None
     if when.tzinfo is None:
-        raise InputError(f"--as-of {text!r} needs a UTC offset, e.g. 2024-01-05T16:15-05:00")
+        raise InputError(f"{option} {text!r} needs a UTC offset, e.g. 2024-01-05T16:15-05:00")
     return when
 
 
@@ -296,11 +341,19 @@ def study(
     make_console().print(f"report: {page}\nfigures: {numbers}")
 
 
-def _symbols(text: str) -> list[str]:
-    """Return a comma-separated symbol list, upper-cased and validated."""
+def _symbols(text: str, option: str = "--symbols") -> list[str]:
+    """Return a comma-separated symbol list, upper-cased and validated; refuse an empty one."""
+    from pipeline.errors import InputError
     from warehouse.schema import validate_symbol
 
-    return [validate_symbol(s.strip().upper()) for s in text.split(",") if s.strip()]
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise InputError(f"{option} {text!r} names no symbol; give e.g. SPY,QQQ")
+    for name in names:
+        # 'ıwm'.upper() is 'IWM' and 'ßPY'.upper() is 'SSPY': refuse rather than guess.
+        if not name.isascii():
+            raise InputError(f"{option}: symbol {name!r} has characters outside A-Z, 0-9, . ^ _ -")
+    return [validate_symbol(name.upper()) for name in names]
 
 
 @app.command()
@@ -344,7 +397,7 @@ def prices_import(
     """Import daily bars; every bad row is reported and nothing is written unless all are good."""
     from flows.imports import import_prices
 
-    [name] = _symbols(symbol)
+    [name] = _symbols(symbol, "--symbol")
     _print_import(f"{name} bars", import_prices(ctx.obj, file, name, source))
 
 
@@ -360,7 +413,7 @@ def prices_update(
     from flows.prices import prices_flow
 
     settings = _settings(ctx)
-    names = _symbols(symbols) if symbols else list(settings.watchlist)
+    names = _symbols(symbols) if symbols is not None else list(settings.watchlist)
     _print_import("bars", prices_flow(settings, names, _date(start, "--start")))
 
 
@@ -425,18 +478,42 @@ def rebuild(
     catalog_only: Annotated[
         bool, typer.Option(help="Only recreate warehouse.duckdb's views.")
     ] = False,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="Re-price every stored input under this preset, beside what exists."),
+    ] = None,
 ) -> None:
-    """Re-derive snapshots, strikes and expiries from raw/, then the catalog."""
+    """Re-derive snapshots, strikes, expiries and alerts from raw/, then the catalog.
+
+    Without --preset: the settings' method, from raw inputs and vendor payloads. With --preset:
+    a second history under that preset's method, from the same inputs, with no request.
+    """
     from warehouse import catalog
 
-    home = ctx.obj
     if catalog_only:
+        home = ctx.obj
         print(f"catalog of {home}: {', '.join(catalog.rebuild(home)) or 'no datasets'}")
         return
     from flows.rebuild import rebuild_from_raw
+    from flows.snapshot import pricing_of
 
-    written = rebuild_from_raw(home)
-    print(f"rebuilt {home} from raw/: {written or 'nothing archived'}")
+    settings = _writing(ctx, preset)
+    pricing = pricing_of(settings)
+    done = rebuild_from_raw(
+        settings.home,
+        pricing,
+        vendor=preset is None,
+        wall_pct=settings.wall_alert_pct,
+        view_method=pricing_of(_settings(ctx)).method,
+    )
+    print(f"rebuilt {settings.home} from raw/ as {pricing.method}: {done.rows or 'nothing'}")
+    for line in done.refused:
+        print(f"refused by the checks (rows removed): {line}")
+    if done.legacy:
+        print(
+            f"note: {done.legacy} engine-output bundle(s) from before raw kept inputs cannot be "
+            "re-priced; backfill their sessions again to keep them"
+        )
 
 
 def main() -> None:

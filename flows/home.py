@@ -20,3 +20,19 @@ def resolve_home(explicit: Path | None = None) -> Path:
         return explicit.expanduser()
     value = os.environ.get(HOME_VARIABLE)
     return Path(value).expanduser() if value else default_home()
+
+
+def writable_home(home: Path) -> Path:
+    """Return `home` created if needed; raise InputError when it cannot hold data."""
+    from pipeline.errors import InputError
+
+    if home.exists() and not home.is_dir():
+        raise InputError(f"--home {home}: exists and is not a folder")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"--home {home}: cannot write there ({exc.strerror})") from None
+    return home

@@ -1,57 +1,220 @@
-"""`gammalake rebuild`: re-derive snapshots, strikes, expiries and alerts from raw/.
+"""Re-making history from raw/: `gammalake rebuild`, and re-deriving one stored snapshot.
 
-Each (source, symbol) is replayed in time order through the same steps as a live capture
-(normalise, OI change against the previous snapshot, alerts), so a rebuilt lake equals the one
-the flows wrote; a parser fix reaches every stored day without a single new request.
+raw/ holds what was received: the engine's input chains, and vendor payloads. Replaying them
+in time order through the same steps as a live capture (check, normalise, OI change and alerts
+against the previous snapshot of the same symbol, source and method) gives the lake the flows
+wrote, without a single request. Under another preset the same inputs give a second history
+beside the first: `gammalake rebuild --preset perfiliev`.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
-from flows.capture import BUNDLE, Previous, against_previous
-from pipeline.normalize import snapshot_rows
+from flows.capture import (
+    Captured,
+    Origin,
+    Previous,
+    Pricing,
+    derive,
+    previous_from_lake,
+    write_captures,
+)
+from pipeline.chain import Chain
+from pipeline.engine.method import VENDOR, config_of
+from pipeline.engine.presets import preset
+from pipeline.firewall import RejectedError
+from pipeline.sources.base import Fetched
 from warehouse import catalog
 from warehouse.lake import Lake
-from warehouse.raw import RawArchive
+from warehouse.raw import INPUT, RawArchive, read_envelope, read_input
+from warehouse.schema import DATASETS
 
-Key = tuple[str, str, datetime]
-
-
-def _groups(home: Path) -> tuple[dict[Key, dict[str, Any]], dict[Key, str]]:
-    """Return archived payloads per snapshot key, and each snapshot's raw reference."""
-    groups: dict[Key, dict[str, Any]] = defaultdict(dict)
-    refs: dict[Key, str] = {}
-    for env in RawArchive(home).envelopes():
-        key = (env.source, env.symbol, env.as_of)
-        if env.endpoint == BUNDLE:
-            groups[key].update(env.payload)
-        else:
-            groups[key][env.endpoint] = env.payload
-        if env.endpoint in (BUNDLE, "gex") or key not in refs:
-            refs[key] = str(env.path.relative_to(home))
-    return groups, refs
+#: Endpoint of engine-output bundles archived before raw kept inputs (no input to re-price).
+LEGACY_BUNDLE = "snapshot"
+PER_SNAPSHOT_ALL = ("snapshots", "strikes", "expiries", "alerts")
 
 
-def rebuild_from_raw(home: Path, wall_pct: float = 0.5) -> dict[str, int]:
-    """Replay raw/ into the lake; return rows written per dataset."""
-    groups, refs = _groups(home)
-    frames: dict[str, list[pl.DataFrame]] = defaultdict(list)
-    previous: dict[tuple[str, str], Previous] = {}
-    for key in sorted(groups, key=lambda k: (k[0], k[1], k[2])):
-        source, symbol, as_of = key
-        rows = snapshot_rows(groups[key], source=source, as_of=as_of, raw_ref=refs[key])
-        against_previous(rows, previous.get((source, symbol)), wall_pct)
-        current = rows["snapshots"].row(0, named=True)
-        previous[(source, symbol)] = Previous(current, rows.get("strikes", pl.DataFrame()))
-        for name, frame in rows.items():
-            frames[name].append(frame)
-    merged = {n: pl.concat(f, how="diagonal_relaxed") for n, f in frames.items()}
-    written = Lake(home).write_all(merged)
-    catalog.rebuild(home)
-    return written
+@dataclass(frozen=True)
+class Received:
+    """One snapshot's raw record: where it came from, what was received, its raw reference."""
+
+    origin: Origin
+    fetched: Fetched
+    ref: str
+
+
+@dataclass
+class Rebuilt:
+    """What a rebuild did: rows written, snapshots refused now, legacy bundles it could not use."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+    legacy: int = 0
+
+    def add(self, written: dict[str, int]) -> None:
+        """Add rows written per dataset."""
+        for name, count in written.items():
+            self.rows[name] = self.rows.get(name, 0) + count
+
+
+def input_record(home: Path, path: Path) -> Received:
+    """Return an archived engine input as a fetch of its chain."""
+    item = read_input(path)
+    chain = Chain(item.symbol, item.spot, item.as_of, item.frame, origin=item.origin)
+    fetched = Fetched(item.symbol, item.as_of, chain=chain)
+    return Received(Origin(item.source, True), fetched, str(path.relative_to(home)))
+
+
+def payload_record(home: Path, paths: list[Path]) -> Received:
+    """Return one snapshot's archived vendor payloads (one file per endpoint) as a fetch."""
+    envelopes = [read_envelope(p) for p in paths]
+    head = next((e for e in envelopes if e.endpoint == "gex"), envelopes[0])
+    payloads = {e.endpoint: e.payload for e in envelopes}
+    fetched = Fetched(head.symbol, head.as_of, payloads)
+    return Received(Origin(head.source, False), fetched, str(head.path.relative_to(home)))
+
+
+def records(
+    home: Path, engine: bool, vendor: bool
+) -> Iterator[tuple[tuple[str, str], list[list[Path]]]]:
+    """Yield ((source, symbol), [raw record loaders]) in time order per source and symbol."""
+    groups: dict[tuple[str, str], dict[datetime, list[Path]]] = defaultdict(dict)
+    raw = RawArchive(home)
+    if engine:
+        for path in raw.inputs():
+            item_source, symbol = path.parents[3].name, path.parents[1].name.split("=", 1)[1]
+            groups[(item_source, symbol)].setdefault(_stamp(path), []).append(path)
+    if vendor:
+        for env in raw.envelopes():
+            if env.endpoint != LEGACY_BUNDLE:
+                groups[(env.source, env.symbol)].setdefault(env.as_of, []).append(env.path)
+    for key in sorted(groups):
+        yield key, [groups[key][moment] for moment in sorted(groups[key])]
+
+
+def _stamp(path: Path) -> datetime:
+    """Return the moment an archive file name stands for (UTC)."""
+    return datetime.strptime(path.name.split(".")[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+
+
+def record_of(home: Path, paths: list[Path]) -> Received:
+    """Return the raw record of one snapshot from its archived files."""
+    if paths[0].parent.parent.parent.name == INPUT:
+        return input_record(home, paths[0])
+    return payload_record(home, paths)
+
+
+def replay(
+    home: Path, key: tuple[str, str], loaders: list[list[Path]], pricing: Pricing, wall_pct: float
+) -> Rebuilt:
+    """Re-derive one (source, symbol)'s snapshots in time order, a month at a time."""
+    done, batch = Rebuilt(), []
+    previous: Previous | None = None
+    month: tuple[int, int] | None = None
+    for paths in loaders:
+        item = record_of(home, paths)
+        if month is not None and (item.fetched.as_of.year, item.fetched.as_of.month) != month:
+            done.add(write_captures(home, batch))
+            batch = []
+        month = (item.fetched.as_of.year, item.fetched.as_of.month)
+        try:
+            captured = derive(
+                item.origin, item.fetched, previous, pricing, raw_ref=item.ref, wall_pct=wall_pct
+            )
+        except RejectedError as exc:
+            done.refused.append(f"{key[1]} {item.fetched.as_of.isoformat()}: {exc}")
+            _forget(home, item, pricing)
+            continue
+        previous = captured.previous()
+        batch.append(captured)
+    done.add(write_captures(home, batch))
+    return done
+
+
+def _forget(home: Path, item: Received, pricing: Pricing) -> None:
+    """Remove the stored rows of a snapshot whose raw record the checks now refuse."""
+    from pipeline.sessions import session_of
+
+    key = {
+        "symbol": item.fetched.symbol,
+        "source": item.origin.name,
+        "method": pricing.method_for(item.origin.computes),
+        "as_of": item.fetched.as_of,
+        "trade_date": session_of(item.fetched.as_of),
+    }
+    gone = pl.DataFrame([key], schema={k: DATASETS["snapshots"].columns[k] for k in key})
+    Lake(home).write_all({}, clear=dict.fromkeys(PER_SNAPSHOT_ALL, gone))
+
+
+def rebuild_from_raw(
+    home: Path,
+    pricing: Pricing,
+    *,
+    vendor: bool = True,
+    wall_pct: float = 0.5,
+    view_method: str | None = None,
+) -> Rebuilt:
+    """Replay raw/ into the lake under `pricing`'s method; return what was written and refused.
+
+    `vendor`: also re-derive vendor payloads (a plain rebuild does; re-pricing under another
+    preset does not, since vendor figures cannot be re-priced). `view_method`: the catalog's
+    default method (the settings'), which a re-pricing under another preset leaves alone.
+    """
+    total = Rebuilt(legacy=_legacy_count(home))
+    for key, loaders in records(home, engine=True, vendor=vendor):
+        part = replay(home, key, loaders, pricing, wall_pct)
+        total.add(part.rows)
+        total.refused += part.refused
+    catalog.rebuild(home, view_method or pricing.method)
+    return total
+
+
+def _legacy_count(home: Path) -> int:
+    """Return how many engine-output bundles from before raw kept inputs are archived."""
+    return sum(1 for _ in RawArchive(home).root.glob(f"*/{LEGACY_BUNDLE}/symbol=*/*/*.json.gz"))
+
+
+def rederive(home: Path, source: str, symbol: str, method: str, as_of: datetime) -> Captured | None:
+    """Re-derive one stored snapshot from raw against the true previous one; write it.
+
+    Returns the new capture, or None when raw/ holds nothing for it. Used after a backfill
+    fills the sessions before an already stored snapshot, whose OI change and alerts were
+    computed against an older one.
+    """
+    paths = RawArchive(home).snapshot_files(source, symbol, as_of)
+    if not paths:
+        return None
+    item = record_of(home, paths)
+    # Vendor rows are never priced; any configuration will do for them.
+    pricing = Pricing(config_of(method) if method != VENDOR else preset("default"))
+    previous = previous_from_lake(home, symbol, source, method, as_of)
+    captured = derive(item.origin, item.fetched, previous, pricing, raw_ref=item.ref)
+    write_captures(home, [captured])
+    return captured
+
+
+def follower_keys(
+    home: Path, source: str, symbol: str, method: str, written: set[datetime]
+) -> list[datetime]:
+    """Return the stored snapshots right after a written one that were not written themselves."""
+    if not written or "snapshots" not in Lake(home).datasets():
+        return []
+    stored = catalog.query(
+        home,
+        "SELECT as_of FROM snapshots WHERE symbol = ? AND source = ? AND method = ? ORDER BY as_of",
+        [symbol, source, method],
+    ).get_column("as_of")
+    moments = stored.to_list()
+    return [
+        after
+        for before, after in itertools.pairwise(moments)
+        if before in written and after not in written
+    ]

@@ -68,31 +68,29 @@ def backfill_progress(total: int) -> tuple[AbstractContextManager, Callable[[str
     return progress, lambda symbol, n: progress.update(bar, advance=n)
 
 
+STATUS_STYLE = {"ok": "[green]ok[/]", "partial": "[yellow]partial[/]", "failed": "[red]failed[/]"}
+
+
 def print_summary(summary: RunSummary, alerts_shown: int = 12) -> None:
-    """Print per-symbol results, the run's alerts and its failures."""
+    """Print per-symbol results, the run's alerts, its failures and what it skipped."""
     console = make_console()
-    table = Table(title=f"{summary.flow} via {summary.source} (run {summary.run_id[:8]})")
-    for name in ("symbol", "sessions", "skipped", "rows", "alerts", "status"):
+    method = f", method {summary.method}" if summary.method else ""
+    title = f"{summary.flow} via {summary.source}{method} (run {summary.run_id[:8]})"
+    table = Table(title=title)
+    for name in ("symbol", "sessions", "skipped", "rows", "alerts", "requests", "status"):
         table.add_column(name, justify="left" if name in ("symbol", "status") else "right")
     for o in summary.outcomes:
-        status = (
-            "[red]failed[/]"
-            if o.error and not o.rows
-            else ("[yellow]partial[/]" if o.error else "[green]ok[/]")
-        )
-        table.add_row(
-            o.symbol,
-            str(o.sessions),
-            str(o.skipped),
-            str(sum(o.rows.values())),
-            str(len(o.alerts)),
-            status,
-        )
+        counts = (o.sessions, o.skipped, sum(o.rows.values()), len(o.alerts), o.requests)
+        table.add_row(o.symbol, *(str(c) for c in counts), STATUS_STYLE[o.status])
     console.print(table)
     shown = summary.alerts[-alerts_shown:] if alerts_shown > 0 else []
     for alert in shown:
         console.print(f"[yellow]alert[/] {alert['trade_date']} {alert['kind']}: {alert['message']}")
     if len(summary.alerts) > len(shown):
         console.print(f"{len(summary.alerts) - len(shown)} alert(s) in the alerts table")
-    for symbol, why in summary.failures.items():
-        console.print(f"[red]failed[/] {symbol}: {why}")
+    for outcome in summary.outcomes:
+        for line in outcome.remarks():
+            console.print(f"[cyan]note[/] {outcome.symbol}: {line}", highlight=False)
+        for line in outcome.problems:
+            console.print(f"[red]failed[/] {outcome.symbol}: {line}", highlight=False)
+    console.print(f"run {summary.status}", highlight=False)

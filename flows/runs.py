@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,14 @@ from warehouse.lake import Lake
 
 @dataclass
 class SymbolOutcome:
-    """What one symbol's task did."""
+    """What one symbol's task did.
+
+    `stored`: the as_of of each snapshot written; `skipped`: sessions already stored;
+    `missing`: sessions without an input (a chain folder without the day's file);
+    `unaffordable`: sessions the request budget could not buy (left for the next run);
+    `refused`: snapshots the checks refused (one line each); `notes`: what arrived incomplete;
+    `error`: why the symbol stopped, if it did.
+    """
 
     symbol: str
     rows: dict[str, int] = field(default_factory=dict)
@@ -24,7 +31,49 @@ class SymbolOutcome:
     requests: int = 0
     sessions: int = 0
     skipped: int = 0
+    stored: list[datetime] = field(default_factory=list)
+    missing: list[date] = field(default_factory=list)
+    unaffordable: list[date] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     error: str | None = None
+
+    def add(self, written: dict[str, int]) -> None:
+        """Add rows written per dataset."""
+        for name, count in written.items():
+            self.rows[name] = self.rows.get(name, 0) + count
+
+    @property
+    def problems(self) -> list[str]:
+        """Return every failure of this symbol, one line each (empty when all went well)."""
+        lines = [self.error] if self.error else []
+        lines += self.refused
+        if self.unaffordable:
+            lines.append(
+                f"{len(self.unaffordable)} session(s) not affordable within the request "
+                f"budget, left for the next run: {_days(self.unaffordable)}"
+            )
+        return lines
+
+    @property
+    def status(self) -> str:
+        """Return `ok`, `partial` (something failed, something stored) or `failed`."""
+        if not self.problems:
+            return "ok"
+        return "partial" if self.stored else "failed"
+
+    def remarks(self) -> list[str]:
+        """Return what the user should know that is not a failure (missing days, gaps)."""
+        lines = list(self.notes)
+        if self.missing:
+            lines.append(f"{len(self.missing)} session(s) without input: {_days(self.missing)}")
+        return lines
+
+
+def _days(days: list[date]) -> str:
+    """Return a short list of days: all of them up to six, else the first and last three."""
+    text = [d.isoformat() for d in sorted(days)]
+    return ", ".join(text if len(text) <= 6 else [*text[:3], "...", *text[-3:]])
 
 
 @dataclass
@@ -34,6 +83,7 @@ class RunSummary:
     flow: str
     source: str
     symbols: list[str]
+    method: str | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     outcomes: list[SymbolOutcome] = field(default_factory=list)
@@ -41,8 +91,15 @@ class RunSummary:
 
     @property
     def failures(self) -> dict[str, str]:
-        """Return symbol -> why, for the symbols that failed."""
-        return {o.symbol: o.error for o in self.outcomes if o.error}
+        """Return symbol -> why, for the symbols where something failed."""
+        return {o.symbol: "; ".join(o.problems) for o in self.outcomes if o.problems}
+
+    @property
+    def status(self) -> str:
+        """Return `completed`, `partial` (some failure, something stored) or `failed`."""
+        if not self.failures:
+            return "completed"
+        return "partial" if any(o.stored for o in self.outcomes) else "failed"
 
     @property
     def rows(self) -> dict[str, int]:
@@ -61,11 +118,6 @@ class RunSummary:
     def finish(self, home: Path) -> RunSummary:
         """Stamp the end time and write the `runs` row; return self."""
         self.finished = datetime.now(UTC)
-        status = (
-            "completed"
-            if not self.failures
-            else ("partial" if len(self.failures) < len(self.symbols) else "failed")
-        )
         row = {
             "symbol": "*",
             "source": self.source,
@@ -73,12 +125,14 @@ class RunSummary:
             "trade_date": session_of(self.started),
             "run_id": self.run_id,
             "flow": self.flow,
+            "method": self.method,
             "symbols": self.symbols,
             "finished_at": self.finished,
-            "status": status,
+            "status": self.status,
             "rows_written": sum(self.rows.values()),
             "requests_used": sum(o.requests for o in self.outcomes),
             "failures": [f"{s}: {why}" for s, why in self.failures.items()],
+            "notes": [f"{o.symbol}: {line}" for o in self.outcomes for line in o.remarks()],
             "duration_seconds": (self.finished - self.started).total_seconds(),
         }
         Lake(home).write("runs", pl.DataFrame([row]))

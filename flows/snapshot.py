@@ -1,54 +1,94 @@
 """The `snapshot` flow: every symbol of the watchlist at one moment, one task per symbol.
 
 A symbol that fails (after its retries) never costs the others: the run's summary and its
-`runs` row say which failed and why. Order per symbol: fetch, archive raw, normalise, OI change
-against the previous stored snapshot, alerts, write (snapshot row last).
+`runs` row say which failed and why. Order per symbol: fetch, archive raw as received, check
+(the firewall), price under the run's method, OI change and alerts against the previous stored
+snapshot of the same source and method, write (snapshot row last), then re-derive a stored
+snapshot that follows this one (a snapshot `--at` an earlier moment).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from flows.alerts import deliver
-from flows.capture import capture, previous_from_lake
+from flows.capture import Origin, Pricing, capture, previous_from_lake, write_captures
+from flows.rebuild import follower_keys, rederive
 from flows.runs import RunSummary, SymbolOutcome
 from flows.settings import Settings
 from flows.sources import build_source
-from pipeline.sources.base import Source
+from pipeline.engine.presets import preset
+from pipeline.errors import InputError
+from pipeline.sources.base import FetchError, Source
 from warehouse import catalog
 from warehouse.errors import WarehouseInputError
-from warehouse.lake import Lake
 from warehouse.schema import validate_symbol
 
 
+def pricing_of(settings: Settings) -> Pricing:
+    """Return how the run prices engine inputs: the settings' preset."""
+    return Pricing(preset(settings.preset), settings.nearest_expiries)
+
+
+def secrets_of(settings: Settings, source: Source) -> list[str]:
+    """Return the literal secrets to keep off the disk (the API key of vendor sources)."""
+    if source.computes:
+        return []
+    key = settings.api_key()
+    return [key] if key else []
+
+
 @task(name="snapshot-symbol", cache_policy=NONE)
-def snapshot_symbol(settings: Settings, source: Source, symbol: str, at: datetime) -> SymbolOutcome:
-    """Capture and store one symbol; raise on failure (the flow records it)."""
-    fetched = source.fetch(symbol, at)
-    previous = previous_from_lake(settings.home, symbol, source.name, fetched.as_of)
-    captured = capture(
-        settings.home,
-        source,
-        fetched,
-        previous,
-        wall_pct=settings.wall_alert_pct,
-        keep_chain=source.name == "chains",
-        secrets=[k for k in [settings.api_key()] if k],
-    )
-    written = Lake(settings.home).write_all(captured.rows)
-    missing = getattr(source, "errors", {}).get(symbol)
-    return SymbolOutcome(
-        symbol,
-        written,
-        captured.alerts,
-        captured.requests,
-        sessions=1,
-        error="; ".join(missing) if missing else None,
-    )
+def snapshot_symbol(
+    settings: Settings, source: Source, pricing: Pricing, symbol: str, at: datetime
+) -> SymbolOutcome:
+    """Capture and store one symbol; a refused or failed fetch is recorded, not raised."""
+    origin = Origin(source.name, source.computes)
+    method = pricing.method_for(source.computes)
+    outcome = SymbolOutcome(symbol, sessions=1)
+    try:
+        fetched = source.fetch(symbol, at)
+        outcome.requests += fetched.requests
+        previous = previous_from_lake(settings.home, symbol, source.name, method, fetched.as_of)
+        captured = capture(
+            settings.home,
+            origin,
+            fetched,
+            previous,
+            pricing,
+            asked=at,
+            wall_pct=settings.wall_alert_pct,
+            secrets=secrets_of(settings, source),
+        )
+    except FetchError as exc:
+        outcome.requests += exc.requests
+        outcome.error = str(exc)
+        return outcome
+    except InputError as exc:  # a file or payload that cannot be read: no retry helps
+        outcome.error = str(exc)
+        return outcome
+    outcome.add(write_captures(settings.home, [captured]))
+    outcome.stored.append(captured.headline["as_of"])
+    outcome.alerts = captured.alerts
+    outcome.notes += [f"not received: {e}" for e in captured.errors]
+    rederive_followers(settings.home, source.name, symbol, method, outcome)
+    return outcome
+
+
+def rederive_followers(
+    home: Path, source: str, symbol: str, method: str, outcome: SymbolOutcome
+) -> None:
+    """Re-derive stored snapshots that directly follow ones this run wrote (true previous)."""
+    for as_of in follower_keys(home, source, symbol, method, set(outcome.stored)):
+        try:
+            rederive(home, source, symbol, method, as_of)
+        except FetchError as exc:
+            outcome.notes.append(f"could not re-derive the snapshot of {as_of}: {exc}")
 
 
 def split_valid(symbols: list[str]) -> tuple[list[str], list[SymbolOutcome]]:
@@ -62,7 +102,7 @@ def split_valid(symbols: list[str]) -> tuple[list[str], list[SymbolOutcome]]:
     return valid, refused
 
 
-def _outcome(symbol: str, future: Any) -> SymbolOutcome:
+def outcome_of(symbol: str, future: Any) -> SymbolOutcome:
     """Return a task's outcome, or a failed outcome carrying its error."""
     try:
         return future.result()
@@ -75,17 +115,15 @@ def snapshot_flow(
     settings: Settings, symbols: list[str], source_name: str, at: datetime
 ) -> RunSummary:
     """Snapshot `symbols` from `source_name` at `at`; return the run summary."""
-    summary = RunSummary("snapshot", source_name, symbols)
-    symbols, refused = split_valid(symbols)
-    source = build_source(settings, source_name, symbols, at)
-    retries = 0 if source.name.startswith("flashalpha") else settings.task_retries
+    valid, refused = split_valid(symbols)
+    source = build_source(settings, source_name, valid, at)
+    pricing = pricing_of(settings)
+    summary = RunSummary("snapshot", source_name, symbols, pricing.method_for(source.computes))
+    retries = settings.task_retries if source.computes else 0  # the API client already retried
     task_fn = snapshot_symbol.with_options(retries=retries, retry_delay_seconds=1)
-    futures = {s: task_fn.submit(settings, source, s, at) for s in symbols}
-    summary.outcomes = refused + [_outcome(s, f) for s, f in futures.items()]
-    spent = getattr(source, "spent", {})
-    for outcome in summary.outcomes:  # requests spent by a symbol count even if it failed
-        outcome.requests = max(outcome.requests, spent.get(outcome.symbol, 0))
+    futures = {s: task_fn.submit(settings, source, pricing, s, at) for s in valid}
+    summary.outcomes = refused + [outcome_of(s, f) for s, f in futures.items()]
     summary.finish(settings.home)
-    catalog.ensure(settings.home)
+    catalog.ensure(settings.home, pricing.method)
     deliver(summary.alerts, settings.apprise_url)
     return summary

@@ -1,8 +1,9 @@
-"""Storing one snapshot: archive raw, normalise, validate, write, refresh the catalog.
+"""Storing one snapshot outside a flow: a chain file (`chain --save`) or API payloads in hand.
 
-The raw payloads are on disk before anything parses them, so a rejected or mis-parsed snapshot
-can be re-derived later (`gammalake rebuild`) without fetching it again. Every path that stores
-snapshots (this, the snapshot flow, backfills, rebuild) goes through `flows.capture`.
+Same steps as the flows (`flows.capture`): archive what was received, check it, normalise
+(price a chain under the given method), OI change and alerts against the previous stored
+snapshot of the same source and method, write, re-derive a stored snapshot that follows it,
+refresh the catalog.
 """
 
 from __future__ import annotations
@@ -13,59 +14,63 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flows.capture import capture, previous_from_lake
+from flows.capture import Origin, Pricing, capture, previous_from_lake, write_captures
+from flows.runs import SymbolOutcome
+from flows.snapshot import rederive_followers
 from pipeline.chain import Chain
+from pipeline.engine.presets import preset
 from pipeline.sources.base import Fetched
 from warehouse import catalog
-from warehouse.lake import Lake
 
 
 @dataclass(frozen=True)
 class Stored:
-    """What one store call wrote: rows per dataset and the alerts it raised."""
+    """What one store call wrote: rows per dataset, the alerts it raised, and notes."""
 
     rows: dict[str, int]
     alerts: list[dict[str, Any]]
+    notes: list[str]
 
 
-@dataclass(frozen=True)
-class _Named:
-    """A source known only by name (payloads already in hand)."""
+def _store(
+    home: Path,
+    origin: Origin,
+    fetched: Fetched,
+    pricing: Pricing,
+    secrets: Iterable[str] = (),
+    wall_pct: float = 0.5,
+) -> Stored:
+    """Capture one fetch (refusals raise RejectedError), write it, mend what follows it."""
+    method = pricing.method_for(origin.computes)
+    previous = previous_from_lake(home, fetched.symbol, origin.name, method, fetched.as_of)
+    captured = capture(
+        home, origin, fetched, previous, pricing, asked=None, wall_pct=wall_pct, secrets=secrets
+    )
+    outcome = SymbolOutcome(fetched.symbol, stored=[captured.headline["as_of"]])
+    outcome.add(write_captures(home, [captured]))
+    rederive_followers(home, origin.name, fetched.symbol, method, outcome)
+    catalog.ensure(home)
+    return Stored(outcome.rows, captured.alerts, outcome.notes)
 
-    name: str
-    computes: bool
+
+def store_chain(home: Path, chain: Chain, pricing: Pricing, *, source: str = "chains") -> Stored:
+    """Archive a chain as received, check it, price it under `pricing`, store it."""
+    return _store(
+        home, Origin(source, True), Fetched(chain.symbol, chain.as_of, chain=chain), pricing
+    )
 
 
-def store_snapshot(
+def store_payloads(
     home: Path,
     payloads: Mapping[str, Any],
     *,
     source: str,
+    symbol: str,
     as_of: datetime,
-    chain: Chain | None = None,
     request: Mapping[str, Mapping[str, Any]] | None = None,
     secrets: Iterable[str] = (),
-    refresh_catalog: bool = True,
-    wall_pct: float = 0.5,
 ) -> Stored:
-    """Archive, normalise and write one snapshot (and its chain when given).
-
-    Payloads with `request` metadata are API responses, archived one file per endpoint;
-    without, they are engine output, archived as one bundle.
-    """
-    symbol = str((payloads.get("gex") or payloads.get("summary") or {}).get("symbol", ""))
-    fetched = Fetched(symbol, as_of, dict(payloads), chain, dict(request or {}))
-    previous = previous_from_lake(home, symbol, source, as_of)
-    captured = capture(
-        home,
-        _Named(source, computes=request is None),
-        fetched,
-        previous,
-        wall_pct=wall_pct,
-        keep_chain=chain is not None,
-        secrets=list(secrets),
-    )
-    written = Lake(home).write_all(captured.rows)
-    if refresh_catalog:
-        catalog.ensure(home)
-    return Stored(written, captured.alerts)
+    """Archive vendor payloads (one file per endpoint), check them, store them (`vendor`)."""
+    fetched = Fetched(symbol, as_of, dict(payloads), request=dict(request or {}))
+    # Vendor figures are never priced; the configuration is only a placeholder for them.
+    return _store(home, Origin(source, False), fetched, Pricing(preset("default")), secrets)

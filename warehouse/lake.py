@@ -30,6 +30,15 @@ META_DATASET = b"gammalake.dataset"
 TEMP_SUFFIX = ".parquet.tmp"
 
 
+def _keys(spec: Dataset, clear: pl.DataFrame | None) -> pl.DataFrame:
+    """Return the replace keys to clear, with the columns that place them, typed."""
+    columns = list(dict.fromkeys([*spec.replace_key, "symbol", "trade_date"]))
+    columns = [c for c in columns if c in spec.columns]
+    if clear is None or clear.height == 0:
+        return pl.DataFrame(schema={c: spec.columns[c] for c in columns})
+    return clear.select(pl.col(c).cast(spec.columns[c]) for c in columns).unique()
+
+
 def partition_of(spec: Dataset, symbol: str | None, day: object) -> tuple[str, ...]:
     """Return the partition folder names of a row: ('symbol=SPY', 'month=2024-03') etc."""
     text = str(day)
@@ -81,30 +90,60 @@ class Lake:
             frame = pl.read_parquet(files, hive_partitioning=False)
         return frame.select(list(spec.columns))
 
-    def write(self, name: str, frame: pl.DataFrame) -> int:
-        """Merge `frame` into dataset `name`, partition by partition; return rows written."""
+    def write(self, name: str, frame: pl.DataFrame, clear: pl.DataFrame | None = None) -> int:
+        """Merge `frame` into dataset `name`, partition by partition; return rows written.
+
+        `clear` lists replace keys (with `symbol` and `trade_date`, which place them) whose
+        stored rows go even when `frame` has no row for them: a re-derived snapshot without
+        alerts removes the alerts it had.
+        """
         spec = dataset(name)
         if name in self.grains:
             spec = replace(spec, grain=self.grains[name])
         rows = conform(spec, frame)
-        if rows.height == 0:
+        gone = _keys(spec, clear)
+        if rows.height == 0 and gone.height == 0:
             return 0
-        day_column = "as_of" if spec.grain == "month" else "trade_date"
-        days = rows.get_column(day_column).cast(pl.Date).cast(pl.String)
-        folders = [
-            partition_of(spec, symbol, day)
-            for symbol, day in zip(rows.get_column("symbol"), days, strict=True)
-        ]
-        keyed = rows.with_columns(pl.Series("_part", ["/".join(f) for f in folders]))
-        for (part,), group in keyed.group_by(["_part"], maintain_order=True):
-            self._merge(spec, tuple(str(part).split("/")), group.drop("_part"))
+        touched = pl.concat([rows.select(gone.columns), gone]) if gone.height else rows
+        parts = self._parts(spec, touched).unique(maintain_order=True)
+        placed = rows.with_columns(self._parts(spec, rows).alias("_part"))
+        lost = gone.with_columns(self._parts(spec, gone).alias("_part"))
+        for part in parts.to_list():
+            self._merge(
+                spec,
+                tuple(str(part).split("/")),
+                placed.filter(pl.col("_part") == part).drop("_part"),
+                lost.filter(pl.col("_part") == part).drop("_part"),
+            )
         return rows.height
 
-    def write_all(self, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
-        """Write several datasets in WRITE_ORDER; return rows written per dataset."""
-        return {name: self.write(name, frames[name]) for name in WRITE_ORDER if name in frames}
+    def _parts(self, spec: Dataset, rows: pl.DataFrame) -> pl.Series:
+        """Return each row's partition path ('symbol=SPY/month=2024-03')."""
+        day_column = "as_of" if spec.grain == "month" else "trade_date"
+        days = rows.get_column(day_column).cast(pl.Date).cast(pl.String)
+        symbols = rows.get_column("symbol") if "symbol" in rows.columns else [None] * rows.height
+        folders = [
+            "/".join(partition_of(spec, symbol, day))
+            for symbol, day in zip(symbols, days, strict=True)
+        ]
+        return pl.Series("_part", folders, dtype=pl.String)
 
-    def _merge(self, spec: Dataset, folders: tuple[str, ...], incoming: pl.DataFrame) -> None:
+    def write_all(
+        self, frames: dict[str, pl.DataFrame], clear: dict[str, pl.DataFrame] | None = None
+    ) -> dict[str, int]:
+        """Write several datasets in WRITE_ORDER; return rows written per dataset."""
+        clear = clear or {}
+        names = [n for n in WRITE_ORDER if n in frames or n in clear]
+        empty = {n: pl.DataFrame(schema=dataset(n).schema) for n in names}
+        return {n: self.write(n, frames.get(n, empty[n]), clear.get(n)) for n in names}
+
+    def _merge(
+        self,
+        spec: Dataset,
+        folders: tuple[str, ...],
+        incoming: pl.DataFrame,
+        cleared: pl.DataFrame,
+    ) -> None:
         """Merge rows into one partition file, atomically, under the partition's lock."""
         target = self.root.joinpath(
             spec.name, *folders, f"{'_'.join(f.split('=')[1] for f in folders)}.parquet"
@@ -113,10 +152,19 @@ class Lake:
             merged = incoming
             if target.exists():
                 stored = pl.read_parquet(target, hive_partitioning=False)
-                replaced = incoming.select(spec.replace_key).unique()
-                kept = stored.join(replaced, on=list(spec.replace_key), how="anti")
+                keys = list(spec.replace_key)
+                replaced = pl.concat([incoming.select(keys), cleared.select(keys)]).unique()
+                kept = stored.join(replaced, on=keys, how="anti", nulls_equal=True)
                 merged = pl.concat([kept.select(list(spec.columns)), incoming])
+            if merged.height == 0:
+                self._remove(target)
+                return
             self._replace(spec, merged.sort(list(spec.unique_key)), target)
+
+    def _remove(self, target: Path) -> None:
+        """Delete a partition file that has no rows left (under the swap lock)."""
+        with swapping(self.home):
+            target.unlink(missing_ok=True)
 
     def _replace(self, spec: Dataset, frame: pl.DataFrame, target: Path) -> None:
         """Write `frame` to a temp file outside the lake, fsync it, move it onto `target`."""

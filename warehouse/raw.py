@@ -1,15 +1,25 @@
-"""The raw archive: every payload as received, before parsing, so silver tables can be rebuilt.
+"""The raw archive: what was received, before parsing, so silver tables can be re-made.
 
-Layout: raw/<source>/<endpoint>/symbol=<SYM>/<YYYY-MM-DD>/<as_of>.json.gz, one gzipped JSON
-envelope per payload: source, endpoint, symbol, as_of, archived_at, request metadata and the
-payload (or, when the body was not valid JSON, the body text). Secrets never reach the disk:
-request fields named like keys or tokens are dropped, URL query parameters of that kind are
-masked, and any literal secret passed in is replaced wherever it appears.
+Vendor payloads: raw/<source>/<endpoint>/symbol=<SYM>/<YYYYMMDD>/<as_of>.json.gz, one gzipped
+JSON envelope per payload: source, endpoint, symbol, as_of, archived_at, request metadata and
+the payload (or, when the body was not valid JSON, the body text).
+
+Engine inputs (chains the engine prices): raw/<source>/chain/symbol=<SYM>/<YYYYMMDD>/<as_of>
+.parquet, the contracts in the order received (zstd-compressed Parquet), with symbol, spot,
+as_of and origin in the file's metadata. Any history can be re-priced from them, by any method.
+
+A payload or input refused by the checks is archived all the same, with a `<file>.rejected.json`
+beside it giving the reason; readers of the archive skip it unless asked.
+
+Secrets never reach the disk: request fields named like keys or tokens are dropped, URL query
+parameters of that kind are masked, and any literal secret passed in is replaced wherever it
+appears.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import re
@@ -27,6 +37,10 @@ _SECRET_NAME = re.compile(r"(key|token|secret|password|authorization|cookie)", r
 _SECRET_QUERY = re.compile(r"([?&][^=&]*(?:key|token|secret)[^=&]*=)[^&#]*", re.IGNORECASE)
 _ENDPOINT = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 MASK = "***"
+#: Endpoint folder of engine inputs.
+INPUT = "chain"
+REJECTED_SUFFIX = ".rejected.json"
+META_INPUT = b"gammalake.input"
 
 
 def scrub(value: Any, secrets: Iterable[str] = ()) -> Any:
@@ -58,6 +72,25 @@ class Envelope:
 
 
 @dataclass(frozen=True)
+class RawInput:
+    """One archived engine input: the contracts as received and what describes them."""
+
+    path: Path
+    source: str
+    symbol: str
+    as_of: datetime
+    spot: float
+    origin: str
+    frame: Any  # polars.DataFrame; typed loosely so the archive imports polars lazily
+
+
+def rejected(path: Path) -> str | None:
+    """Return why the checks refused an archived file, or None when it was not refused."""
+    marker = path.with_name(path.name + REJECTED_SUFFIX)
+    return json.loads(marker.read_text())["reason"] if marker.exists() else None
+
+
+@dataclass(frozen=True)
 class RawArchive:
     """The raw archive under one home folder."""
 
@@ -85,10 +118,9 @@ class RawArchive:
         """
         validate_source(source)
         validate_symbol(symbol)
-        if not _ENDPOINT.fullmatch(endpoint):
+        if not _ENDPOINT.fullmatch(endpoint) or endpoint == INPUT:
             raise WarehouseInputError(f"invalid endpoint name {endpoint!r}")
-        if as_of.tzinfo is None:
-            raise WarehouseInputError(f"as_of {as_of.isoformat()} has no timezone")
+        target = self._path(source, endpoint, symbol, as_of, ".json.gz")
         secrets = tuple(secrets)
         envelope = {
             "source": source,
@@ -99,27 +131,97 @@ class RawArchive:
             "request": scrub(request or {}, secrets),
             "payload": scrub(payload, secrets) if secrets else payload,
         }
-        stamp = as_of.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        folder = self.root / source / endpoint / f"symbol={symbol}" / stamp[:8]
-        target = folder / f"{stamp}.json.gz"
         # Level 3: a third of level 9's time on payload JSON for a slightly larger file.
         data = gzip.compress(json.dumps(envelope).encode(), compresslevel=3, mtime=0)
         _atomic_write(target, data)
         return target
 
-    def envelopes(self) -> Iterator[Envelope]:
-        """Yield every archived payload, oldest snapshot first."""
+    def put_input(
+        self, *, source: str, symbol: str, as_of: datetime, spot: float, origin: str, frame: Any
+    ) -> Path:
+        """Archive one engine input (a polars frame of contracts); return the file written."""
+        import pyarrow.parquet as pq
+
+        validate_source(source)
+        validate_symbol(symbol)
+        target = self._path(source, INPUT, symbol, as_of, ".parquet")
+        meta = {"symbol": symbol, "as_of": as_of.isoformat(), "spot": spot, "origin": origin}
+        meta["archived_at"] = datetime.now(UTC).isoformat()
+        table = frame.to_arrow()
+        table = table.replace_schema_metadata({META_INPUT: json.dumps(meta).encode()})
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd", compression_level=3)
+        _atomic_write(target, buffer.getvalue())
+        return target
+
+    def _path(self, source: str, endpoint: str, symbol: str, as_of: datetime, ext: str) -> Path:
+        """Return the archive path of one snapshot's file (as_of timezone-aware)."""
+        if as_of.tzinfo is None:
+            raise WarehouseInputError(f"as_of {as_of.isoformat()} has no timezone")
+        stamp = as_of.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        return self.root / source / endpoint / f"symbol={symbol}" / stamp[:8] / f"{stamp}{ext}"
+
+    def reject(self, path: Path, reason: str, secrets: Iterable[str] = ()) -> Path:
+        """Mark an archived file as refused by the checks, with the reason; return the marker."""
+        marker = path.with_name(path.name + REJECTED_SUFFIX)
+        note = {
+            "reason": scrub(reason, tuple(secrets)),
+            "checked_at": datetime.now(UTC).isoformat(),
+        }
+        _atomic_write(marker, json.dumps(note).encode())
+        return marker
+
+    def envelopes(self, *, include_rejected: bool = False) -> Iterator[Envelope]:
+        """Yield every archived payload, oldest snapshot first (refused ones only if asked)."""
         for path in sorted(self.root.glob("*/*/symbol=*/*/*.json.gz"), key=lambda p: p.name):
-            data = json.loads(gzip.decompress(path.read_bytes()))
-            yield Envelope(
-                path=path,
-                source=data["source"],
-                endpoint=data["endpoint"],
-                symbol=data["symbol"],
-                as_of=datetime.fromisoformat(data["as_of"]),
-                payload=data["payload"],
-                request=data.get("request", {}),
-            )
+            if include_rejected or rejected(path) is None:
+                yield read_envelope(path)
+
+    def inputs(self, *, include_rejected: bool = False) -> Iterator[Path]:
+        """Yield the path of every archived engine input, oldest first (refused only if asked)."""
+        pattern = f"*/{INPUT}/symbol=*/*/*.parquet"
+        for path in sorted(self.root.glob(pattern), key=lambda p: p.name):
+            if include_rejected or rejected(path) is None:
+                yield path
+
+    def snapshot_files(self, source: str, symbol: str, as_of: datetime) -> list[Path]:
+        """Return every archived file (payloads or input) of one snapshot key, not refused."""
+        stamp = as_of.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        folder = f"symbol={symbol}/{stamp[:8]}"
+        found = self.root.glob(f"{source}/*/{folder}/{stamp}.*")
+        return sorted(p for p in found if not p.name.endswith(REJECTED_SUFFIX) and not rejected(p))
+
+
+def read_envelope(path: Path) -> Envelope:
+    """Return one archived payload envelope."""
+    data = json.loads(gzip.decompress(path.read_bytes()))
+    return Envelope(
+        path=path,
+        source=data["source"],
+        endpoint=data["endpoint"],
+        symbol=data["symbol"],
+        as_of=datetime.fromisoformat(data["as_of"]),
+        payload=data["payload"],
+        request=data.get("request", {}),
+    )
+
+
+def read_input(path: Path) -> RawInput:
+    """Return one archived engine input (contracts in the order received)."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    meta = json.loads((table.schema.metadata or {})[META_INPUT])
+    return RawInput(
+        path=path,
+        source=path.parents[3].name,
+        symbol=meta["symbol"],
+        as_of=datetime.fromisoformat(meta["as_of"]),
+        spot=float(meta["spot"]),
+        origin=meta["origin"],
+        frame=pl.from_arrow(table.replace_schema_metadata(None)),
+    )
 
 
 def _atomic_write(target: Path, data: bytes) -> None:

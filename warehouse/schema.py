@@ -150,12 +150,14 @@ RUN_COLUMNS: dict[str, pl.DataType] = {
     **KEYS,
     "run_id": pl.String,
     "flow": pl.String,
+    "method": pl.String,
     "symbols": pl.List(pl.String),
     "finished_at": UTC_TIME,
     "status": pl.String,
     "rows_written": pl.Int64,
     "requests_used": pl.Int64,
     "failures": pl.List(pl.String),
+    "notes": pl.List(pl.String),
     "duration_seconds": pl.Float64,
 }
 

@@ -1,50 +1,144 @@
-"""Storing snapshots: raw first, then rows; the lake can be rebuilt from raw alone."""
+"""Storing snapshots: raw first (inputs as received), checks, then rows; rebuild from raw alone."""
 
 from __future__ import annotations
 
 import copy
+import math
 import shutil
+from datetime import datetime
 
+import polars as pl
 import pytest
 
+from flows.capture import Pricing
 from flows.rebuild import rebuild_from_raw
-from flows.store import store_snapshot
-from pipeline.normalize import PayloadError
-from tests.conftest import session_close, synthetic_payloads
+from flows.store import store_chain, store_payloads
+from pipeline.engine.presets import preset
+from pipeline.firewall import RejectedError
+from pipeline.sources.synthetic import SyntheticMarket
+from tests.conftest import METHOD, make_chain, session_close, synthetic_payloads
 from tests.warehouse.test_lake import content_hash
 from warehouse.lake import Lake
-from warehouse.raw import RawArchive
+from warehouse.raw import RawArchive, read_input, rejected
+
+DEFAULT = Pricing(preset("default"))
+KEY = "fa_live_0123456789abcdef"
+
+
+def small_chain(symbol: str, when: datetime):
+    return SyntheticMarket().chain(symbol, when, expiries=6, strikes=21)
 
 
 def store_days(home, days=("2024-03-04", "2024-03-05")):
     for day in days:
         for symbol in ("SPY", "IWM"):
-            when = session_close(day)
-            store_snapshot(home, synthetic_payloads(symbol, when), source="synthetic", as_of=when)
+            store_chain(home, small_chain(symbol, session_close(day)), DEFAULT, source="synthetic")
+
+
+def test_raw_keeps_the_input_chain_as_received(tmp_path):
+    chain = small_chain("SPY", session_close("2024-03-04"))
+    store_chain(tmp_path, chain, DEFAULT, source="synthetic")
+    [path] = RawArchive(tmp_path).inputs()
+    kept = read_input(path)
+    assert kept.symbol == "SPY" and kept.spot == chain.spot and kept.as_of == chain.as_of
+    assert kept.frame.equals(chain.frame)  # contracts, order and values as received
+    assert Lake(tmp_path).read("snapshots").get_column("method").to_list() == [METHOD]
 
 
 def test_rebuild_from_raw_reproduces_the_lake(tmp_path):
     store_days(tmp_path)
     before = content_hash(Lake(tmp_path))
     shutil.rmtree(tmp_path / "lake")
-    written = rebuild_from_raw(tmp_path)
+    done = rebuild_from_raw(tmp_path, DEFAULT)
     assert content_hash(Lake(tmp_path)) == before
-    assert written["snapshots"] == 4
+    assert done.rows["snapshots"] == 4 and done.refused == []
 
 
 def test_rebuild_over_an_existing_lake_changes_nothing(tmp_path):
     store_days(tmp_path)
     before = content_hash(Lake(tmp_path))
-    rebuild_from_raw(tmp_path)
+    rebuild_from_raw(tmp_path, DEFAULT)
     assert content_hash(Lake(tmp_path)) == before
 
 
-def test_a_rejected_payload_is_still_archived(tmp_path):
+def test_rebuild_under_another_preset_adds_a_history_beside_the_first(tmp_path):
+    store_days(tmp_path)
+    before = Lake(tmp_path).read("snapshots")
+    rebuild_from_raw(tmp_path, Pricing(preset("perfiliev")), vendor=False)
+    after = Lake(tmp_path).read("snapshots")
+    assert after.height == 2 * before.height
+    kept = after.filter(pl.col("method") == METHOD).sort("symbol", "as_of")
+    assert kept.equals(before.sort("symbol", "as_of"))
+    other = after.filter(pl.col("method") == "perfiliev@v1")
+    assert other.height == before.height and not other.get_column("net_gex").equals(
+        kept.get_column("net_gex")
+    )
+
+
+def test_duplicate_contracts_are_refused_archived_and_never_rebuilt(tmp_path):
+    chain = make_chain([("2024-03-15", 100, "C", 10, 0.2), ("2024-03-15", 100, "C", 10, 0.2)])
+    with pytest.raises(RejectedError, match=r"listed twice \(rows 1, 2\)"):
+        store_chain(tmp_path, chain, DEFAULT)
+    [path] = RawArchive(tmp_path).inputs(include_rejected=True)
+    assert "listed twice" in rejected(path)
+    assert not list(RawArchive(tmp_path).inputs())
+    assert rebuild_from_raw(tmp_path, DEFAULT).rows == {}
+    assert not Lake(tmp_path).files("snapshots")
+
+
+def vendor(symbol: str, day: str = "2024-03-04") -> dict:
+    payloads = copy.deepcopy(synthetic_payloads(symbol, session_close(day)))
+    return {k: v for k, v in payloads.items() if k in ("gex", "levels", "dex")}
+
+
+def test_a_payload_for_another_symbol_is_refused(tmp_path):
     when = session_close("2024-03-04")
-    payloads = copy.deepcopy(synthetic_payloads("SPY", when))
-    del payloads["gex"]["strikes"][0]["call_gex"]
-    with pytest.raises(PayloadError, match=r"gex.strikes\[0\].call_gex"):
-        store_snapshot(tmp_path, payloads, source="synthetic", as_of=when)
-    [bundle] = list(RawArchive(tmp_path).envelopes())  # engine output: one bundle per snapshot
-    assert bundle.endpoint == "snapshot" and set(bundle.payload) == set(payloads)
-    assert not Lake(tmp_path).datasets()
+    with pytest.raises(RejectedError, match="gex.symbol is 'SPY', but QQQ was asked for"):
+        store_payloads(tmp_path, vendor("SPY"), source="flashalpha", symbol="QQQ", as_of=when)
+    assert not Lake(tmp_path).files("snapshots")
+    files = list((tmp_path / "raw" / "flashalpha").glob("*/symbol=QQQ/*/*.json.gz"))
+    assert len(files) == 3 and all(rejected(f) for f in files)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda p: p["gex"].update(net_gex=math.nan), r"gex.net_gex is nan"),
+        (lambda p: p["gex"]["strikes"][3].update(call_gex=math.inf), r"strikes\[3\].call_gex"),
+        (lambda p: p["gex"].update(underlying_price=None), "gex.underlying_price is missing"),
+        (lambda p: p["gex"].update(as_of="2099-03-04T16:15:00-05:00"), "in the future"),
+        (lambda p: p["gex"].update(as_of="yesterday"), "not an ISO 8601 time"),
+        (lambda p: p["dex"]["strikes"][0].update(net_dex="12"), r"dex.strikes\[0\].net_dex"),
+    ],
+)
+def test_bad_vendor_payloads_are_refused_with_the_field(tmp_path, change, match):
+    payloads = vendor("SPY")
+    change(payloads)
+    with pytest.raises(RejectedError, match=match):
+        store_payloads(tmp_path, payloads, source="flashalpha", symbol="SPY", as_of=_as_of(payloads))
+    assert not Lake(tmp_path).files("snapshots")
+
+
+def _as_of(payloads: dict) -> datetime:
+    from pipeline.normalize import parse_as_of
+
+    try:
+        return parse_as_of(payloads["gex"]["as_of"])
+    except Exception:
+        return session_close("2024-03-04")
+
+
+def test_the_key_echoed_in_payload_strings_never_reaches_the_lake(tmp_path):
+    payloads = vendor("SPY")
+    payloads["gex"]["warnings"] = [f"served for key {KEY}"]
+    payloads["gex"]["net_gex_label"] = f"positive ({KEY})"
+    payloads["levels"]["levels"]["gamma_flip_status"] = KEY
+    when = session_close("2024-03-04")
+    store_payloads(
+        tmp_path, payloads, source="flashalpha", symbol="SPY", as_of=when, secrets=[KEY]
+    )
+    for name in Lake(tmp_path).datasets():
+        assert KEY not in str(Lake(tmp_path).read(name).rows())
+    for path in (tmp_path / "raw").rglob("*.json.gz"):
+        assert KEY.encode() not in __import__("gzip").decompress(path.read_bytes())
+    assert Lake(tmp_path).read("snapshots").get_column("method").to_list() == ["vendor"]

@@ -66,7 +66,7 @@ def test_partitions_are_per_symbol_and_month_with_schema_metadata(tmp_path, rows
         "lake/strikes/symbol=SPY/month=2024-03/SPY_2024-03.parquet"
     )
     meta = pq.read_schema(path).metadata
-    assert meta[b"gammalake.schema_version"] == b"1" and meta[b"gammalake.dataset"] == b"strikes"
+    assert meta[b"gammalake.schema_version"] == b"2" and meta[b"gammalake.dataset"] == b"strikes"
     assert not list((tmp_path / "tmp").iterdir())
 
 
@@ -82,8 +82,10 @@ WRITER = textwrap.dedent("""
         strikes = pl.DataFrame({"strike": [float(k) for k in range(n)]}).with_columns(
             pl.lit("SPY").alias("symbol"), pl.lit("synthetic").alias("source"),
             pl.lit(as_of).alias("as_of"), pl.lit(as_of.date()).alias("trade_date"),
-            pl.lit(1.0).alias("net_gex"))
-        snap = strikes.head(1).select("symbol", "source", "as_of", "trade_date").with_columns(
+            pl.lit("default@v1").alias("method"), pl.lit(1.0).alias("net_gex"))
+        snap = strikes.head(1).select(
+            "symbol", "source", "method", "as_of", "trade_date"
+        ).with_columns(
             pl.lit(n).alias("strike_count"), pl.lit(500.0).alias("underlying_price"))
         lake.write_all({"strikes": strikes, "snapshots": snap})
 """)

@@ -32,6 +32,7 @@ def row(**changes):
     base = {
         "symbol": "SPY",
         "source": "synthetic",
+        "method": "default@v1",
         "as_of": datetime(2024, 3, 1, 21, tzinfo=UTC),
         "trade_date": date(2024, 3, 1),
         "strike": 500.0,
@@ -53,11 +54,18 @@ def test_conform_orders_and_types_columns():
         (pl.DataFrame([row()]).drop("strike"), "missing key column"),
         (pl.DataFrame([row(), row()]), "rows repeat the key"),
         (pl.DataFrame([row(symbol="../x")]), "invalid symbol"),
+        (pl.DataFrame([row(method="default")]), "invalid method"),
+        (pl.DataFrame([row(method="x@v1; DROP")]), "invalid method"),
     ],
 )
 def test_conform_refuses(frame, match):
     with pytest.raises(WarehouseInputError, match=match):
         conform(dataset("strikes"), frame)
+
+
+def test_two_methods_of_one_snapshot_live_side_by_side():
+    out = conform(dataset("strikes"), pl.DataFrame([row(), row(method="perfiliev@v1")]))
+    assert out.get_column("method").to_list() == ["default@v1", "perfiliev@v1"]
 
 
 def test_unknown_dataset():
