@@ -32,7 +32,8 @@ TEMP_SUFFIX = ".parquet.tmp"
 
 def _keys(spec: Dataset, clear: pl.DataFrame | None) -> pl.DataFrame:
     """Return the replace keys to clear, with the columns that place them, typed."""
-    columns = list(dict.fromkeys([*spec.replace_key, "symbol", "trade_date"]))
+    placing = "as_of" if spec.grain == "month" else "trade_date"
+    columns = list(dict.fromkeys([*spec.replace_key, "symbol", placing]))
     columns = [c for c in columns if c in spec.columns]
     if clear is None or clear.height == 0:
         return pl.DataFrame(schema={c: spec.columns[c] for c in columns})

@@ -1,0 +1,159 @@
+"""Trustworthy history through the flows: methods side by side, inputs kept, derived rows right."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.backfill import backfill_flow
+from flows.capture import Pricing
+from flows.rebuild import rebuild_from_raw
+from flows.settings import Settings
+from flows.snapshot import snapshot_flow
+from pipeline.engine.presets import preset
+from pipeline.engine.timing import NEW_YORK
+from pipeline.sources.synthetic import SyntheticMarket
+from tests.conftest import METHOD
+from tests.warehouse.test_lake import content_hash
+from warehouse import catalog
+from warehouse.lake import Lake
+from warehouse.raw import RawArchive, rejected
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+AT = datetime(2024, 3, 15, 16, 15, tzinfo=NEW_YORK)
+SPAN = (date(2024, 2, 26), date(2024, 3, 15))
+
+
+def small(home: Path, **changes: object) -> Settings:
+    """Return settings with small synthetic chains (fast) in `home`."""
+    return Settings(home=home, synthetic_expiries=6, synthetic_strikes=21, **changes)
+
+
+def tables(home: Path) -> dict:
+    """Content of every dataset but `runs` (whose ids and times differ by design)."""
+    return {k: v for k, v in content_hash(Lake(home)).items() if k != "runs"}
+
+
+def derived(home: Path) -> dict[str, list]:
+    """Return the alerts and strikes' OI changes, sorted, for comparisons."""
+    alerts = Lake(home).read("alerts").sort("as_of", "kind").select("as_of", "kind", "message")
+    oi = Lake(home).read("strikes").sort("as_of", "strike")
+    return {
+        "alerts": alerts.rows(),
+        "oi_change": oi.select("as_of", "strike", "call_oi_change", "put_oi_change").rows(),
+    }
+
+
+def test_two_presets_keep_two_histories_side_by_side(tmp_path):
+    snapshot_flow(small(tmp_path), ["SPY"], "synthetic", AT)
+    first = Lake(tmp_path).read("snapshots")
+    summary = snapshot_flow(small(tmp_path, preset="perfiliev"), ["SPY"], "synthetic", AT)
+    assert summary.method == "perfiliev@v1" and summary.status == "completed"
+    both = Lake(tmp_path).read("snapshots").sort("method")
+    assert both.get_column("method").to_list() == [METHOD, "perfiliev@v1"]
+    assert both.filter(pl.col("method") == METHOD).equals(first)
+    runs = catalog.query(tmp_path, "SELECT method FROM runs ORDER BY as_of")
+    assert runs.get_column("method").to_list() == [METHOD, "perfiliev@v1"]
+
+
+def test_a_backfill_keeps_inputs_and_chains_and_rebuild_reprices_them(tmp_path):
+    summary = backfill_flow(small(tmp_path), ["SPY"], "synthetic", *SPAN)
+    sessions = summary.outcomes[0].sessions
+    assert sessions == 15 and summary.rows["chains"] == sessions * 6 * 21 * 2
+    assert len(list(RawArchive(tmp_path).inputs())) == sessions
+    assert not list((tmp_path / "raw").rglob("*.json.gz"))  # inputs, not engine output
+    before = tables(tmp_path)
+    done = rebuild_from_raw(tmp_path, Pricing(preset("perfiliev")), vendor=False)
+    assert done.rows["snapshots"] == sessions
+    methods = catalog.query(tmp_path, "SELECT method, count(*) FROM snapshots GROUP BY 1")
+    assert sorted(methods.rows()) == [(METHOD, sessions), ("perfiliev@v1", sessions)]
+    shutil.rmtree(tmp_path / "lake")
+    rebuild_from_raw(tmp_path, Pricing(preset("default")))
+    assert tables(tmp_path) == before
+
+
+def test_a_backfill_over_a_stored_session_derives_like_a_clean_one(tmp_path):
+    clean, gappy = tmp_path / "clean", tmp_path / "gappy"
+    backfill_flow(small(clean), ["SPY"], "synthetic", *SPAN)
+    backfill_flow(small(gappy), ["SPY"], "synthetic", date(2024, 3, 5), date(2024, 3, 5))
+    backfill_flow(small(gappy), ["SPY"], "synthetic", date(2024, 3, 12), date(2024, 3, 13))
+    backfill_flow(small(gappy), ["SPY"], "synthetic", *SPAN)
+    assert derived(gappy) == derived(clean)
+    assert tables(gappy) == tables(clean)
+
+
+def test_force_removes_alerts_that_no_longer_apply(tmp_path):
+    settings = small(tmp_path)
+    backfill_flow(settings, ["SPY"], "synthetic", *SPAN)
+    before = derived(tmp_path)
+    stale = Lake(tmp_path).read("alerts").head(1).with_columns(kind=pl.lit("stale_kind"))
+    Lake(tmp_path).write("alerts", stale)
+    backfill_flow(settings, ["SPY"], "synthetic", *SPAN, force=True)
+    assert derived(tmp_path) == before
+
+
+def write_chain_files(folder: Path, days: list[date], symbol: str = "SPY") -> None:
+    """Write generic chain files without previous OI (OI change must come from the lake)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    market = SyntheticMarket()
+    for day in days:
+        when = datetime.combine(day, datetime.min.time(), NEW_YORK).replace(hour=16, minute=15)
+        chain = market.chain(symbol, when, expiries=4, strikes=15)
+        chain.frame.drop("prev_open_interest").with_columns(
+            underlying_price=pl.lit(chain.spot), as_of=pl.lit(when.isoformat())
+        ).write_csv(folder / f"{symbol}_{day}.csv")
+
+
+def test_chain_folder_backfill_skips_missing_days_and_lists_them(tmp_path):
+    days = [date(2024, 3, d) for d in (11, 12, 14, 15)]  # 13 is missing
+    write_chain_files(tmp_path / "chains", days)
+    settings = small(tmp_path / "home", chains_dir=tmp_path / "chains")
+    summary = backfill_flow(settings, ["SPY"], "chains", date(2024, 3, 11), date(2024, 3, 15))
+    outcome = summary.outcomes[0]
+    assert outcome.sessions == 4 and outcome.missing == [date(2024, 3, 13)]
+    assert summary.status == "completed"
+    notes = catalog.query(settings.home, "SELECT notes FROM runs").item()
+    assert notes.to_list() == ["SPY: 1 session(s) without input: 2024-03-13"]
+    oi = Lake(settings.home).read("strikes").filter(pl.col("trade_date") == date(2024, 3, 14))
+    assert oi.get_column("call_oi_change").null_count() == 0  # against 12 March, stored
+    strict = backfill_flow(
+        replace(settings, home=tmp_path / "strict"),
+        ["SPY"],
+        "chains",
+        date(2024, 3, 11),
+        date(2024, 3, 15),
+        strict=True,
+    )
+    assert strict.status == "partial" and "no chain file for SPY on 2024-03-13" in (
+        strict.failures["SPY"]
+    )
+
+
+def test_a_chain_file_of_another_symbol_is_refused_and_the_run_says_so(tmp_path):
+    write_chain_files(tmp_path / "chains", [date(2024, 3, 15)], symbol="QQQ")
+    (tmp_path / "chains" / "QQQ_2024-03-15.csv").rename(tmp_path / "chains" / "SPY_2024-03-15.csv")
+    frame = pl.read_csv(tmp_path / "chains" / "SPY_2024-03-15.csv")
+    frame.with_columns(symbol=pl.lit("QQQ")).write_csv(tmp_path / "chains" / "SPY_2024-03-15.csv")
+    settings = small(tmp_path / "home", chains_dir=tmp_path / "chains")
+    summary = snapshot_flow(settings, ["SPY"], "chains", AT)
+    assert summary.status == "failed"
+    assert "the chain is of QQQ, but SPY was asked for" in summary.failures["SPY"]
+    assert not Lake(settings.home).files("snapshots")
+    [path] = RawArchive(settings.home).inputs(include_rejected=True)
+    assert "QQQ" in rejected(path)
+    row = catalog.query(settings.home, "SELECT status, failures FROM runs").row(0)
+    assert row[0] == "failed" and "SPY was asked for" in row[1][0]
+
+
+def test_run_status_is_partial_when_something_was_stored(tmp_path):
+    write_chain_files(tmp_path / "chains", [date(2024, 3, 15)])
+    settings = small(tmp_path / "home", chains_dir=tmp_path / "chains")
+    summary = snapshot_flow(settings, ["SPY", "QQQ"], "chains", AT)
+    assert summary.status == "partial"
+    assert [o.status for o in summary.outcomes] == ["ok", "failed"]
+    assert catalog.query(settings.home, "SELECT status FROM runs").item() == "partial"
