@@ -174,12 +174,13 @@ def test_chain_save_stores_the_snapshot_and_the_chain(refdata, tmp_path):
     snap = run_home(
         tmp_path,
         "sql",
-        "SELECT source, net_gex, gamma_flip, trade_date FROM snapshots",
+        "SELECT source, method, net_gex, gamma_flip, trade_date FROM snapshots",
         "--format",
         "json",
     )
     [row] = json.loads(snap.stdout)
-    assert row["source"] == "chains-perfiliev" and row["trade_date"] == "2022-07-12"
+    assert row["source"] == "chains" and row["trade_date"] == "2022-07-12"
+    assert row["method"] == "perfiliev+days_per_year=252@v1"
     assert row["net_gex"] / 1e9 == pytest.approx(-17.4866, abs=5e-5)
     chains = run_home(tmp_path, "sql", "SELECT count(*) AS n FROM chains", "--format", "csv")
     assert chains.stdout.splitlines()[1] == str(2 * 9689)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 
-from flows.store import store_snapshot
+from flows.store import store_payloads
 from pipeline.sources.flashalpha import ClientConfig, FlashAlphaClient, RetryPolicy
 from pipeline.sources.flashalpha_server import Fault, ServerState, serve
 from warehouse import catalog
@@ -25,10 +25,11 @@ def test_api_snapshot_is_stored_and_no_file_holds_the_key(tmp_path):
     request = {r.endpoint: {**r.meta, "headers": {"X-Api-Key": KEY}} for r in responses}
     from pipeline.normalize import parse_as_of
 
-    stored = store_snapshot(
+    stored = store_payloads(
         tmp_path,
         payloads,
         source="flashalpha",
+        symbol="SPY",
         as_of=parse_as_of(payloads["gex"]["as_of"]),
         request=request,
         secrets=[KEY],

@@ -176,6 +176,7 @@ def test_rebuild_from_raw_after_the_flows_reproduces_every_table(tmp_path):
     import shutil
 
     from flows.rebuild import rebuild_from_raw
+    from flows.snapshot import pricing_of
 
     settings = Settings(home=tmp_path)
     backfill_flow(settings, ["SPY", "QQQ"], "synthetic", date(2024, 2, 20), date(2024, 3, 14))
@@ -183,7 +184,7 @@ def test_rebuild_from_raw_after_the_flows_reproduces_every_table(tmp_path):
     before = tables(tmp_path)
     assert before["alerts"][0] > 0
     shutil.rmtree(tmp_path / "lake")
-    rebuild_from_raw(tmp_path)
+    rebuild_from_raw(tmp_path, pricing_of(settings))
     assert tables(tmp_path) == before
 
 

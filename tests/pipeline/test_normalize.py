@@ -20,7 +20,7 @@ def payloads():
 
 
 def test_round_trip_through_lake_and_views(tmp_path, payloads):
-    Lake(tmp_path).write_all(snapshot_rows(payloads, source="synthetic"))
+    Lake(tmp_path).write_all(snapshot_rows(payloads, source="synthetic", method="default@v1"))
     row = catalog.query(tmp_path, "SELECT * FROM daily_levels").row(0, named=True)
     summary, levels = payloads["summary"], payloads["levels"]["levels"]
     assert row["net_gex"] == summary["exposures"]["net_gex"]
@@ -44,7 +44,7 @@ def test_api_shaped_payloads_with_extra_fields(payloads):
     api["gex"]["as_of"] = "2024-03-05T14:00:00"  # the API sends New York wall time
     api["gex"]["endpoint_version"] = "v1"
     api["gex"]["strikes"][0]["brand_new_field"] = 1
-    rows = snapshot_rows(api, source="flashalpha")
+    rows = snapshot_rows(api, source="flashalpha", method="vendor")
     snap = rows["snapshots"].row(0, named=True)
     assert snap["as_of"].isoformat() == "2024-03-05T19:00:00+00:00"
     assert (
@@ -68,10 +68,10 @@ def test_a_missing_required_field_rejects_the_snapshot(payloads, path, message):
         target = target[step]
     del target[path[-1]]
     with pytest.raises(PayloadError, match=f"missing required field {message}"):
-        snapshot_rows(broken, source="synthetic")
+        snapshot_rows(broken, source="synthetic", method="default@v1")
 
 
 def test_payloads_of_different_symbols_are_refused(payloads):
     mixed = {**payloads, "levels": {**payloads["levels"], "symbol": "QQQ"}}
     with pytest.raises(PayloadError, match=r"levels\.symbol 'QQQ' is not 'SPY'"):
-        snapshot_rows(mixed, source="synthetic")
+        snapshot_rows(mixed, source="synthetic", method="default@v1")
