@@ -28,7 +28,7 @@ from warehouse.queries import EXAMPLES
 SCAN = """
     SELECT symbol, underlying_price AS spot, net_gex, regime, gamma_flip, call_wall, put_wall,
            zero_dte_magnet
-    FROM snapshots WHERE source = 'synthetic'
+    FROM daily_levels WHERE source = 'synthetic'
     QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY as_of DESC) = 1
     ORDER BY symbol"""
 

@@ -40,18 +40,6 @@ def _keys(spec: Dataset, clear: pl.DataFrame | None) -> pl.DataFrame:
     return clear.select(pl.col(c).cast(spec.columns[c]) for c in columns).unique()
 
 
-def partition_of(spec: Dataset, symbol: str | None, day: object) -> tuple[str, ...]:
-    """Return the partition folder names of a row: ('symbol=SPY', 'month=2024-03') etc."""
-    text = str(day)
-    if spec.grain == "symbol_day":
-        return (f"symbol={symbol}", f"day={text[:10]}")
-    if spec.grain == "symbol_year":
-        return (f"symbol={symbol}", f"year={text[:4]}")
-    if spec.grain == "month":
-        return (f"month={text[:7]}",)
-    return (f"symbol={symbol}", f"month={text[:7]}")
-
-
 @dataclass(frozen=True)
 class Lake:
     """The lake under one home folder.
@@ -119,15 +107,18 @@ class Lake:
         return rows.height
 
     def _parts(self, spec: Dataset, rows: pl.DataFrame) -> pl.Series:
-        """Return each row's partition path ('symbol=SPY/month=2024-03')."""
+        """Return each row's partition folders joined by '/': 'symbol=SPY/month=2024-03'."""
         day_column = "as_of" if spec.grain == "month" else "trade_date"
-        days = rows.get_column(day_column).cast(pl.Date).cast(pl.String)
-        symbols = rows.get_column("symbol") if "symbol" in rows.columns else [None] * rows.height
-        folders = [
-            "/".join(partition_of(spec, symbol, day))
-            for symbol, day in zip(symbols, days, strict=True)
-        ]
-        return pl.Series("_part", folders, dtype=pl.String)
+        day = pl.col(day_column).cast(pl.Date).cast(pl.String)
+        symbol = pl.col("symbol") if "symbol" in rows.columns else pl.lit(None, pl.String)
+        # Vectorised: a Python call per row cost seconds on chains of 20,000 contracts.
+        path = {
+            "symbol_day": pl.format("symbol={}/day={}", symbol, day.str.slice(0, 10)),
+            "symbol_year": pl.format("symbol={}/year={}", symbol, day.str.slice(0, 4)),
+            "month": pl.format("month={}", day.str.slice(0, 7)),
+            "symbol_month": pl.format("symbol={}/month={}", symbol, day.str.slice(0, 7)),
+        }[spec.grain]
+        return rows.select(path.alias("_part")).get_column("_part")
 
     def write_all(
         self, frames: dict[str, pl.DataFrame], clear: dict[str, pl.DataFrame] | None = None
