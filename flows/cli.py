@@ -507,6 +507,11 @@ def rebuild(
         view_method=pricing_of(_settings(ctx)).method,
     )
     print(f"rebuilt {settings.home} from raw/ as {pricing.method}: {done.rows or 'nothing'}")
+    if done.migrated:
+        print(
+            f"migrated {len(done.migrated)} file(s) of an older schema version; "
+            f"originals kept under {settings.home / 'attic'}"
+        )
     for line in done.refused:
         print(f"refused by the checks (rows removed): {line}")
     if done.legacy:

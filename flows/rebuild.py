@@ -27,6 +27,7 @@ from flows.capture import (
     previous_from_lake,
     write_captures,
 )
+from flows.migrate import migrate
 from pipeline.chain import Chain
 from pipeline.engine.method import VENDOR, config_of
 from pipeline.engine.presets import preset
@@ -53,11 +54,16 @@ class Received:
 
 @dataclass
 class Rebuilt:
-    """What a rebuild did: rows written, snapshots refused now, legacy bundles it could not use."""
+    """What a rebuild did.
+
+    Rows written, snapshots the checks refuse now, legacy bundles it could not use, and files
+    of an older schema version it migrated (the originals kept under attic/).
+    """
 
     rows: dict[str, int] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
     legacy: int = 0
+    migrated: list[Path] = field(default_factory=list)
 
     def add(self, written: dict[str, int]) -> None:
         """Add rows written per dataset."""
@@ -168,7 +174,7 @@ def rebuild_from_raw(
     preset does not, since vendor figures cannot be re-priced). `view_method`: the catalog's
     default method (the settings'), which a re-pricing under another preset leaves alone.
     """
-    total = Rebuilt(legacy=_legacy_count(home))
+    total = Rebuilt(legacy=_legacy_count(home), migrated=migrate(home))
     for key, loaders in records(home, engine=True, vendor=vendor):
         part = replay(home, key, loaders, pricing, wall_pct)
         total.add(part.rows)

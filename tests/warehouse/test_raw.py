@@ -74,3 +74,29 @@ def test_names_are_validated_before_any_path_is_built(tmp_path, field, value):
     with pytest.raises(WarehouseInputError):
         RawArchive(tmp_path).put(**args)
     assert not (tmp_path / "raw").exists()
+
+
+def test_an_input_chain_is_kept_as_received_and_can_be_marked_refused(tmp_path):
+    import polars as pl
+
+    from warehouse.raw import read_input, rejected
+
+    frame = pl.DataFrame({"strike": [110.0, 90.0], "right": ["C", "P"], "open_interest": [5, 7]})
+    raw = RawArchive(tmp_path)
+    path = raw.put_input(
+        source="chains", symbol="SPY", as_of=WHEN, spot=100.5, origin="SPY.csv", frame=frame
+    )
+    assert path.relative_to(tmp_path).as_posix() == (
+        "raw/chains/chain/symbol=SPY/20240301/20240301T211500000000Z.parquet"
+    )
+    kept = read_input(path)
+    assert kept.frame.equals(frame) and (kept.spot, kept.as_of, kept.origin) == (
+        100.5,
+        WHEN,
+        "SPY.csv",
+    )
+    assert list(raw.inputs()) == [path] and rejected(path) is None
+    raw.reject(path, f"symbol is QQQ (key {KEY})", secrets=[KEY])
+    assert list(raw.inputs()) == [] and list(raw.inputs(include_rejected=True)) == [path]
+    assert rejected(path) == "symbol is QQQ (key ***)"
+    assert raw.snapshot_files("chains", "SPY", WHEN) == []
