@@ -4,7 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint format clean
+# DuckDB 1.x clients (Python packages and the PyPI `duckdb-cli`) in their own virtualenvs:
+# tests/warehouse/test_duckdb1.py opens warehouse.duckdb with them, as people's tools do.
+DUCKDB15 := .venv-duckdb1
+DUCKDB14 := .venv-duckdb14
+
+.PHONY: demo test bench lint format clean duckdb1
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,10 +17,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(DUCKDB15)/.installed:
+	$(PYTHON) -m venv $(DUCKDB15)
+	$(DUCKDB15)/bin/python -m pip install --quiet 'duckdb==1.5.*' 'duckdb-cli==1.5.*'
+	touch $@
+
+$(DUCKDB14)/.installed:
+	$(PYTHON) -m venv $(DUCKDB14)
+	$(DUCKDB14)/bin/python -m pip install --quiet 'duckdb==1.4.*' 'duckdb-cli==1.4.*'
+	touch $@
+
+duckdb1: $(DUCKDB15)/.installed $(DUCKDB14)/.installed
+
 demo: $(STAMP)
 	$(BIN)/gammalake demo
 
-test: $(STAMP)
+test: $(STAMP) duckdb1
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
@@ -33,4 +50,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(DUCKDB15) $(DUCKDB14) .pytest_cache .ruff_cache build *.egg-info

@@ -32,8 +32,15 @@ from flows.capture import (
 from flows.rebuild import rederive
 from flows.runs import RunSummary, SymbolOutcome
 from flows.settings import Settings
-from flows.snapshot import outcome_of, pricing_of, rederive_followers, secrets_of, split_valid
-from flows.sources import build_source
+from flows.snapshot import (
+    close_run,
+    outcome_of,
+    pricing_of,
+    rederive_followers,
+    secrets_of,
+    split_valid,
+)
+from flows.sources import build_source, computes
 from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import InputError
 from pipeline.firewall import RejectedError
@@ -66,8 +73,13 @@ def _flush(home: Path, batch: list[Captured], outcome: SymbolOutcome) -> None:
     outcome.stored += [c.headline["as_of"] for c in batch]
     outcome.sessions += len(batch)
     outcome.notes += [
-        f"{c.headline['trade_date']}: not received: {e}" for c in batch for e in c.errors
+        f"{c.headline['trade_date']}: not received: {e}" for c in batch for e in received(c)
     ]
+
+
+def received(captured: Captured) -> list[str]:
+    """Return what a capture asked for and did not get (not what the budget chose to skip)."""
+    return [e for e in captured.errors if ": not requested, " not in e]
 
 
 def _newest(a: Previous | None, b: Previous | None) -> Previous | None:
@@ -251,22 +263,23 @@ def backfill_flow(
         if after_close(d, settings.snapshot_delay_minutes) <= now
     ]
     pricing = pricing_of(settings)
-    source = build_source(settings, source_name, valid, after_close(end, 0))
-    method = pricing.method_for(source.computes)
+    method = pricing.method_for(computes(source_name))
+    todo = {s: _todo(settings, s, source_name, method, sessions, force) for s in valid}
+    source = build_source(
+        settings, source_name, valid, after_close(end, 0), {s: len(t) for s, t in todo.items()}
+    )
     summary = RunSummary("backfill", source_name, symbols, method)
     # Engine inputs are deterministic: a symbol's range can run in parallel chunks.
     pieces = max(1, settings.max_workers // max(1, len(valid))) if source.computes else 1
     futures = {}
     for symbol in valid:
-        todo = _todo(settings, symbol, source.name, method, sessions, force)
-        if progress is not None and len(todo) < len(sessions):
-            progress(symbol, len(sessions) - len(todo))  # stored sessions count as done
-        chunks = split_months(todo, pieces)
+        if progress is not None and len(todo[symbol]) < len(sessions):
+            progress(symbol, len(sessions) - len(todo[symbol]))  # stored sessions count as done
         submitted = [
             backfill_symbol.submit(settings, source, pricing, symbol, c, progress, strict)
-            for c in chunks
+            for c in split_months(todo[symbol], pieces)
         ]
-        futures[symbol] = (submitted, len(sessions) - len(todo))
+        futures[symbol] = (submitted, len(sessions) - len(todo[symbol]))
     summary.outcomes = refused
     for symbol, (submitted, skipped) in futures.items():
         parts = [outcome_of(symbol, f) for f in submitted]
@@ -274,6 +287,5 @@ def backfill_flow(
         outcome.skipped = skipped
         mend_edges(settings, source.name, method, outcome, parts)
         summary.outcomes.append(outcome)
-    summary.finish(settings.home)
-    catalog.ensure(settings.home, pricing.method)
+    close_run(settings.home, summary, pricing.method)
     return summary

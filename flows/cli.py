@@ -365,13 +365,10 @@ def sql(
     ),
     output: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
 ) -> None:
-    """Query the lake's views (snapshots, strikes, regime_daily, gex_profile, ...)."""
-    from flows.sqlcmd import emit, prompt, run_query
+    """Query the lake's views (snapshots, strikes, regime_daily, gex_profile, ...); read only."""
+    from flows.sqlcmd import sql_command
 
-    if query is None:
-        prompt(ctx.obj)
-        return
-    emit(run_query(ctx.obj, query), fmt, output)
+    sql_command(ctx.obj, query, fmt, output)
 
 
 prices_app = typer.Typer(help="Daily price bars.", no_args_is_help=True)
@@ -457,19 +454,48 @@ def _date(text: str, option: str) -> date:
 
 @app.command()
 def doctor(ctx: typer.Context) -> None:
-    """Check the lake: temp files, unreadable Parquet, schema versions, duplicate keys."""
+    """Check the lake: files, schema and engine versions, duplicate keys, views, the catalog."""
     from flows.console import make_console
+    from flows.snapshot import pricing_of
+    from pipeline.engine.method import ENGINE_VERSION
     from warehouse.doctor import diagnose
 
-    report = diagnose(ctx.obj)
+    method = pricing_of(_settings(ctx)).method
+    report = diagnose(ctx.obj, engine_version=ENGINE_VERSION, method=method)
     console = make_console()
     colours = {"ok": "green", "fixed": "cyan", "warning": "yellow", "error": "red"}
     console.print(f"gammalake doctor: {ctx.obj}")
     for finding in report.findings:
-        console.print(f"[{colours[finding.level]}]{finding.level:>7}[/] {finding.message}")
-    if not report.findings:
-        console.print("     ok nothing stored yet")
+        line = f"[{colours[finding.level]}]{finding.level:>7}[/] {finding.message}"
+        console.print(line, highlight=False)
     raise typer.Exit(0 if report.healthy else 1)
+
+
+@app.command()
+def quota(
+    ctx: typer.Context,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Clear today's request count (asks first).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Reset without asking.")] = False,
+) -> None:
+    """Show FlashAlpha requests counted per day and plan; --reset clears today's count."""
+    from flows.console import make_console
+    from flows.quota import quota_table, reset_today, today, today_used
+
+    home = ctx.obj
+    if not reset:
+        make_console().print(quota_table(home))
+        return
+    day, used = today(), today_used(home)
+    question = (
+        f"Clear today's FlashAlpha request count ({used} used on {day}, New York)? "
+        "The API keeps its own count."
+    )
+    if not yes and not typer.confirm(question, default=False):
+        print("quota: nothing changed")
+        raise typer.Exit(1)
+    print(f"quota: today's count cleared ({reset_today(home)} request(s) on {day})")
 
 
 @app.command()
@@ -488,14 +514,14 @@ def rebuild(
     Without --preset: the settings' method, from raw inputs and vendor payloads. With --preset:
     a second history under that preset's method, from the same inputs, with no request.
     """
+    from flows.rebuild import rebuild_from_raw
+    from flows.snapshot import pricing_of
     from warehouse import catalog
 
     if catalog_only:
-        home = ctx.obj
-        print(f"catalog of {home}: {', '.join(catalog.rebuild(home)) or 'no datasets'}")
-        return
-    from flows.rebuild import rebuild_from_raw
-    from flows.snapshot import pricing_of
+        build = catalog.rebuild(ctx.obj, pricing_of(_settings(ctx)).method)
+        print(f"catalog of {ctx.obj}: {build.summary()}")
+        raise typer.Exit(1 if build.deferred else 0)
 
     settings = _writing(ctx, preset)
     pricing = pricing_of(settings)

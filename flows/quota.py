@@ -155,7 +155,7 @@ def quota_table(home: Path, clock: Clock | None = None) -> Table:
     """Return the ledger as a rich Table: day, plan, used, budget, left (requests per day)."""
     from rich.table import Table
 
-    table = Table(title=f"FlashAlpha requests per day (New York dates) in {home / 'quota'}")
+    table = Table(title="FlashAlpha requests per day (New York)", caption=str(home / "quota"))
     for name in ("day", "plan", "used", "budget", "left"):
         table.add_column(name, justify="left" if name in ("day", "plan") else "right")
     current = today(clock)
@@ -166,5 +166,5 @@ def quota_table(home: Path, clock: Clock | None = None) -> Table:
         left = "-" if row.remaining is None else str(row.remaining)
         table.add_row(label, row.plan, str(row.used), budget, left)
     if not table.rows:
-        table.caption = "no FlashAlpha request counted yet"
+        table.caption = f"no FlashAlpha request counted yet in {home / 'quota'}"
     return table

@@ -93,4 +93,6 @@ def print_summary(summary: RunSummary, alerts_shown: int = 12) -> None:
             console.print(f"[cyan]note[/] {outcome.symbol}: {line}", highlight=False)
         for line in outcome.problems:
             console.print(f"[red]failed[/] {outcome.symbol}: {line}", highlight=False)
+    for line in summary.notes:
+        console.print(f"[cyan]note[/] {line}", highlight=False)
     console.print(f"run {summary.status}", highlight=False)

@@ -88,6 +88,7 @@ class RunSummary:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     outcomes: list[SymbolOutcome] = field(default_factory=list)
     finished: datetime | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> dict[str, str]:
@@ -132,7 +133,10 @@ class RunSummary:
             "rows_written": sum(self.rows.values()),
             "requests_used": sum(o.requests for o in self.outcomes),
             "failures": [f"{s}: {why}" for s, why in self.failures.items()],
-            "notes": [f"{o.symbol}: {line}" for o in self.outcomes for line in o.remarks()],
+            "notes": [
+                *self.notes,
+                *(f"{o.symbol}: {line}" for o in self.outcomes for line in o.remarks()),
+            ],
             "duration_seconds": (self.finished - self.started).total_seconds(),
         }
         Lake(home).write("runs", pl.DataFrame([row]))

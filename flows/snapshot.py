@@ -75,7 +75,7 @@ def snapshot_symbol(
     outcome.add(write_captures(settings.home, [captured]))
     outcome.stored.append(captured.headline["as_of"])
     outcome.alerts = captured.alerts
-    outcome.notes += [f"not received: {e}" for e in captured.errors]
+    outcome.notes += [f"not received: {e}" for e in captured.errors if ": not requested, " not in e]
     rederive_followers(settings.home, source.name, symbol, method, outcome)
     return outcome
 
@@ -89,6 +89,19 @@ def rederive_followers(
             rederive(home, source, symbol, method, as_of)
         except FetchError as exc:
             outcome.notes.append(f"could not re-derive the snapshot of {as_of}: {exc}")
+
+
+def close_run(home: Path, summary: RunSummary, method: str) -> None:
+    """Refresh the catalog's views, write the run's `runs` row, and note a deferred refresh.
+
+    A client holding warehouse.duckdb read-write defers the refresh (the rows are stored all
+    the same; the next run refreshes it); the run says so rather than failing.
+    """
+    build = catalog.ensure(home, method)
+    if build is not None and build.deferred:
+        summary.notes.append(build.summary())
+    summary.finish(home)
+    catalog.ensure(home, method)  # a first run adds the `runs` dataset itself
 
 
 def split_valid(symbols: list[str]) -> tuple[list[str], list[SymbolOutcome]]:
@@ -123,7 +136,6 @@ def snapshot_flow(
     task_fn = snapshot_symbol.with_options(retries=retries, retry_delay_seconds=1)
     futures = {s: task_fn.submit(settings, source, pricing, s, at) for s in valid}
     summary.outcomes = refused + [outcome_of(s, f) for s, f in futures.items()]
-    summary.finish(settings.home)
-    catalog.ensure(settings.home, pricing.method)
+    close_run(settings.home, summary, pricing.method)
     deliver(summary.alerts, settings.apprise_url)
     return summary

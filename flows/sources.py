@@ -12,6 +12,7 @@ from pipeline.sources.base import ChainFolderSource, Source, SyntheticSource
 from pipeline.sources.flashalpha import ClientConfig, FlashAlphaClient, FlashAlphaSource
 
 SOURCES = ("synthetic", "chains", "flashalpha", "flashalpha-historical")
+API_SOURCES = ("flashalpha", "flashalpha-historical")
 #: Fetches per symbol: one number for every symbol, or a number per symbol.
 Sessions = int | Mapping[str, int]
 
@@ -37,9 +38,18 @@ def build_source(
                 f"{settings.chains_dir}"
             )
         return ChainFolderSource(settings.chains_dir)
-    if name in ("flashalpha", "flashalpha-historical"):
+    if name in API_SOURCES:
         return flashalpha_source(settings, name, symbols, at, sessions)
     raise InputError(f"unknown source {name!r} (known: {', '.join(SOURCES)})")
+
+
+def computes(name: str) -> bool:
+    """Return True when the named source gives chains the engine prices (False: the API's).
+
+    Known before the source is built, so a flow can work out its sessions to do (and so the
+    `sessions` to pass to build_source) from the method first.
+    """
+    return name not in API_SOURCES
 
 
 def run_fetches(symbols: list[str], sessions: Sessions) -> int:

@@ -51,6 +51,7 @@ SAFE_OPTIONS = frozenset(
 )
 _LEAD = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"  # whitespace and comments before a keyword
 _WORD = re.compile(_LEAD + r"(\w+)", re.DOTALL)
+_WORDS = re.compile(_LEAD + r"(\w+)(?:\s+(\w+))?", re.DOTALL)
 _PRAGMA = re.compile(_LEAD + r"PRAGMA\s+(\w+)", re.DOTALL | re.IGNORECASE)
 _CALL = re.compile(_LEAD + r"CALL\s+(\w+)\s*\(", re.DOTALL | re.IGNORECASE)
 _EXPLAIN = re.compile(_LEAD + r"EXPLAIN\s+(?:ANALY[SZ]E\s+)?(.*)$", re.DOTALL | re.IGNORECASE)
@@ -109,7 +110,9 @@ def _check_named(pattern: re.Pattern[str], allowed: frozenset[str]) -> Callable[
         match = pattern.match(text)
         name = match.group(1).lower() if match else None
         if name not in allowed:
-            raise _refuse(text, f"{_keyword(text)} {name or ''}".strip() + " is")
+            words = _WORDS.match(text)
+            said = f"{words.group(1).upper()} {words.group(2) or ''}".strip() if words else "?"
+            raise _refuse(text, f"{said} is")
 
     return check
 
@@ -171,7 +174,7 @@ def run_query(home: Path, sql: str) -> pl.DataFrame:
     try:
         with reader(home) as con:
             for statement in statements[:-1]:
-                con.execute(statement.query)
+                con.sql(statement.query)  # a SET runs at once; an earlier SELECT is never used
             result = con.sql(statements[-1].query)
             return pl.DataFrame() if result is None else result.pl()
     except duckdb.Error as exc:
@@ -245,6 +248,8 @@ def emit(
 
 def sql_command(home: Path, sql: str | None, fmt: OutputFormat, output: Path | None) -> None:
     """Run `gammalake sql`: the prompt when `sql` is None, else one query written out."""
+    if not home.is_dir():
+        raise InputError(f"--home {home}: no such folder, nothing is stored there yet")
     check_output(home, output)
     if sql is None:
         prompt(home)

@@ -1,4 +1,8 @@
-"""Example queries people run every day; the README and `gammalake demo` show their output."""
+"""Example queries people run every day; the README and `gammalake demo` show their output.
+
+They read the derived views, which show the catalog's default method (dataset views such as
+`snapshots` hold every method side by side).
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,10 @@ EXAMPLES: dict[str, str] = {
         SELECT symbol, expiration, round(days_to_expiry, 1) AS dte,
                round(net_gex / 1e6, 1) AS net_gex_musd, round(pct_of_total_gex, 1) AS pct,
                top_strike
-        FROM expiries
-        WHERE (symbol, source, as_of) IN (SELECT symbol, source, max(as_of) FROM expiries
-                                          GROUP BY symbol, source)
-          AND symbol = 'SPY'
+        FROM expiry_profile
+        WHERE symbol = 'SPY'
         ORDER BY expiration LIMIT 6""",
+    "methods stored": """
+        SELECT symbol, source, method, count(*) AS snapshots, max(trade_date) AS last_session
+        FROM snapshots GROUP BY ALL ORDER BY symbol, source, method""",
 }

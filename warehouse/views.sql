@@ -1,13 +1,54 @@
 -- Derived views over the dataset views. Each block starts with "-- view: NAME needs: A, B"
 -- and is created only when the datasets it needs have files. Paths in dataset views are
 -- relative to $GAMMALAKE_HOME (DuckDB's file_search_path), so a moved home folder still works.
+--
+-- Methods: dataset views (snapshots, strikes, ...) hold every method's rows. The method_* views
+-- keep the catalog's default method (catalog.json): `vendor` rows and rows whose recipe (the
+-- method without its "@vN") is the default's, and of those the newest engine version of each
+-- snapshot. warehouse.catalog fills in {keep} (that filter) and {lineage}: ", method" when no
+-- default method is known, so every method is kept and no row is counted twice.
 
--- view: daily_levels needs: snapshots
+-- view: method_snapshots needs: snapshots
+-- Snapshots of the default method: one row per symbol, source and as_of.
+CREATE OR REPLACE VIEW method_snapshots AS
+SELECT *
+FROM snapshots
+WHERE {keep}
+QUALIFY rank() OVER (
+    PARTITION BY symbol, source, as_of{lineage}
+    ORDER BY coalesce(TRY_CAST(regexp_extract(method, '@v([0-9]+)$', 1) AS INTEGER), 0) DESC
+) = 1;
+
+-- view: method_strikes needs: strikes
+-- Strikes of the default method's snapshots (every strike of the one chosen method).
+CREATE OR REPLACE VIEW method_strikes AS
+SELECT *
+FROM strikes
+WHERE {keep}
+QUALIFY rank() OVER (
+    PARTITION BY symbol, source, as_of{lineage}
+    ORDER BY coalesce(TRY_CAST(regexp_extract(method, '@v([0-9]+)$', 1) AS INTEGER), 0) DESC
+) = 1;
+
+-- view: method_expiries needs: expiries
+-- Expiries of the default method's snapshots.
+CREATE OR REPLACE VIEW method_expiries AS
+SELECT *
+FROM expiries
+WHERE {keep}
+QUALIFY rank() OVER (
+    PARTITION BY symbol, source, as_of{lineage}
+    ORDER BY coalesce(TRY_CAST(regexp_extract(method, '@v([0-9]+)$', 1) AS INTEGER), 0) DESC
+) = 1;
+
+-- view: daily_levels needs: method_snapshots
 -- The last snapshot of each symbol, source and NYSE session.
 CREATE OR REPLACE VIEW daily_levels AS
 SELECT *
-FROM snapshots
-QUALIFY row_number() OVER (PARTITION BY symbol, source, trade_date ORDER BY as_of DESC) = 1;
+FROM method_snapshots
+QUALIFY row_number() OVER (
+    PARTITION BY symbol, source{lineage}, trade_date ORDER BY as_of DESC
+) = 1;
 
 -- view: prices_daily needs: prices
 -- One bar per symbol and session: a full bar (open, high, low) before a close-only one (DIX.csv
@@ -28,10 +69,10 @@ SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS source, NULL::TIMESTAMPTZ AS as
        NULL::DOUBLE AS low, NULL::DOUBLE AS close, NULL::DOUBLE AS volume
 WHERE false;
 
--- view: regime_daily needs: snapshots, prices_daily
+-- view: regime_daily needs: daily_levels, prices_daily
 -- Spot against the flip and the walls per session, with that session's price bar.
 CREATE OR REPLACE VIEW regime_daily AS
-SELECT d.symbol, d.source, d.trade_date, d.as_of,
+SELECT d.symbol, d.source, d.method, d.trade_date, d.as_of,
        d.underlying_price AS spot, d.gamma_flip, d.regime,
        100 * (d.underlying_price - d.gamma_flip) / d.underlying_price AS pct_above_flip,
        d.call_wall, d.put_wall,
@@ -42,18 +83,32 @@ SELECT d.symbol, d.source, d.trade_date, d.as_of,
 FROM daily_levels AS d
 LEFT JOIN prices_daily AS p ON p.symbol = d.symbol AND p.trade_date = d.trade_date;
 
--- view: gex_profile needs: strikes
+-- view: gex_profile needs: method_strikes
 -- Every strike of the latest snapshot of each symbol and source.
 CREATE OR REPLACE VIEW gex_profile AS
 SELECT s.*
-FROM strikes AS s
-JOIN (SELECT symbol, source, max(as_of) AS as_of FROM strikes GROUP BY symbol, source) AS l
-  USING (symbol, source, as_of);
+FROM method_strikes AS s
+JOIN (
+    SELECT symbol, source{lineage}, max(as_of) AS as_of
+    FROM method_strikes
+    GROUP BY symbol, source{lineage}
+) AS l USING (symbol, source{lineage}, as_of);
 
--- view: oi_movers needs: strikes
+-- view: expiry_profile needs: method_expiries
+-- Every expiry of the latest snapshot of each symbol and source.
+CREATE OR REPLACE VIEW expiry_profile AS
+SELECT e.*
+FROM method_expiries AS e
+JOIN (
+    SELECT symbol, source{lineage}, max(as_of) AS as_of
+    FROM method_expiries
+    GROUP BY symbol, source{lineage}
+) AS l USING (symbol, source{lineage}, as_of);
+
+-- view: oi_movers needs: gex_profile
 -- Strikes of the latest snapshot ranked by day-over-day open interest change.
 CREATE OR REPLACE VIEW oi_movers AS
-SELECT symbol, source, as_of, trade_date, strike, call_oi_change, put_oi_change,
+SELECT symbol, source, method, as_of, trade_date, strike, call_oi_change, put_oi_change,
        abs(coalesce(call_oi_change, 0)) + abs(coalesce(put_oi_change, 0)) AS total_oi_change,
        call_oi, put_oi, net_gex
 FROM gex_profile

@@ -2,9 +2,9 @@
 
 Same paths, header, query parameters and response shapes as the real API (live, and historical
 with `?at=`), so the real client can be run against it with no key and no network. Faults can be
-queued to test clients: statuses (with or without Retry-After), slow responses, connections
-dropped mid-response, truncated JSON, missing or extra fields. Every request is logged, so a
-test can prove how many requests a client really sent.
+queued to test clients: statuses (with or without Retry-After), slow responses, bodies trickled
+a byte at a time, connections dropped mid-response, truncated JSON, missing or extra fields.
+Every request is logged, so a test can prove how many requests a client really sent.
 
     server = serve(ServerState(keys={"test-key": "growth"}))   # 127.0.0.1, a free port
     ... FlashAlphaClient(ClientConfig("test-key", base_url=server.url)) ...
@@ -18,6 +18,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -25,7 +26,7 @@ from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from pipeline.engine.presets import preset
@@ -33,19 +34,26 @@ from pipeline.engine.snapshot import ExposureSnapshot
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sources.synthetic import SyntheticMarket
 
-FaultKind = Literal["status", "delay", "drop", "truncate", "missing_field", "extra_fields"]
+FaultKind = Literal[
+    "status", "delay", "trickle", "drop", "truncate", "missing_field", "extra_fields"
+]
 PLAN_RANK = {"free": 0, "basic": 1, "growth": 2, "alpha": 3}
 ENDPOINTS = ("gex", "dex", "vex", "chex", "levels", "summary")
 
 
 @dataclass(frozen=True)
 class Fault:
-    """One injected misbehaviour, consumed by the next request it matches."""
+    """One injected misbehaviour, consumed by the next request it matches.
+
+    `seconds`: how long a `delay` waits, or the pause between bytes of a `trickle`, which
+    drops the connection after `limit` seconds (so a client that never gives up still ends).
+    """
 
     kind: FaultKind
     status: int = 500
     retry_after: float | None = None
     seconds: float = 0.0
+    limit: float = 20.0
     field: str = "net_gex"
     endpoint: str | None = None
     symbol: str | None = None
@@ -56,6 +64,7 @@ class ServerState:
     """Keys and their plans, queued faults, and the request log (shared with the test)."""
 
     keys: dict[str, str] = field(default_factory=lambda: {"test-key": "growth"})
+    echo_keys: bool = False  # 401/403 messages repeat the key sent (tests of key scrubbing)
     faults: deque[Fault] = field(default_factory=deque)
     log: list[dict[str, Any]] = field(default_factory=list)
     market: SyntheticMarket = field(default_factory=SyntheticMarket)
@@ -127,14 +136,16 @@ def _payload(state: ServerState, endpoint: str, symbol: str, query: dict[str, st
 
 def _refusal(state: ServerState, request: Request, endpoint: str) -> Response | None:
     """Return the 401/403/404 the real API would send, or None."""
-    plan = state.keys.get(request.headers.get("x-api-key", ""))
+    sent = request.headers.get("x-api-key", "")
+    echo = f" (key {sent})" if state.echo_keys else ""
+    plan = state.keys.get(sent)
     if plan is None:
-        return JSONResponse({"status": 401, "message": "Invalid or missing API key"}, 401)
+        return JSONResponse({"status": 401, "message": f"Invalid or missing API key{echo}"}, 401)
     if endpoint == "summary" and PLAN_RANK[plan] < PLAN_RANK["growth"]:
         return JSONResponse(
             {
                 "status": 403,
-                "message": "This endpoint requires the Growth plan",
+                "message": f"This endpoint requires the Growth plan{echo}",
                 "current_plan": plan,
                 "required_plan": "growth",
             },
@@ -155,6 +166,9 @@ async def _apply(fault: Fault, body: dict[str, Any]) -> Response | None:
     if fault.kind == "delay":
         await asyncio.sleep(fault.seconds)
         return None
+    if fault.kind == "trickle":
+        data = json.dumps(body).encode()
+        return StreamingResponse(_trickled(data, fault), 200, media_type="application/json")
     if fault.kind == "truncate":
         data = json.dumps(body).encode()
         return Response(data[: len(data) // 2], 200, media_type="application/json")
@@ -167,6 +181,16 @@ async def _apply(fault: Fault, body: dict[str, Any]) -> Response | None:
 
 class _DroppedConnectionError(Exception):
     """Raised mid-response to make the server drop the connection."""
+
+
+async def _trickled(data: bytes, fault: Fault) -> AsyncIterator[bytes]:
+    """Yield `data` one byte every `fault.seconds`; drop the connection after `fault.limit` s."""
+    stop = time.monotonic() + fault.limit
+    for i in range(len(data)):
+        if time.monotonic() > stop:
+            raise _DroppedConnectionError
+        yield data[i : i + 1]
+        await asyncio.sleep(fault.seconds)
 
 
 async def _dropped(scope: Any, receive: Any, send: Any) -> None:

@@ -157,3 +157,27 @@ def test_run_status_is_partial_when_something_was_stored(tmp_path):
     assert summary.status == "partial"
     assert [o.status for o in summary.outcomes] == ["ok", "failed"]
     assert catalog.query(settings.home, "SELECT status FROM runs").item() == "partial"
+
+
+def test_a_free_plan_backfill_stores_what_it_could_afford_and_records_every_request(
+    tmp_path, monkeypatch
+):
+    from pipeline.sources.flashalpha_server import ServerState, serve
+
+    server = serve(ServerState(keys={"free-key": "free"}))
+    monkeypatch.setenv("FLASHALPHA_API_KEY", "free-key")
+    try:
+        settings = small(tmp_path, flashalpha_tier="free", flashalpha_historical_url=server.url)
+        summary = backfill_flow(
+            settings, ["SPY"], "flashalpha-historical", date(2024, 3, 4), date(2024, 3, 12)
+        )
+        sent = len(server.state.log)
+    finally:
+        server.stop()
+    outcome = summary.outcomes[0]
+    assert sent == 10 and outcome.requests == 10
+    assert outcome.sessions == 5 and len(outcome.unaffordable) == 2
+    assert summary.status == "partial" and "left for the next run" in summary.failures["SPY"]
+    row = catalog.query(tmp_path, "SELECT status, requests_used, rows_written FROM runs").row(0)
+    assert row[0] == "partial" and row[1] == 10 and row[2] > 0
+    assert Lake(tmp_path).read("snapshots").height == 5

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -22,6 +24,7 @@ from pipeline.sources.flashalpha import (
     RetryPolicy,
     ServerError,
     TierRestrictedError,
+    UnreachableError,
     plan_requests,
 )
 from pipeline.sources.flashalpha_server import Fault, ServerState, serve
@@ -58,12 +61,19 @@ class Budget:
         self.spent += 1
         return True
 
+    def refund(self) -> None:
+        self.spent -= 1
+
     def remaining(self) -> int:
         return self.budget - self.spent
 
 
-def client(server, *, key=KEY, timeout=5.0, retry=FAST, at=None, ledger=None, waits=None):
-    config = ClientConfig(key, base_url=server.url, timeout=timeout, retry=retry, at=at)
+def client(
+    server, *, key=KEY, timeout=5.0, retry=FAST, at=None, ledger=None, waits=None, deadline=60.0
+):
+    config = ClientConfig(
+        key, base_url=server.url, timeout=timeout, retry=retry, at=at, deadline=deadline
+    )
     sleep = (lambda s: waits.append(s)) if waits is not None else (lambda s: None)
     return FlashAlphaClient(config, ledger=ledger, sleep=sleep, seed=1)
 
@@ -256,3 +266,101 @@ def test_plan_priorities_and_budget():
     assert [p.endpoint for p in growth] == ["levels", "gex", "dex", "vex", "chex", "summary"]
     with pytest.raises(ValueError, match="unknown FlashAlpha plan"):
         plan_requests(["SPY"], "platinum", 3)
+
+
+def closed_port_url() -> str:
+    """Return the URL of a local port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_a_request_that_never_left_the_machine_is_refunded():
+    ledger, waits = Budget(5), []
+    with (
+        client(SimpleNamespace(url=closed_port_url()), ledger=ledger, waits=waits) as fa,
+        pytest.raises(UnreachableError, match="nothing reached the server") as err,
+    ):
+        fa.gex("SPY")
+    assert err.value.attempts == 4 and len(waits) == 3  # retried like any dropped line
+    assert err.value.requests == 0 and ledger.spent == 0  # and all four refunded
+
+
+def test_requests_sent_are_counted_in_the_metadata_and_errors(server, state):
+    state.add_faults(Fault("status", 503, endpoint="gex"), Fault("status", 404, endpoint="dex"))
+    with client(server) as fa:
+        assert fa.gex("SPY").meta["requests"] == 2
+        with pytest.raises(NotFoundError) as err:
+            fa.dex("SPY")
+    assert err.value.requests == 1 and state.count() == 3
+
+
+def test_a_trickled_body_ends_at_the_deadline(server, state):
+    # One byte every 50 ms never trips a 5 s read timeout; only the deadline can end it.
+    state.add_faults(Fault("trickle", seconds=0.05, limit=15))
+    started = time.monotonic()
+    with client(server, timeout=5.0, deadline=1.5) as fa, pytest.raises(RequestTimeoutError) as err:
+        fa.gex("SPY")
+    elapsed = time.monotonic() - started
+    assert 1.4 <= elapsed < 5, elapsed
+    assert "deadline of 1.5 s hit" in str(err.value) and KEY not in f"{err.value!r} {err.value}"
+    assert err.value.requests == 1 and state.count() == 1  # no retry past the deadline
+
+
+def test_a_stall_after_a_byte_ends_at_the_deadline_not_a_read_timeout_later(server, state):
+    # Bytes at 0 s, 1.2 s, 2.4 s: a read started at 1.2 s with the attempt's 1.5 s timeout
+    # would wait for the 2.4 s byte; capped at what is left, it ends at the 1.5 s deadline.
+    with client(server, timeout=5.0, deadline=1.5, at="2024-03-15T15:30") as fa:
+        fa.gex("SPY")  # the server computes and caches the payload: the timing is the trickle's
+        state.add_faults(Fault("trickle", seconds=1.2, limit=15))
+        started = time.monotonic()
+        with pytest.raises(RequestTimeoutError):
+            fa.gex("SPY")
+    assert 1.4 <= time.monotonic() - started < 2.2
+
+
+def test_async_trickled_body_ends_at_the_deadline(server, state):
+    state.add_faults(Fault("trickle", seconds=0.05, limit=15))
+    config = ClientConfig(KEY, base_url=server.url, retry=FAST, timeout=5.0, deadline=1.5)
+
+    async def run() -> float:
+        fa = AsyncFlashAlphaClient(config)
+        started = time.monotonic()
+        try:
+            with pytest.raises(RequestTimeoutError, match=r"deadline of 1\.5 s hit"):
+                await fa.gex("SPY")
+            return time.monotonic() - started
+        finally:
+            await fa.aclose()
+
+    assert 1.4 <= asyncio.run(run()) < 5
+    assert state.count() == 1
+
+
+def test_the_deadline_covers_every_attempt(server, state):
+    # Each attempt may wait 0.4 s; four would take 1.6 s, the 1.0 s deadline cuts the third.
+    state.add_faults(*[Fault("delay", seconds=2.0)] * 4)
+    started = time.monotonic()
+    with client(server, timeout=0.4, deadline=1.0) as fa, pytest.raises(RequestTimeoutError) as err:
+        fa.gex("SPY")
+    assert time.monotonic() - started < 1.8
+    assert "deadline" in str(err.value) and err.value.attempts < FAST.attempts
+
+
+def test_a_retry_wait_past_the_deadline_is_not_waited_for(server, state):
+    waits: list[float] = []
+    state.add_faults(Fault("status", 503), Fault("status", 429, retry_after=30))
+    patient = RetryPolicy(base_delay=0.01, max_retry_after=60)  # would wait out a 30 s 429
+    with (
+        client(server, waits=waits, retry=patient, deadline=10) as fa,
+        pytest.raises(RequestTimeoutError) as err,
+    ):
+        fa.gex("SPY")
+    assert len(waits) == 1 and waits[0] < 1  # the 503's backoff, not the 30 s Retry-After
+    assert "deadline of 10 s hit after 2 attempt(s)" in str(err.value) and state.count() == 2
+
+
+def test_a_deadline_must_be_positive():
+    with pytest.raises(ValueError, match="deadline must be positive"):
+        ClientConfig(KEY, deadline=0)
