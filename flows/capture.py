@@ -307,4 +307,3 @@ def write_captures(home: Path, captures: list[Captured]) -> dict[str, int]:
     rows = merge_rows(captures)
     keys = snapshot_keys(rows["snapshots"])
     return Lake(home).write_all(rows, clear=dict.fromkeys(PER_SNAPSHOT, keys))
-

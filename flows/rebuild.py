@@ -119,9 +119,17 @@ def record_of(home: Path, paths: list[Path]) -> Received:
 
 
 def replay(
-    home: Path, key: tuple[str, str], loaders: list[list[Path]], pricing: Pricing, wall_pct: float
+    home: Path,
+    key: tuple[str, str],
+    loaders: list[list[Path]],
+    pricing: Pricing,
+    wall_pct: float,
+    chains: bool = True,
 ) -> Rebuilt:
-    """Re-derive one (source, symbol)'s snapshots in time order, a month at a time."""
+    """Re-derive one (source, symbol)'s snapshots in time order, a month at a time.
+
+    `chains`: also re-write the `chains` rows (the inputs; the same under any method).
+    """
     done, batch = Rebuilt(), []
     previous: Previous | None = None
     month: tuple[int, int] | None = None
@@ -140,6 +148,8 @@ def replay(
             _forget(home, item, pricing)
             continue
         previous = captured.previous()
+        if not chains:
+            captured.rows.pop("chains", None)
         batch.append(captured)
     done.add(write_captures(home, batch))
     return done
@@ -170,13 +180,14 @@ def rebuild_from_raw(
 ) -> Rebuilt:
     """Replay raw/ into the lake under `pricing`'s method; return what was written and refused.
 
-    `vendor`: also re-derive vendor payloads (a plain rebuild does; re-pricing under another
-    preset does not, since vendor figures cannot be re-priced). `view_method`: the catalog's
+    `vendor`: also re-derive vendor payloads and the `chains` rows (a plain rebuild does;
+    re-pricing under another preset does not: vendor figures cannot be re-priced, and chains
+    are the same under any method). `view_method`: the catalog's
     default method (the settings'), which a re-pricing under another preset leaves alone.
     """
     total = Rebuilt(legacy=_legacy_count(home), migrated=migrate(home))
     for key, loaders in records(home, engine=True, vendor=vendor):
-        part = replay(home, key, loaders, pricing, wall_pct)
+        part = replay(home, key, loaders, pricing, wall_pct, chains=vendor)
         total.add(part.rows)
         total.refused += part.refused
     catalog.rebuild(home, view_method or pricing.method)

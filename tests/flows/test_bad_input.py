@@ -1,0 +1,56 @@
+"""Bad input on the command line: one line naming the option or symbol, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.flows.test_cli import run_home
+
+CASES = [
+    (("snapshot", "--symbols", ""), "--symbols '' names no symbol"),
+    (("snapshot", "--symbols", ",, ,"), "names no symbol"),
+    (("snapshot", "--symbols", "ıwm"), "symbol 'ıwm' has characters outside"),
+    (("snapshot", "--symbols", "ßPY"), "symbol 'ßPY' has characters outside"),
+    (("snapshot", "--symbols", "SPY", "--preset", "nope"), "unknown preset 'nope'"),
+    (("snapshot", "--symbols", "SPY", "--at", "2024-03-15"), "--at '2024-03-15' needs a UTC"),
+    (
+        ("backfill", "--symbols", "SPY", "--start", "2024-03-10", "--end", "2024-03-01"),
+        "--start 2024-03-10 is after --end 2024-03-01",
+    ),
+    (
+        ("backfill", "--symbols", "SPY", "--start", "2024-03-09", "--end", "2024-03-10"),
+        "holds no NYSE session",
+    ),
+    (
+        ("backfill", "--symbols", "SPY", "--start", "2024-3-1", "--end", "2024-03-10"),
+        "--start '2024-3-1' is not a date",
+    ),
+    (("prices", "import", "bars.csv", "--symbol", ""), "--symbol '' names no symbol"),
+    (("rebuild", "--preset", "nope"), "unknown preset 'nope'"),
+    (("chain", "x.csv", "--expiration", "2024-2-1"), "--expiration '2024-2-1' is not a date"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_bad_options_exit_2_with_one_line_and_write_nothing(tmp_path, args, message):
+    home = tmp_path / "home"
+    result = run_home(home, *args)
+    assert result.returncode == 2, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: ") and message in first and "Traceback" not in result.stderr
+    assert not (home / "lake").exists() and not (home / "raw").exists()
+
+
+def test_a_home_that_is_a_file_or_unreachable_is_one_line(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for home, message in ((afile, "exists and is not a folder"), (afile / "sub", "cannot write")):
+        result = run_home(home, "snapshot", "--symbols", "SPY")
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_doctor_on_a_new_home_is_healthy_and_creates_nothing(tmp_path):
+    result = run_home(tmp_path / "new", "doctor")
+    assert result.returncode == 0 and "nothing stored yet" in result.stdout
+    assert not (tmp_path / "new").exists()
