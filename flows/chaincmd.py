@@ -44,9 +44,14 @@ class ChainOptions:
             raise InputError(f"--min-oi must be 0 or more, got {self.min_oi}")
 
     def config(self) -> EngineConfig:
-        """Return the preset with these overrides applied."""
-        if self.year_basis is not None and not self.year_basis > 0:
-            raise InputError(f"--year-basis must be positive, got {self.year_basis}")
+        """Return the preset with these overrides applied (implausible numbers refused)."""
+        if self.year_basis is not None and not 0 < self.year_basis <= 366:
+            raise InputError(
+                f"--year-basis must be a number of days in (0, 366], got {self.year_basis}"
+            )
+        for option, value in (("--rate", self.rate), ("--yield", self.dividend_yield)):
+            if value is not None and not -1 < value < 1:
+                raise InputError(f"{option} must be a yearly fraction such as 0.04, got {value}")
         changes: dict[str, Any] = {
             "days_per_year": self.year_basis,
             "zero_dte": self.zero_dte,

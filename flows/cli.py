@@ -229,7 +229,7 @@ def chain(
         options,
         as_json,
         save_to=ctx.obj if save else None,
-        symbol=symbol,
+        symbol=_one_symbol(symbol) if symbol is not None else None,
         spot=spot,
         as_of=_as_of(as_of),
     )
@@ -341,6 +341,16 @@ def study(
     make_console().print(f"report: {page}\nfigures: {numbers}")
 
 
+def _one_symbol(text: str, option: str = "--symbol") -> str:
+    """Return the one symbol an option names; refuse a list."""
+    from pipeline.errors import InputError
+
+    names = _symbols(text, option)
+    if len(names) != 1:
+        raise InputError(f"{option} must name one symbol, got {', '.join(names)}")
+    return names[0]
+
+
 def _symbols(text: str, option: str = "--symbols") -> list[str]:
     """Return a comma-separated symbol list, upper-cased and validated; refuse an empty one."""
     from pipeline.errors import InputError
@@ -394,7 +404,7 @@ def prices_import(
     """Import daily bars; every bad row is reported and nothing is written unless all are good."""
     from flows.imports import import_prices
 
-    [name] = _symbols(symbol, "--symbol")
+    name = _one_symbol(symbol)
     _print_import(f"{name} bars", import_prices(ctx.obj, file, name, source))
 
 
@@ -407,11 +417,14 @@ def prices_update(
     ),
 ) -> None:
     """Bring the watchlist's bars up to the latest session (synthetic source)."""
+    from flows.imports import check_update
     from flows.prices import prices_flow
 
-    settings = _settings(ctx)
+    settings = _writing(ctx)
     names = _symbols(symbols) if symbols is not None else list(settings.watchlist)
-    _print_import("bars", prices_flow(settings, names, _date(start, "--start")))
+    first = _date(start, "--start")
+    check_update(settings, names, first)  # one line before Prefect starts, not a failed run
+    _print_import("bars", prices_flow(settings, names, first))
 
 
 @prices_app.command("synthetic")

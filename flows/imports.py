@@ -1,13 +1,21 @@
-"""History imports: price bars and SqueezeMetrics DIX.csv into the lake (all or nothing)."""
+"""History imports: price bars and SqueezeMetrics DIX.csv into the lake (all or nothing).
+
+Every input is checked in full before the first write: a bad row, an empty symbol list or a
+span with no NYSE session is one InputError naming the file or the option, and nothing is
+stored.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
+
+from pipeline.errors import InputError
 from pipeline.sources.dix import read_dix
-from pipeline.sources.prices import read_bars, synthetic_bars
+from pipeline.sources.prices import read_bars, session_span, synthetic_bars
 from pipeline.sources.synthetic import SyntheticMarket
 from warehouse import catalog
 from warehouse.lake import Lake
@@ -23,8 +31,16 @@ class Imported:
     notes: list[str]
 
 
+def _require_symbols(symbols: list[str], option: str = "--symbols") -> None:
+    """Refuse an empty symbol list: an empty option must not mean "nothing" or "everything"."""
+    if not symbols:
+        raise InputError(f"{option} names no symbol")
+
+
 def import_prices(home: Path, path: Path, symbol: str, source: str = "import") -> Imported:
     """Validate every bar of `path`, then store them all as `prices` of `symbol`."""
+    if not symbol.strip():
+        raise InputError("--symbol is empty: name the symbol the bars belong to")
     bars = read_bars(path, symbol, source)
     written = Lake(home).write_all({"prices": bars.rows})
     catalog.ensure(home)
@@ -35,12 +51,16 @@ def import_prices(home: Path, path: Path, symbol: str, source: str = "import") -
 def import_synthetic_prices(
     home: Path, symbols: list[str], start: date, end: date, market: SyntheticMarket
 ) -> Imported:
-    """Store the synthetic market's daily bars of `symbols` for sessions in [start, end]."""
-    total = 0
-    for symbol in symbols:
-        total += Lake(home).write("prices", synthetic_bars(market, symbol, start, end))
+    """Store the synthetic market's daily bars of `symbols` for sessions in [start, end].
+
+    Refused before any write: no symbol, --start after --end, a span with no session.
+    """
+    _require_symbols(symbols)
+    session_span(start, end, ("--start", "--end"))
+    bars = pl.concat([synthetic_bars(market, symbol, start, end) for symbol in symbols])
+    written = Lake(home).write_all({"prices": bars})
     catalog.ensure(home)
-    return Imported({"prices": total}, start, end, [])
+    return Imported(written, start, end, [])
 
 
 def import_dix(home: Path, path: Path) -> Imported:
@@ -52,12 +72,14 @@ def import_dix(home: Path, path: Path) -> Imported:
     return Imported(written, days.min(), days.max(), [])
 
 
-def update_prices(settings: object, symbols: list[str], start: date) -> Imported:
-    """Store bars from the day after each symbol's last stored bar to the latest session."""
-    from datetime import datetime
+def check_update(settings: object, symbols: list[str], start: date) -> date:
+    """Return the latest session once `prices update`'s input is known good; else raise.
 
+    Refused: another source than synthetic, no symbol, a --start after the latest session or
+    outside the NYSE calendar. The CLI calls it before starting the flow, so a bad option is
+    one line and not a failed flow run.
+    """
     from pipeline.engine.timing import NEW_YORK
-    from pipeline.errors import InputError
     from pipeline.sessions import session_of
 
     if settings.source != "synthetic":
@@ -65,20 +87,39 @@ def update_prices(settings: object, symbols: list[str], start: date) -> Imported
             f"prices update follows the synthetic source only; for "
             f"{settings.source} use `gammalake prices import FILE --symbol ...`"
         )
-    home = settings.home
+    _require_symbols(symbols)
     latest = session_of(datetime.now(NEW_YORK))
-    stored = {}
-    if "prices" in Lake(home).datasets():
-        found = catalog.query(
-            home,
-            "SELECT symbol, max(trade_date) AS last FROM prices WHERE "
-            "source = 'synthetic' GROUP BY symbol",
-        )
-        stored = dict(found.iter_rows())
-    market, total = settings.market(), 0
-    for symbol in symbols:
-        first = stored[symbol] + timedelta(days=1) if symbol in stored else start
-        if first <= latest:
-            total += Lake(home).write("prices", synthetic_bars(market, symbol, first, latest))
+    session_span(start, latest, ("--start", "the latest session"))
+    return latest
+
+
+def update_prices(settings: object, symbols: list[str], start: date) -> Imported:
+    """Store bars from the day after each symbol's last stored bar to the latest session.
+
+    Everything check_update refuses is refused before any write.
+    """
+    latest = check_update(settings, symbols, start)
+    home = settings.home
+    stored = _last_stored(home)
+    firsts = {s: stored[s] + timedelta(days=1) if s in stored else start for s in symbols}
+    market = settings.market()
+    frames = [
+        synthetic_bars(market, symbol, first, latest)
+        for symbol, first in firsts.items()
+        if first <= latest
+    ]
+    written = Lake(home).write_all({"prices": pl.concat(frames)}) if frames else {"prices": 0}
     catalog.ensure(home)
-    return Imported({"prices": total}, start, latest, [])
+    return Imported(written, start, latest, [])
+
+
+def _last_stored(home: Path) -> dict[str, date]:
+    """Return the last stored synthetic bar's day per symbol."""
+    if "prices" not in Lake(home).datasets():
+        return {}
+    found = catalog.query(
+        home,
+        "SELECT symbol, max(trade_date) AS last FROM prices WHERE "
+        "source = 'synthetic' GROUP BY symbol",
+    )
+    return dict(found.iter_rows())

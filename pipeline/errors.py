@@ -11,8 +11,8 @@ class InputError(ValueError):
     hint: str = ""
 
 
-class ChainFormatError(InputError):
-    """A chain file that cannot be read; says which file, line and column."""
+class FileFormatError(InputError):
+    """A data file that cannot be read; says which file, and where known the line and column."""
 
     def __init__(
         self,
@@ -31,3 +31,7 @@ class ChainFormatError(InputError):
         if column is not None:
             where += f", column {column!r}"
         super().__init__(f"{where}: {message}")
+
+
+class ChainFormatError(FileFormatError):
+    """A chain file that cannot be read; says which file, line and column."""

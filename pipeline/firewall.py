@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.chain import Chain
+from pipeline.chain import Chain, describe_duplicates, duplicate_contracts
 from pipeline.sessions import nyse
 from pipeline.sources.base import FetchError
 
@@ -176,13 +176,6 @@ def _check_contracts(frame: pl.DataFrame, where: str) -> None:
 
 def _check_duplicates(frame: pl.DataFrame, where: str) -> None:
     """Refuse a contract listed twice (by id when the chain has ids, else expiry/strike/right)."""
-    key = ["expiration", "strike", "right"]
-    if "contract" in frame.columns and frame.get_column("contract").null_count() == 0:
-        key = ["contract"]
-    rows = frame.with_row_index("_row").filter(pl.struct(key).is_duplicated())
-    if rows.height:
-        first = rows.row(0, named=True)
-        same = rows.filter(pl.all_horizontal(pl.col(k) == first[k] for k in key))
-        lines = ", ".join(str(i + 1) for i in same.get_column("_row").to_list())
-        described = " ".join(str(first[k]) for k in key)
-        raise RejectedError(f"{where}: contract {described} is listed twice (rows {lines})")
+    duplicates = duplicate_contracts(frame)
+    if duplicates.height:
+        raise RejectedError(f"{where}: {describe_duplicates(duplicates)}")

@@ -2,48 +2,124 @@
 
 Generic layout, one row per contract (see README "Chain files"):
   expiration (YYYY-MM-DD), strike, right (C/P/call/put), open_interest   -- required
-  volume, iv, bid, ask, prev_open_interest, gamma, delta                 -- optional
+  volume, iv, bid, ask, prev_open_interest, gamma, delta, contract       -- optional
   symbol, underlying_price, as_of (ISO 8601 with offset)                 -- optional, one value
-The last three may be given as arguments instead; arguments win over columns.
+The last three may be given as arguments instead; arguments win over columns. Header names are
+matched trimmed, in lower case, with spaces as underscores ("Open Interest" = open_interest).
+Refused with one ChainFormatError naming the file, line and column: a row whose field count is
+not the header's, duplicated or unnamed header columns, a column name one typo away from a
+known one, non-finite or implausible numbers, and a contract listed twice.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
+import re
 from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
-from pipeline.chain import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Chain
+from pipeline.chain import (
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    Chain,
+    describe_duplicates,
+    duplicate_contracts,
+)
 from pipeline.errors import ChainFormatError
-from pipeline.sources.cboe import HEADER_START, read_cboe
-from pipeline.sources.tabular import LINE, NumberSpec, first_bad_line, parse_numbers
+from pipeline.sources.cboe import is_header, read_cboe
+from pipeline.sources.tabular import (
+    LINE,
+    MAX_CONTRACTS,
+    Check,
+    NumberSpec,
+    clip,
+    first_bad_line,
+    load_csv,
+    parse_numbers,
+    raise_first,
+    shown,
+)
 
 _RIGHTS = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}
-_WHOLE = {"open_interest", "volume", "prev_open_interest"}
 _META = ("symbol", "underlying_price", "as_of")
+KNOWN_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *_META)
+_PARQUET = {".parquet", ".pq"}
+_COUNT = {"non_negative": True, "whole": True, "maximum": MAX_CONTRACTS}
+#: How each numeric column must parse; counts are whole, in a plausible range.
+_SPECS: dict[str, dict[str, object]] = {
+    "strike": {"positive": True},
+    "open_interest": _COUNT,
+    "volume": {"required": False, **_COUNT},
+    "prev_open_interest": {"required": False, **_COUNT},
+    **{c: {"required": False, "non_negative": True} for c in ("iv", "bid", "ask", "gamma")},
+    "delta": {"required": False, "minimum": -1, "maximum": 1},
+}
+
+
+def normalise_name(name: str) -> str:
+    """Return a header name as it is matched: trimmed, lower case, runs of spaces as `_`."""
+    return re.sub(r"\s+", "_", name.strip().lower())
 
 
 def _load(path: Path) -> pl.DataFrame:
-    """Return the file as all-text columns with each row's file line (Parquet: row + 1)."""
+    """Return the file's known columns as text with each row's file line (Parquet: row + 1)."""
+    if path.suffix.lower() not in _PARQUET:
+        frame = load_csv(
+            path, ChainFormatError, normalise_name, lambda names: _check_columns(path, names)
+        )
+    else:
+        frame = _load_parquet(path)
+    # Columns gammalake does not read are dropped before anything parses them.
+    return frame.select(c for c in frame.columns if c in KNOWN_COLUMNS or c == LINE)
+
+
+def _load_parquet(path: Path) -> pl.DataFrame:
+    """Return a Parquet file's known columns as text, with LINE = row + 1."""
     try:
-        if path.suffix.lower() in {".parquet", ".pq"}:
-            frame = pl.read_parquet(path)
-            frame = frame.with_columns(pl.all().cast(pl.String))
-            return frame.with_row_index(LINE, offset=1)
-        frame = pl.read_csv(path, infer_schema=False)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise ChainFormatError(path, f"cannot be read: {exc}".splitlines()[0]) from None
-    return frame.with_row_index(LINE, offset=2)
+        frame = pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ChainFormatError(path, f"cannot be read as Parquet: {shown(message)}") from None
+    names = [normalise_name(c) for c in frame.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ChainFormatError(path, f"column {twice[0]!r} appears twice")
+    _check_columns(path, names)
+    frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
+    frame = frame.select(c for c in names if c in KNOWN_COLUMNS)
+    try:
+        frame = frame.with_columns(pl.all().cast(pl.String))
+    except pl.exceptions.PolarsError as exc:
+        message = clip(str(exc).splitlines()[0])
+        raise ChainFormatError(path, f"a column cannot be read as text: {message}") from None
+    return frame.with_row_index(LINE, offset=1)
+
+
+def _check_columns(path: Path, columns: list[str]) -> None:
+    """Refuse a file missing a required column, or with a name one typo from a known one."""
+    for name in columns:
+        if name in KNOWN_COLUMNS or name == LINE:
+            continue
+        close = difflib.get_close_matches(name, KNOWN_COLUMNS, n=1, cutoff=0.8)
+        if close:
+            raise ChainFormatError(
+                path, f"column {shown(name)} is not one gammalake reads: did you mean {close[0]!r}?"
+            )
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise ChainFormatError(path, f"missing required column(s): {', '.join(missing)}", line=1)
 
 
 def _constant(frame: pl.DataFrame, path: Path, column: str) -> str | None:
     """Return the single value of a per-file column, None when absent; raise when it varies."""
     if column not in frame.columns:
         return None
-    values = frame.get_column(column).drop_nulls().unique()
+    values = frame.get_column(column).str.strip_chars().drop_nulls().unique(maintain_order=True)
     if values.len() > 1:
-        line = first_bad_line(frame, pl.col(column) != values[0])
+        line = first_bad_line(frame, pl.col(column).str.strip_chars() != values[0])
         raise ChainFormatError(
             path, "must hold one value for the whole file", line=line, column=column
         )
@@ -52,44 +128,41 @@ def _constant(frame: pl.DataFrame, path: Path, column: str) -> str | None:
 
 def _rights(frame: pl.DataFrame, path: Path) -> pl.Series:
     """Return `right` normalised to C/P, naming the first line with another value."""
-    right = frame.get_column("right").str.strip_chars().str.to_uppercase()
-    mapped = right.replace_strict(_RIGHTS, default=None)
-    line = first_bad_line(frame, pl.lit(mapped.is_null()))
-    if line is not None:
-        raise ChainFormatError(path, "must be C, P, call or put", line=line, column="right")
-    return mapped
+    right = pl.col("right").str.strip_chars().str.to_uppercase()
+    mapped = right.replace_strict(_RIGHTS, default=None, return_dtype=pl.String)
+    check = Check(mapped.is_null(), "right", "right", "is not C, P, call or put")
+    raise_first(frame, path, [check], ChainFormatError)
+    return frame.select(mapped).to_series()
 
 
 def _expirations(frame: pl.DataFrame, path: Path) -> pl.Series:
     """Return `expiration` as dates (YYYY-MM-DD)."""
-    days = frame.get_column("expiration").str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
-    line = first_bad_line(frame, pl.lit(days.is_null()))
-    if line is not None:
+    days = pl.col("expiration").str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+    check = Check(days.is_null(), "expiration", "expiration", "is not a date like 2024-01-19")
+    raise_first(frame, path, [check], ChainFormatError)
+    return frame.select(days).to_series()
+
+
+def _spot(frame: pl.DataFrame, path: Path, spot: float | None) -> float:
+    """Return the spot argument, else the file's underlying_price (positive and finite)."""
+    if spot is not None:
+        return spot
+    text = _constant(frame, path, "underlying_price")
+    if text is None:
+        raise ChainFormatError(path, "no spot: add an underlying_price column or pass --spot")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
         raise ChainFormatError(
-            path, "is not a date like 2024-01-19", line=line, column="expiration"
+            path, f"{shown(text)} is not a positive finite number", column="underlying_price"
         )
-    return days
+    return value
 
 
-def _meta(
-    frame: pl.DataFrame,
-    path: Path,
-    symbol: str | None,
-    spot: float | None,
-    as_of: datetime | None,
-) -> tuple[str, float, datetime]:
-    """Return symbol, spot and as_of from the arguments or the file's per-file columns."""
-    symbol = symbol or _constant(frame, path, "symbol") or path.stem.split("_")[0].upper()
-    if spot is None:
-        text = _constant(frame, path, "underlying_price")
-        if text is None:
-            raise ChainFormatError(path, "no spot: add an underlying_price column or pass --spot")
-        try:
-            spot = float(text)
-        except ValueError:
-            raise ChainFormatError(
-                path, f"{text!r} is not a number", column="underlying_price"
-            ) from None
+def _as_of(frame: pl.DataFrame, path: Path, as_of: datetime | None) -> datetime:
+    """Return the as_of argument, else the file's as_of column (ISO 8601 with an offset)."""
     if as_of is None:
         text = _constant(frame, path, "as_of")
         if text is None:
@@ -98,9 +171,31 @@ def _meta(
             as_of = datetime.fromisoformat(text)
         except ValueError:
             raise ChainFormatError(
-                path, f"{text!r} is not an ISO 8601 time", column="as_of"
+                path, f"{shown(text)} is not an ISO 8601 time", column="as_of"
             ) from None
-    return symbol, spot, as_of
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
+        raise ChainFormatError(path, f"as_of {as_of.isoformat()} has no UTC offset", column="as_of")
+    return as_of
+
+
+def _contracts(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """Return the contract rows, every cell checked, with their file lines."""
+    specs = [NumberSpec(c, c, **_SPECS[c]) for c in _SPECS if c in frame.columns]  # type: ignore[arg-type]
+    numbers = parse_numbers(frame, path, specs, ChainFormatError)
+    text = {
+        c: frame.get_column(c).str.strip_chars()
+        for c, t in OPTIONAL_COLUMNS.items()
+        if t == "String" and c in frame.columns
+    }
+    return pl.DataFrame(
+        {
+            "expiration": _expirations(frame, path),
+            "right": _rights(frame, path),
+            **numbers,
+            **text,
+            LINE: frame.get_column(LINE),
+        }
+    )
 
 
 def read_contracts(
@@ -113,51 +208,41 @@ def read_contracts(
     """Return the chain in a generic contract CSV/Parquet file; errors name line and column."""
     path = Path(path)
     frame = _load(path)
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ChainFormatError(path, f"missing required column(s): {', '.join(missing)}", line=1)
+    _check_columns(path, frame.columns)
     if frame.height == 0:
         raise ChainFormatError(path, "has no contract rows")
-    optional = [c for c, t in OPTIONAL_COLUMNS.items() if t != "String"]
-    numeric = [c for c in ("strike", *optional) if c in frame.columns]
-    text = {
-        c: frame.get_column(c)
-        for c, t in OPTIONAL_COLUMNS.items()
-        if t == "String" and c in frame.columns
-    }
-    numbers = parse_numbers(
-        frame,
-        path,
-        [
-            NumberSpec(
-                c,
-                c,
-                required=c in REQUIRED_COLUMNS or c == "open_interest",
-                non_negative=c in _WHOLE or c == "strike",
-                whole=c in _WHOLE,
-            )
-            for c in [*numeric, "open_interest"]
-        ],
+    contracts = _contracts(frame, path)
+    duplicates = duplicate_contracts(contracts)
+    if duplicates.height:
+        lines = contracts.get_column(LINE).to_list()
+        raise ChainFormatError(path, describe_duplicates(duplicates, lines))
+    name = symbol or _constant(frame, path, "symbol") or path.stem.split("_")[0].upper()
+    return Chain(
+        name,
+        _spot(frame, path, spot),
+        _as_of(frame, path, as_of),
+        contracts.drop(LINE),
+        origin=str(path),
     )
-    contracts = pl.DataFrame(
-        {
-            "expiration": _expirations(frame, path),
-            "right": _rights(frame, path),
-            **numbers,
-            **text,
-        }
-    )
-    sym, s, when = _meta(frame, path, symbol, spot, as_of)
-    if when.tzinfo is None:
-        raise ChainFormatError(path, f"as_of {when.isoformat()} has no UTC offset", column="as_of")
-    return Chain(sym, s, when, contracts, origin=str(path))
 
 
 def is_cboe(path: Path) -> bool:
-    """Return True when the file looks like a CBOE quotedata download."""
-    with path.open("rb") as handle:
-        head = handle.read(4096).decode("utf-8-sig", errors="replace")
-    return HEADER_START in head
+    """Return True when the file looks like a CBOE quotedata download.
+
+    Its header line, or its title (`Last:`) and date (`Date:`) lines, within the first lines:
+    a file whose header was edited is still read as CBOE, so the error says what is wrong.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096).decode("utf-8-sig", errors="replace")
+    except OSError:
+        return False  # the generic reader says why the file cannot be read
+    # All lines of the first 4 KB: a file with blank lines before its preamble is still CBOE
+    # (and refused as such, with the reason).
+    lines = head.replace("\r", "\n").split("\n")
+    if any(is_header(line) for line in lines):
+        return True
+    return any("Last:" in line for line in lines) and any("Date:" in line for line in lines)
 
 
 def read_chain(
@@ -170,15 +255,20 @@ def read_chain(
     """Return the chain in `path`, CBOE quotedata or generic layout, detected from content.
 
     For CBOE files `spot` and `as_of`, when given, replace the file's `Last:` and `Date:`.
+    Every problem is one ChainFormatError (an InputError) naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise ChainFormatError(path, "no such file")
-    if path.suffix.lower() not in {".parquet", ".pq"} and is_cboe(path):
+    if path.suffix.lower() not in _PARQUET and is_cboe(path):
         chain = read_cboe(path, symbol=symbol)
         if spot is None and as_of is None:
             return chain
         return Chain(
-            chain.symbol, spot or chain.spot, as_of or chain.as_of, chain.frame, chain.origin
+            chain.symbol,
+            chain.spot if spot is None else spot,
+            chain.as_of if as_of is None else as_of,
+            chain.frame,
+            chain.origin,
         )
     return read_contracts(path, symbol=symbol, spot=spot, as_of=as_of)

@@ -5,47 +5,69 @@ or generic `date,open,high,low,close[,volume]`; CSV or Parquet. Every bad row is
 and reason) and nothing is returned unless all rows are good. Each bar carries its session date
 (`trade_date`) and its close time in America/New_York (`as_of`: 16:00, or the early close of a
 half day), so a point-in-time join knows when the close was known.
+
+A bar must be dated on a day the NYSE could have traded:
+- not a Sunday, nor a Saturday after LAST_SATURDAY_SESSION (the NYSE traded on Saturdays until
+  1952, so older Saturday bars are real);
+- not a weekday the XNYS calendar says was closed (a holiday), where the calendar covers the day.
+  exchange_calendars builds XNYS from 20 years before today to a year ahead (pipeline/sessions.py
+  takes the defaults), so older holidays cannot be told apart and are let through;
+- not after the latest close (a bar of today before 16:00 New York is not known yet);
+- not before EARLIEST_BAR, 1885-02-16, the first day Dow Jones published a daily stock average:
+  no daily bar of a US index is older, so an earlier date is a typo (the real ^GSPC file starts
+  on 1927-12-30).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from pipeline.errors import InputError
-from pipeline.sessions import close_times, nyse
+from pipeline.errors import FileFormatError, InputError
+from pipeline.sessions import close_times, nyse, sessions_between
 from pipeline.sources.synthetic import SyntheticMarket
-from pipeline.sources.tabular import LINE
+from pipeline.sources.tabular import LINE, load_csv, lower_name, shown
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
+_COLUMNS = ("date", *PRICE_COLUMNS, "volume")
+#: The first daily stock average (Dow Jones, 1885-02-16): no real daily bar is older.
+EARLIEST_BAR = date(1885, 2, 16)
+#: The NYSE's last Saturday session; later Saturdays are never sessions.
+LAST_SATURDAY_SESSION = date(1952, 5, 24)
 _MAX_LISTED = 20
 
 
-class BarsError(InputError):
+class BarsError(FileFormatError):
     """A price file with bad rows; the message lists them (line and reason)."""
 
 
 def _load(path: Path) -> pl.DataFrame:
-    """Return the file as text columns, lower-case names, with file line numbers."""
-    try:
-        if path.suffix.lower() in {".parquet", ".pq"}:
-            frame = pl.read_parquet(path).with_columns(pl.all().cast(pl.String))
-            offset = 1
-        else:
-            frame = pl.read_csv(path, infer_schema=False)
-            offset = 2
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise BarsError(f"{path}: cannot be read: {str(exc).splitlines()[0]}") from None
-    frame = frame.rename({c: c.strip().lower() for c in frame.columns})
-    missing = [c for c in ("date", *PRICE_COLUMNS) if c not in frame.columns]
+    """Return the file's date, price and volume columns as text, with file line numbers."""
+    if path.suffix.lower() not in {".parquet", ".pq"}:
+        frame = load_csv(path, BarsError, lower_name, lambda names: _require(path, names))
+    else:
+        try:
+            frame = pl.read_parquet(path)
+            frame = frame.rename({c: lower_name(c) for c in frame.columns})
+            _require(path, frame.columns)
+            frame = frame.select(c for c in _COLUMNS if c in frame.columns)
+            frame = frame.with_columns(pl.all().cast(pl.String)).with_row_index(LINE, offset=1)
+        except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BarsError(path, f"cannot be read as Parquet: {shown(message)}") from None
+    return frame.select(LINE, *(c for c in _COLUMNS if c in frame.columns))
+
+
+def _require(path: Path, names: list[str]) -> None:
+    """Refuse a file without a date or a price column."""
+    missing = [c for c in ("date", *PRICE_COLUMNS) if c not in names]
     if missing:
-        raise BarsError(f"{path}, line 1: missing column(s) {', '.join(missing)}")
-    return frame.with_row_index(LINE, offset=offset)
+        raise BarsError(path, f"missing column(s) {', '.join(missing)}", line=1)
 
 
 def _parsed(frame: pl.DataFrame) -> pl.DataFrame:
@@ -70,17 +92,18 @@ def _parsed(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def bar_problems(bars: pl.DataFrame) -> list[str]:
-    """Return one 'line N: reason' per bad row, in file order (empty when all are good)."""
-    checks = [
-        (pl.col("trade_date").is_null(), "missing or unreadable date"),
-        (
-            pl.col("trade_date").is_duplicated() & pl.col("trade_date").is_not_null(),
-            "duplicate date",
-        ),
+def _price_checks() -> list[tuple[pl.Expr, str]]:
+    """Return (failing-row expression, reason) pairs on the prices of a bar."""
+    return [
         (
             pl.any_horizontal(pl.col(PRICE_COLUMNS).is_null()) & ~pl.col("_unknown_open"),
             "missing or non-numeric price",
+        ),
+        (
+            pl.any_horizontal(
+                [pl.col(c).is_nan() | pl.col(c).is_infinite() for c in PRICE_COLUMNS]
+            ),
+            "non-finite price",
         ),
         (pl.any_horizontal([pl.col(c) <= 0 for c in PRICE_COLUMNS]), "non-positive price"),
         (pl.col("high") < pl.col("low"), "high below low"),
@@ -91,17 +114,68 @@ def bar_problems(bars: pl.DataFrame) -> list[str]:
             | (pl.col("close") < pl.col("low")),
             "open or close outside high-low",
         ),
+        (pl.col("volume").is_nan() | pl.col("volume").is_infinite(), "non-finite volume"),
         (pl.col("volume") < 0, "negative volume"),
     ]
+
+
+def calendar_checks(days: pl.Series, now: datetime | None = None) -> list[tuple[pl.Expr, str]]:
+    """Return (failing-row expression, reason) pairs on `trade_date`, given the file's dates.
+
+    Weekends, NYSE holidays where the calendar covers the day, days after the latest close
+    (as of `now`, default the clock) and days before EARLIEST_BAR (see the module docstring).
+    """
+    day = pl.col("trade_date")
+    weekday = day.dt.weekday()  # Monday 1 .. Sunday 7
+    weekend = (weekday == 7) | ((weekday == 6) & (day > LAST_SATURDAY_SESSION))
+    return [
+        (day.is_null(), "missing or unreadable date"),
+        (day.is_duplicated() & day.is_not_null(), "duplicate date"),
+        (day < EARLIEST_BAR, f"dated before {EARLIEST_BAR}, older than any daily bar"),
+        (weekend, "dated on a weekend"),
+        (_holiday(days, weekday), "dated on an NYSE holiday (not a session)"),
+        (_future(now), "dated after the latest close (in the future)"),
+    ]
+
+
+def _holiday(days: pl.Series, weekday: pl.Expr) -> pl.Expr:
+    """Return whether a weekday inside the XNYS calendar's span is not a session."""
+    calendar = nyse()
+    first, last = calendar.first_session.date(), calendar.last_session.date()
+    inside = days.drop_nulls().filter(days.drop_nulls().is_between(first, last))
+    sessions = sessions_between(inside.min(), inside.max()) if inside.len() else []
+    day = pl.col("trade_date")
+    return (
+        day.is_between(first, last)
+        & (weekday <= 5)
+        & ~day.is_in(pl.Series(sessions, dtype=pl.Date).implode())
+    )
+
+
+def _future(now: datetime | None) -> pl.Expr:
+    """Return whether a day's close comes after `now` (New York; default the clock)."""
+    from pipeline.engine.timing import NEW_YORK
+
+    moment = (now or datetime.now(NEW_YORK)).astimezone(NEW_YORK)
+    today = moment.date()
+    closed_today = close_times([today])[0] <= moment
+    day = pl.col("trade_date")
+    return (day > today) | ((day == today) & (not closed_today))
+
+
+def bar_problems(bars: pl.DataFrame, now: datetime | None = None) -> list[str]:
+    """Return one 'line N: reason' per bad row, in file order (empty when all are good)."""
+    checks = calendar_checks(bars.get_column("trade_date"), now) + _price_checks()
     flagged = bars.select(
         pl.col(LINE), *(expr.fill_null(False).alias(reason) for expr, reason in checks)
     )
-    problems = []
-    for row in flagged.iter_rows(named=True):
-        reasons = [r for r, bad in row.items() if r != LINE and bad]
-        if reasons:
-            problems.append(f"line {row[LINE]}: {', '.join(reasons)}")
-    return problems
+    reasons = [reason for _, reason in checks]
+    # Only the bad rows are looked at one by one: a good file costs one vectorised pass.
+    bad = flagged.filter(pl.any_horizontal(reasons))
+    return [
+        f"line {row[LINE]}: {', '.join(r for r in reasons if row[r])}"
+        for row in bad.iter_rows(named=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -112,19 +186,24 @@ class BarImport:
     notes: list[str]
 
 
-def read_bars(path: str | Path, symbol: str, source: str = "import") -> BarImport:
-    """Return `prices` rows from a bar file; raise BarsError listing every bad row."""
+def read_bars(
+    path: str | Path, symbol: str, source: str = "import", *, now: datetime | None = None
+) -> BarImport:
+    """Return `prices` rows from a bar file; raise BarsError listing every bad row.
+
+    `now` (default the clock) decides which bars would be in the future.
+    """
     path = Path(path)
     if not path.is_file():
-        raise BarsError(f"{path}: no such file")
+        raise BarsError(path, "no such file")
     bars = _parsed(_load(path))
     if bars.height == 0:
-        raise BarsError(f"{path}: no rows")
-    problems = bar_problems(bars)
+        raise BarsError(path, "no rows")
+    problems = bar_problems(bars, now)
     if problems:
         listed = "; ".join(problems[:_MAX_LISTED])
         more = f"; and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
-        raise BarsError(f"{path}: {len(problems)} bad row(s), nothing imported: {listed}{more}")
+        raise BarsError(path, f"{len(problems)} bad row(s), nothing imported: {listed}{more}")
     unknown = bars.filter(pl.col("_unknown_open"))
     notes = []
     if unknown.height:
@@ -143,19 +222,46 @@ def read_bars(path: str | Path, symbol: str, source: str = "import") -> BarImpor
     return BarImport(rows, notes)
 
 
+def session_span(start: date, end: date, options: tuple[str, str] = ("start", "end")) -> list[date]:
+    """Return the NYSE sessions in [start, end]; raise InputError naming `options` when none.
+
+    Refused: start after end, a span outside the XNYS calendar, a span with no session (a
+    weekend or holiday only).
+    """
+    first, last = options
+    if start > end:
+        raise InputError(f"{first} {start} is after {last} {end}")
+    calendar = nyse()
+    low, high = calendar.first_session.date(), calendar.last_session.date()
+    if start < low or end > high:
+        raise InputError(
+            f"{first} {start} .. {last} {end} is outside the NYSE calendar ({low} .. {high})"
+        )
+    sessions = sessions_between(start, end)
+    if not sessions:
+        raise InputError(
+            f"no NYSE session from {first} {start} to {last} {end} (a weekend or holiday only)"
+        )
+    return sessions
+
+
 def synthetic_bars(market: SyntheticMarket, symbol: str, start: date, end: date) -> pl.DataFrame:
     """Return `prices` rows of the synthetic market for NYSE sessions in [start, end].
 
     The close is the market's spot; the open is the previous session's close with a small gap;
     the high and low reach past both by a range that scales with that day's volatility. Each
-    bar depends only on its own day, so overlapping requests agree.
+    bar depends only on its own day, so overlapping requests agree. Raises InputError when
+    the span holds no session (see session_span).
     """
     import pandas as pd
 
     calendar = nyse()
-    span_of = calendar.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
-    sessions = [s.date() for s in span_of]
-    first = calendar.previous_session(pd.Timestamp(sessions[0])).date()
+    sessions = session_span(start, end)
+    opened = pd.Timestamp(sessions[0])
+    # The calendar's first session has no previous one: its own close stands in.
+    first = (
+        calendar.previous_session(opened).date() if opened > calendar.first_session else sessions[0]
+    )
     closes = np.array([market.spot(symbol, d) for d in sessions])
     previous = np.concatenate([[market.spot(symbol, first)], closes[:-1]])
     noise = np.array([market._rng("bar", symbol, str(d)).standard_normal(2) for d in sessions])

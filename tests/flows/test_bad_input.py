@@ -54,3 +54,27 @@ def test_doctor_on_a_new_home_is_healthy_and_creates_nothing(tmp_path):
     result = run_home(tmp_path / "new", "doctor")
     assert result.returncode == 0 and "nothing stored yet" in result.stdout
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--rate", "nan"), "--rate must be a yearly fraction"),
+        (("--yield", "inf"), "--yield must be a yearly fraction"),
+        (("--year-basis", "inf"), "--year-basis must be a number of days"),
+        (("--symbol", "ıwm"), "symbol 'ıwm' has characters outside"),
+    ],
+)
+def test_chain_options_that_would_give_nan_are_refused(tmp_path, args, message):
+    chain = tmp_path / "SPY_2024-03-15.csv"
+    chain.write_text(
+        "expiration,strike,right,open_interest,iv,underlying_price,as_of\n"
+        "2024-04-19,500,C,10,0.2,500,2024-03-15T16:15:00-04:00\n"
+    )
+    result = run_home(tmp_path / "home", "chain", str(chain), "--json", *args)
+    assert result.returncode == 2 and message in result.stderr and not result.stdout
+
+
+def test_prices_import_takes_one_symbol(tmp_path):
+    result = run_home(tmp_path, "prices", "import", "bars.csv", "--symbol", "SPY,QQQ")
+    assert result.returncode == 2 and "--symbol must name one symbol" in result.stderr

@@ -77,10 +77,10 @@ def test_rebuild_under_another_preset_adds_a_history_beside_the_first(tmp_path):
 
 def test_duplicate_contracts_are_refused_archived_and_never_rebuilt(tmp_path):
     chain = make_chain([("2024-03-15", 100, "C", 10, 0.2), ("2024-03-15", 100, "C", 10, 0.2)])
-    with pytest.raises(RejectedError, match=r"listed twice \(rows 1, 2\)"):
+    with pytest.raises(RejectedError, match=r"listed 2 times \(contract rows 1, 2\)"):
         store_chain(tmp_path, chain, DEFAULT)
     [path] = RawArchive(tmp_path).inputs(include_rejected=True)
-    assert "listed twice" in rejected(path)
+    assert "listed 2 times" in rejected(path)
     assert not list(RawArchive(tmp_path).inputs())
     assert rebuild_from_raw(tmp_path, DEFAULT).rows == {}
     assert not Lake(tmp_path).files("snapshots")

@@ -10,7 +10,7 @@ import pytest
 from pipeline.engine.presets import preset
 from pipeline.engine.snapshot import ExposureSnapshot
 from pipeline.engine.timing import NEW_YORK
-from pipeline.errors import ChainFormatError
+from pipeline.errors import ChainFormatError, InputError
 from pipeline.sources.chains import read_chain
 from pipeline.sources.synthetic import SyntheticMarket
 
@@ -69,7 +69,7 @@ def test_arguments_supply_spot_and_as_of(tmp_path):
                 .then(pl.lit("X"))
                 .otherwise(pl.col("right"))
             },
-            r"line 5, column 'right': must be C, P",
+            r"line 5, column 'right': value 'X' is not C, P, call or put",
         ),
         (
             {
@@ -93,3 +93,94 @@ def test_bad_generic_files(tmp_path, changes, match):
 def test_missing_file(tmp_path):
     with pytest.raises(ChainFormatError, match="no such file"):
         read_chain(tmp_path / "nope.csv")
+
+
+def write_csv(tmp_path, text: str, name: str = "chain.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+META = "SPY,470.5,2024-01-05T16:15:00-05:00"
+HEADER = "expiration,strike,right,open_interest,symbol,underlying_price,as_of"
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        ([f"2024-01-19,465,C,{META}"], r"line 2: has 6 fields, expected 7: a cell is missing"),
+        ([f"2024-01-19,465,C,5,{META},x"], r"line 2: has 8 fields.*extra cell\(s\) 'x'"),
+        ([f"2024-01-19,465,C,nan,{META}"], r"line 2, column 'open_interest'.*not a finite"),
+        ([f"2024-01-19,inf,C,5,{META}"], r"line 2, column 'strike'.*not a finite"),
+        ([f"2024-01-19,465,C,1e23,{META}"], r"line 2, column 'open_interest'.*implausibly"),
+        ([f"2024-01-19,0,C,5,{META}"], r"line 2, column 'strike'.*not positive"),
+        (
+            [f"2024-01-19,465,C,5,{META}", f"2024-01-19,465.00,C,9,{META}"],
+            r"2024-01-19 465.0 C listed 2 times \(lines 2, 3\)",
+        ),
+        ([f'2024-01-19,465,"C\nP",5,{META}'], r"line 2: has a quote that is never closed"),
+    ],
+)
+def test_bad_generic_rows_are_named(tmp_path, rows, match):
+    path = write_csv(tmp_path, "\n".join([HEADER, *rows]) + "\n")
+    with pytest.raises(ChainFormatError, match=match):
+        read_chain(path)
+
+
+@pytest.mark.parametrize(
+    ("header", "match"),
+    [
+        (HEADER.replace("symbol", "strike"), r"line 1: column 'strike' appears twice"),
+        (HEADER.replace("symbol", "Strike "), r"line 1: column 'strike' appears twice"),
+        (HEADER.replace("symbol", ""), r"line 1: header column 5 has no name"),
+        (HEADER + ",volme", r"column 'volme' is not one gammalake reads: did you mean 'volume'"),
+        (HEADER.replace(",", ";"), r"line 1: the header is one column"),
+    ],
+)
+def test_bad_generic_headers_are_named(tmp_path, header, match):
+    row = f"2024-01-19,465,C,5,{META}" + ("," if header.endswith("volme") else "")
+    path = write_csv(tmp_path, f"{header}\n{row}\n")
+    with pytest.raises(ChainFormatError, match=match):
+        read_chain(path)
+
+
+def test_header_names_are_matched_loosely(tmp_path):
+    header = "Expiration,Strike,Right,Open Interest,Symbol,Underlying Price,As Of"
+    path = write_csv(tmp_path, f"{header}\n2024-01-19,465,C,5,{META}\n")
+    assert read_chain(path).frame.get_column("open_interest").to_list() == [5]
+
+
+def test_rows_with_and_without_ids_are_keyed_apart(tmp_path):
+    header = "contract," + HEADER
+    rows = [f"A,2024-01-19,465,C,5,{META}", f"B,2024-01-19,465,C,6,{META}"]
+    path = write_csv(tmp_path, "\n".join([header, *rows]) + "\n")
+    assert read_chain(path).frame.height == 2  # two ids: two contracts (SPX and SPXW alike)
+    rows.append(f"A,2024-02-16,470,P,1,{META}")
+    path = write_csv(tmp_path, "\n".join([header, *rows]) + "\n")
+    with pytest.raises(ChainFormatError, match=r"A listed 2 times \(lines 2, 4\)"):
+        read_chain(path)
+
+
+def test_parquet_duplicates_and_non_finite_numbers_are_refused(tmp_path):
+    path, _ = contract_file(tmp_path, ".parquet")
+    frame = pl.read_parquet(path)
+    pl.concat([frame, frame.head(1)]).write_parquet(path)
+    with pytest.raises(ChainFormatError, match=rf"listed 2 times \(lines 1, {frame.height + 1}\)"):
+        read_chain(path)
+    frame.with_columns(pl.lit(float("nan")).alias("iv")).write_parquet(path)
+    with pytest.raises(ChainFormatError, match=r"line 1, column 'iv'.*not a finite number"):
+        read_chain(path)
+
+
+def test_garbage_parquet_is_one_line(tmp_path):
+    path = tmp_path / "chain.parquet"
+    path.write_bytes(b"PAR1" + bytes(range(200)) + b"PAR1")
+    with pytest.raises(ChainFormatError, match="cannot be read as Parquet"):
+        read_chain(path)
+
+
+@pytest.mark.parametrize("spot", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_spot_argument_that_is_no_price_is_refused(tmp_path, spot):
+    path, _ = contract_file(tmp_path)
+    with pytest.raises(InputError, match="spot must be a positive finite number"):
+        read_chain(path, spot=spot)
