@@ -276,7 +276,7 @@ def capture(
             secrets=secrets,
         )
     except RejectedError as exc:
-        reason = f"{fetched.symbol}: refused by the checks: {exc}"
+        reason = f"refused by the checks: {exc}"
         for path in files:
             RawArchive(home).reject(path, reason, secrets)
         raise RejectedError(scrub(reason, secrets), requests=fetched.requests) from None
