@@ -40,6 +40,8 @@ KNOWN = {
     "dix": "dix",
 }
 _CLOSE = time(16, 0)
+#: The method of a vendor's figures (FlashAlpha API, DIX.csv): no engine made them.
+VENDOR = "vendor"
 
 
 @dataclass(frozen=True)
@@ -77,16 +79,27 @@ class Timing:
 
 @dataclass(frozen=True)
 class Panel:
-    """One symbol's bars with what was known at each decision (polars frame, one row a session)."""
+    """One symbol's bars with what was known at each decision (polars frame, one row a session).
+
+    `source` and `method` say which snapshots the known columns came from (`vendor` for a
+    vendor source's figures).
+    """
 
     symbol: str
     source: str
+    method: str
     timing: Timing
     frame: pl.DataFrame
 
     def column(self, name: str) -> pl.Series:
         """Return one column of the panel."""
         return self.frame.get_column(name)
+
+    @property
+    def span(self) -> tuple[date, date]:
+        """Return the first and last session of the panel."""
+        dates = self.column("trade_date")
+        return dates.min(), dates.max()
 
 
 _SQL = """
@@ -98,7 +111,8 @@ WITH bars AS (
     WHERE symbol IN (SELECT symbol FROM chosen) AND trade_date BETWEEN $start AND $end
       AND close IS NOT NULL
 ), known AS (
-    SELECT symbol AS known_symbol, {known} FROM snapshots JOIN chosen USING (symbol, source)
+    SELECT symbol AS known_symbol, {known}
+    FROM snapshots JOIN chosen USING (symbol, source, method)
 )
 SELECT bars.* EXCLUDE (wanted), known.* EXCLUDE (known_symbol)
 FROM bars ASOF LEFT JOIN known
@@ -113,11 +127,13 @@ def load_panel(
     start: date,
     end: date,
     *,
+    method: str,
     source: str | None = None,
     timing: Timing | None = None,
 ) -> Panel:
     """Return the point-in-time panel of one symbol (see `load_panels`)."""
-    return load_panels(home, [symbol], start, end, source=source, timing=timing)[symbol]
+    panels = load_panels(home, [symbol], start, end, method=method, source=source, timing=timing)
+    return panels[symbol]
 
 
 def load_panels(
@@ -126,35 +142,29 @@ def load_panels(
     start: date,
     end: date,
     *,
+    method: str,
     source: str | None = None,
     timing: Timing | None = None,
     implied_vol: bool = False,
 ) -> dict[str, Panel]:
     """Return the point-in-time panel of each symbol over sessions in [start, end].
 
-    Prices are in the bars' currency, exposures in $ as stored; `known_as_of` (UTC) is the
-    stamp of the snapshot each row saw, null when none was known or it was too old. A panel
-    starts at the first session that knew a snapshot. One connection and one scan serve all.
-    `implied_vol` adds `atm_iv` when chains are stored: the known snapshot's call and put IV
-    (fractions) at the strike nearest spot, expiry nearest 30 days (at least 7).
+    Known columns come from snapshots made by `method` (e.g. `default@v1`), or from `vendor`
+    rows where the source is a vendor's (see `snapshot_sources`). Prices are in the bars'
+    currency, exposures in $ as stored; `known_as_of` (UTC) is the stamp of the snapshot each
+    row saw, null when none was known or it was too old. A panel starts at the first session
+    that knew a snapshot. One connection and one scan serve all. `implied_vol` adds `atm_iv`
+    when chains are stored: the known snapshot's call and put IV (fractions) at the strike
+    nearest spot, expiry nearest 30 days (at least 7).
     """
     timing = timing or Timing()
-    if "snapshots" not in Lake(home).datasets():
+    datasets = Lake(home).datasets()
+    if "snapshots" not in datasets:
         raise WarehouseInputError(f"no snapshots in {home}: run `gammalake backfill` first")
-    known = ", ".join(f"{column} AS {name}" for column, name in KNOWN.items())
     with catalog.reader(home) as con:
-        chosen = snapshot_sources(con, symbols, source)
-        con.register("chosen", pl.DataFrame({"symbol": symbols, "source": chosen}))
-        params = {
-            "start": start,
-            "end": end,
-            "decide": timing.decide.isoformat(),
-            "same": timing.fill == "same_close",
-        }
-        frame = con.sql(_SQL.format(known=known), params=params).pl()
-        if implied_vol and "chains" in Lake(home).datasets():
-            ivs = con.sql(_IV_SQL).pl()
-            frame = frame.join(ivs, on=["symbol", "known_as_of"], how="left")
+        chosen = snapshot_sources(con, symbols, source, method)
+        con.register("chosen", _chosen_frame(symbols, chosen))
+        frame = _joined(con, timing, start, end, implied_vol and "chains" in datasets)
     parts = frame.partition_by("symbol", as_dict=True, include_key=False)
     return {
         symbol: _panel(symbol, picked, timing, parts.get((symbol,)), (start, end), home)
@@ -162,15 +172,51 @@ def load_panels(
     }
 
 
+def _joined(
+    con: duckdb.DuckDBPyConnection, timing: Timing, start: date, end: date, iv: bool
+) -> pl.DataFrame:
+    """Return the bars of the `chosen` symbols ASOF-joined to their known snapshots (+ ATM IV)."""
+    known = ", ".join(f"{column} AS {name}" for column, name in KNOWN.items())
+    params = {
+        "start": start,
+        "end": end,
+        "decide": timing.decide.isoformat(),
+        "same": timing.fill == "same_close",
+    }
+    frame = con.sql(_SQL.format(known=known), params=params).pl()
+    if iv:
+        frame = frame.join(con.sql(_IV_SQL).pl(), on=["symbol", "known_as_of"], how="left")
+    return frame
+
+
+def covered(panels: dict[str, Panel]) -> list[str]:
+    """Return the first and last session any of `panels` covers (ISO dates)."""
+    spans = [p.span for p in panels.values()]
+    return [str(min(s[0] for s in spans)), str(max(s[1] for s in spans))]
+
+
+def _chosen_frame(symbols: list[str], chosen: list[tuple[str, str]]) -> pl.DataFrame:
+    """Return the (symbol, source, method) rows the panel query joins snapshots to."""
+    return pl.DataFrame(
+        {
+            "symbol": symbols,
+            "source": [s for s, _ in chosen],
+            "method": [m for _, m in chosen],
+        },
+        schema={"symbol": pl.String, "source": pl.String, "method": pl.String},
+    )
+
+
 def _panel(
     symbol: str,
-    source: str,
+    picked: tuple[str, str],
     timing: Timing,
     frame: pl.DataFrame | None,
     span: tuple[date, date],
     home: Path,
 ) -> Panel:
     """Return one symbol's panel from its rows of the joined frame, or raise saying what lacks."""
+    source, method = picked
     if frame is None or frame.is_empty():
         raise WarehouseInputError(
             f"no price bars of {symbol} between {span[0]} and {span[1]} in {home}: store them "
@@ -179,9 +225,11 @@ def _panel(
     first = frame.get_column("known_as_of").arg_min()  # bars before any snapshot: nothing known
     if first is None:
         raise WarehouseInputError(
-            f"no {source} snapshot of {symbol} was known by any session from {span[0]} to {span[1]}"
+            f"no {source} snapshot ({method}) of {symbol} was known by any session from "
+            f"{span[0]} to {span[1]}"
         )
-    return Panel(symbol, source, timing, _drop_stale(frame.slice(first), timing.max_age_days))
+    fresh = _drop_stale(frame.slice(first), timing.max_age_days)
+    return Panel(symbol, source, method, timing, fresh)
 
 
 def _drop_stale(frame: pl.DataFrame, max_age_days: float) -> pl.DataFrame:
@@ -195,31 +243,59 @@ def _drop_stale(frame: pl.DataFrame, max_age_days: float) -> pl.DataFrame:
 
 
 def snapshot_sources(
-    con: duckdb.DuckDBPyConnection, symbols: list[str], source: str | None
-) -> list[str]:
-    """Return the snapshot source to use for each symbol: `source`, or the only one stored."""
+    con: duckdb.DuckDBPyConnection, symbols: list[str], source: str | None, method: str
+) -> list[tuple[str, str]]:
+    """Return the (source, method) of the snapshots to use for each symbol.
+
+    A source qualifies when it holds rows of `method`, or `vendor` rows (a vendor's figures,
+    which no engine method made). `source` picks one; without it, the only qualifying one.
+    """
     found = con.sql(
-        "SELECT symbol, list(DISTINCT source ORDER BY source) FROM snapshots "
-        "WHERE list_contains($1, symbol) GROUP BY symbol",
+        "SELECT symbol, source, list(DISTINCT method ORDER BY method) FROM snapshots "
+        "WHERE list_contains($1, symbol) GROUP BY symbol, source ORDER BY symbol, source",
         params=[symbols],
     ).fetchall()
-    stored = dict(found)
-    return [_one_source(symbol, stored.get(symbol, []), source) for symbol in symbols]
+    stored: dict[str, dict[str, list[str]]] = {}
+    for symbol, name, methods in found:
+        stored.setdefault(symbol, {})[name] = methods
+    return [_one_source(symbol, stored.get(symbol, {}), source, method) for symbol in symbols]
 
 
-def _one_source(symbol: str, stored: list[str], source: str | None) -> str:
-    """Return `source` or the only stored one for `symbol`, or raise naming the choices."""
+def _one_source(
+    symbol: str, stored: dict[str, list[str]], source: str | None, method: str
+) -> tuple[str, str]:
+    """Return the (source, method) to use for `symbol`, or raise naming what is stored."""
     if not stored:
         raise WarehouseInputError(f"no snapshots of {symbol} in the lake")
-    if source is None and len(stored) > 1:
-        raise WarehouseInputError(
-            f"{symbol} has snapshots from {', '.join(stored)}: choose one with --source"
-        )
     if source is not None and source not in stored:
         raise WarehouseInputError(
             f"no {source} snapshots of {symbol} (stored: {', '.join(stored)})"
         )
-    return source or stored[0]
+    wanted = {source: stored[source]} if source is not None else stored
+    usable = {s: m for s, methods in wanted.items() if (m := _usable(methods, method))}
+    if not usable:
+        where = f" from {source}" if source is not None else ""
+        raise WarehouseInputError(
+            f"no {method} snapshots of {symbol}{where} (stored: {_listing(wanted)}): "
+            "choose one with --method"
+        )
+    if len(usable) > 1:
+        raise WarehouseInputError(
+            f"{symbol} has snapshots from {', '.join(usable)}: choose one with --source"
+        )
+    return next(iter(usable.items()))
+
+
+def _usable(methods: list[str], method: str) -> str | None:
+    """Return `method` if stored, else `vendor` if stored (a vendor source), else None."""
+    if method in methods:
+        return method
+    return VENDOR if VENDOR in methods else None
+
+
+def _listing(stored: dict[str, list[str]]) -> str:
+    """Return the stored sources with their methods, e.g. `synthetic: default@v1, ...`."""
+    return "; ".join(f"{name}: {', '.join(methods)}" for name, methods in stored.items())
 
 
 _IV_SQL = """
@@ -228,7 +304,10 @@ WITH quotes AS (
            date_diff('day', timezone('America/New_York', c.as_of)::DATE, c.expiration) AS dte
     FROM chains AS c
     JOIN chosen USING (symbol, source)
-    JOIN snapshots AS s USING (symbol, source, as_of)
+    -- chains have no method (they are the engine's input): the snapshot of the chosen method
+    JOIN snapshots AS s
+      ON s.symbol = c.symbol AND s.source = c.source AND s.as_of = c.as_of
+     AND s.method = chosen.method
     WHERE c.iv > 0
 ), expiry AS (
     SELECT symbol, as_of, arg_min(expiration, abs(dte - 30)) AS expiration

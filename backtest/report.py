@@ -227,44 +227,101 @@ def _stats_rows(figures: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _source_line(figures: dict[str, Any], what: str) -> str:
-    """Return a section's first note: source, sessions, span and `what` they are."""
+    """Return a section's first note: source, method, sessions, span and `what` they are."""
     span = " .. ".join(figures["span"])
-    return f"Source {figures['source']}; {figures['sessions']} sessions ({span}); {what}."
+    return (
+        f"Source {figures['source']}, method {figures['method']}; {figures['sessions']} "
+        f"sessions ({span}); {what}."
+    )
+
+
+def methods_text(result: dict[str, Any]) -> str:
+    """Return the method(s) of the snapshots a result used: one, or one per symbol."""
+    used = {symbol: figures["method"] for symbol, figures in result["symbols"].items()}
+    if len(set(used.values())) == 1:
+        return next(iter(used.values()))
+    return ", ".join(f"{method} ({symbol})" for symbol, method in used.items())
+
+
+def backtest_subtitle(result: dict[str, Any]) -> str:
+    """Return a backtest report's subtitle: method, sessions covered, selection, frictions."""
+    request = result["request"]
+    timing, costs = request["timing"], request["costs"]
+    first, last = result["covered"]
+    return (
+        f"{result['summary']}. Method {methods_text(result)}; sessions {first} .. {last}; "
+        f"{result['walk_forward_mode']}; decide {timing['decide']} New York, "
+        f"fill {timing['fill']}; "
+        f"fees {costs['fees']:.2%}, slippage {costs['slippage']:.2%} per fill; "
+        "Sharpe on 252 sessions."
+    )
+
+
+def study_subtitle(result: dict[str, Any]) -> str:
+    """Return a study report's subtitle: method and the sessions covered."""
+    first, last = result["covered"]
+    return (
+        f"Method {methods_text(result)}; sessions {first} .. {last}; facts of the stored "
+        "history, no trading."
+    )
+
+
+def fallback_line(symbol: str, figures: dict[str, Any]) -> str | None:
+    """Return the caution about close-only bars of one symbol, None when every bar was full."""
+    counts = figures["close_fallback"]
+    if not counts["sessions_without_range"]:
+        return None
+    return (
+        f"{symbol}: {counts['sessions_without_open']} of {figures['sessions']} reported "
+        f"sessions have no open and {counts['sessions_without_range']} no high-low range "
+        f"(close-only bars): {counts['fills_at_close']} fill(s) meant for the next open used "
+        f"the close instead, and {counts['stop_checks_at_close']} stop check(s) saw "
+        "high = low = close."
+    )
 
 
 def backtest_sections(result: dict[str, Any]) -> tuple[list[Section], list[str]]:
-    """Return the sections of a backtest report and its multiple-testing cautions."""
+    """Return the sections of a backtest report and its cautions (trades, bars, testing)."""
     sections, cautions = [], []
     for symbol, figures in result["symbols"].items():
-        tests = figures["multiple_testing"]
         section = Section(
             f"{symbol} - {result['strategy']}",
             [_source_line(figures, f"reported: {figures['selection']}")],
         )
-        section.table(
-            "Statistics against buy and hold over the same sessions", _stats_rows(figures)
-        )
-        section.chart("Equity: strategy against buy and hold", equity_chart(figures))
-        section.chart("Drawdown", drawdown_chart(figures))
-        section.chart("Monthly returns (%)", monthly_chart(figures))
+        if figures["no_trade"]:  # one line, not charts of a flat line
+            section.notes.append(f"{figures['no_trade']}: no returns, trades or charts of them.")
+            cautions.append(f"{figures['no_trade']}.")
+        else:
+            fallback = fallback_line(symbol, figures)
+            section.notes.extend([fallback] if fallback else [])
+            cautions.extend([fallback] if fallback else [])
+            _traded_blocks(section, figures)
+            cautions.append(_caution(symbol, figures["multiple_testing"]))
         section.chart("Price with the known gamma flip and walls", levels_chart(figures))
-        if figures["sweep"]["heatmap"]:
-            section.chart(
-                "Sweep: Sharpe by parameter (best over the others)",
-                heatmap_chart(figures["sweep"]["heatmap"]),
-            )
-        section.table("Multiple testing", [tests])
-        if figures["walk_forward"]:
-            section.table(
-                "Walk-forward windows (chosen in-sample, reported out-of-sample)",
-                figures["walk_forward"],
-            )
         ranked = sorted(figures["sweep"]["table"], key=lambda r: -(r["sharpe"] or -1e9))
         section.table("Every configuration tried, best Sharpe first", ranked)
-        section.table("Trades", figures["trades"])
         sections.append(section)
-        cautions.append(_caution(symbol, tests))
     return sections, cautions
+
+
+def _traded_blocks(section: Section, figures: dict[str, Any]) -> None:
+    """Add the statistics, charts and tables of a symbol whose reported returns traded."""
+    section.table("Statistics against buy and hold over the same sessions", _stats_rows(figures))
+    section.chart("Equity: strategy against buy and hold", equity_chart(figures))
+    section.chart("Drawdown", drawdown_chart(figures))
+    section.chart("Monthly returns (%)", monthly_chart(figures))
+    if figures["sweep"]["heatmap"]:
+        section.chart(
+            "Sweep: Sharpe by parameter (best over the others)",
+            heatmap_chart(figures["sweep"]["heatmap"]),
+        )
+    section.table("Multiple testing", [figures["multiple_testing"]])
+    if figures["walk_forward"]:
+        section.table(
+            "Walk-forward windows (chosen in-sample, reported out-of-sample)",
+            figures["walk_forward"],
+        )
+    section.table("Trades", figures["trades"])
 
 
 def _caution(symbol: str, tests: dict[str, Any]) -> str:
@@ -326,6 +383,16 @@ def _rate_chart(rows: list[dict[str, Any]]) -> go.Figure:
     return fig
 
 
+def _neither_line(figures: dict[str, Any]) -> str:
+    """Return the note on sessions exactly at the regime boundary (in neither group)."""
+    at = (
+        "spot exactly at the flip"
+        if figures["regime_basis"].startswith("spot")
+        else ("net GEX of exactly 0")
+    )
+    return f"{figures['neither_regime']} session(s) with {at}: counted in neither regime."
+
+
 def study_sections(result: dict[str, Any]) -> list[Section]:
     """Return the sections of a study report."""
     sections = []
@@ -339,6 +406,8 @@ def study_sections(result: dict[str, Any]) -> list[Section]:
                 "(5 days), using only the levels known after that session's snapshot.",
             ],
         )
+        if figures["neither_regime"]:
+            section.notes.append(_neither_line(figures))
         section.chart("Realised vol by regime", _bars(figures["by_regime"], "gamma", "regime"))
         section.table("By regime", figures["by_regime"])
         section.table("Vol ratio, negative over positive gamma (95% bootstrap CI)", [ratio])

@@ -2,7 +2,9 @@
 
 `run_backtest` returns plain JSON-ready dicts (one per symbol) holding every number a report
 draws: equity against buy-and-hold, drawdowns, monthly returns, trades, statistics, the sweep
-table and heatmap, walk-forward splits, the multiple-testing figures, and the levels.
+table and heatmap, walk-forward splits, the multiple-testing figures, and the levels; and what
+the figures rest on: the method of the snapshots, the sessions covered, whether any trade was
+made, and how many fills and stop checks fell back to the close on bars without an open.
 """
 
 from __future__ import annotations
@@ -17,22 +19,32 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from backtest.fallback import close_fallback, orders_in, reported_cells
 from backtest.jsonable import floats, number, records
-from backtest.panel import Panel, Timing, load_panels
+from backtest.panel import Panel, Timing, covered, load_panels
 from backtest.portfolio import Costs, buy_and_hold, returns
 from backtest.stats import deflated_sharpe, drawdowns, reality_check, summary
 from backtest.strategies import strategy as lookup
-from backtest.sweep import Sweep, parse_grid, run_sweep, walk_forward
+from backtest.sweep import Sweep, check_value, parse_grid, run_sweep, walk_forward
+from warehouse.errors import WarehouseInputError
+
+#: Walk-forward modes of a grid: expanding or rolling training windows, or none (in-sample).
+WALK_FORWARD = ("expanding", "rolling", "none")
 
 
 @dataclass(frozen=True)
 class Request:
-    """What to test: strategy, symbols, span, grid, walk-forward windows (sessions), frictions."""
+    """What to test: strategy, symbols, span, method, grid, walk-forward (sessions), frictions.
+
+    `method` names the snapshots to trade on (`default@v1`, `vendor`, ...: already resolved,
+    see `backtest.panel.load_panels`).
+    """
 
     strategy: str
     symbols: list[str]
     start: date
     end: date
+    method: str
     grid: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
@@ -42,17 +54,44 @@ class Request:
     timing: Timing = field(default_factory=Timing)
     costs: Costs = field(default_factory=Costs)
 
+    def __post_init__(self) -> None:
+        if self.walk_forward not in WALK_FORWARD:
+            raise WarehouseInputError(
+                f"--walk-forward {self.walk_forward!r} unknown (use {', '.join(WALK_FORWARD)})"
+            )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The returns a report shows: which sessions, from which configuration each, and why.
+
+    `status`: `one configuration`, `walk-forward`, `off` (--walk-forward none: the grid's best,
+    in-sample) or `too short` (the history cannot hold one train + test window).
+    """
+
+    index: np.ndarray
+    columns: np.ndarray
+    returns: np.ndarray
+    splits: list[dict[str, Any]]
+    status: str
+    note: str
+
 
 def run_backtest(home: Path, request: Request) -> dict[str, Any]:
-    """Return the backtest of every requested symbol as JSON-ready figures (see module doc)."""
+    """Return the backtest of every requested symbol as JSON-ready figures (see module doc).
+
+    Returns are fractions per session, prices in the bars' currency, counts in sessions.
+    """
     chosen = lookup(request.strategy)
-    combos = [{**request.params, **c} for c in parse_grid(request.grid, chosen)]
+    fixed = {k: check_value(chosen, k, v) for k, v in request.params.items()}
+    combos = [{**fixed, **c} for c in parse_grid(request.grid, chosen)]
     results = {}
     panels = load_panels(
         home,
         request.symbols,
         request.start,
         request.end,
+        method=request.method,
         source=request.source,
         timing=request.timing,
     )
@@ -65,9 +104,23 @@ def run_backtest(home: Path, request: Request) -> dict[str, Any]:
         "kind": "backtest",
         "strategy": chosen.name,
         "summary": chosen.summary,
+        "method": request.method,
+        "covered": covered(panels),
+        "walk_forward_mode": walk_forward_text(request, len(combos)),
         "request": _request_record(request, len(combos)),
         "symbols": results,
     }
+
+
+def walk_forward_text(request: Request, configs: int) -> str:
+    """Return how the reported configuration was chosen, as the report's subtitle says it."""
+    if configs == 1:
+        return "one configuration, no selection"
+    if request.walk_forward == "none":
+        return "walk-forward none: the grid's best over the whole span, in-sample"
+    return (
+        f"walk-forward {request.walk_forward}: train {request.train} / test {request.test} sessions"
+    )
 
 
 def _request_record(request: Request, configs: int) -> dict[str, Any]:
@@ -83,20 +136,41 @@ def _request_record(request: Request, configs: int) -> dict[str, Any]:
     return record
 
 
-def _selection(sweep: Sweep, request: Request) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """Return (session indices reported, their returns, walk-forward splits).
+def _selection(sweep: Sweep, request: Request) -> Selection:
+    """Return the reported returns: the one configuration, walk-forward windows, or the best.
 
-    One configuration: the whole span. A grid: out-of-sample windows only, when the history
-    is long enough; otherwise the best full-span configuration (flagged by the caller).
+    A grid reports out-of-sample windows only when walk-forward is on and the history is long
+    enough; otherwise the best full-span configuration, labelled in-sample.
     """
     daily, sessions = sweep.returns, sweep.returns.shape[0]
+    every = np.arange(sessions)
     if daily.shape[1] == 1:
-        return np.arange(sessions), daily[:, 0], []
-    if request.walk_forward != "none" and sessions >= request.train + request.test:
-        picked, oos = walk_forward(daily, request.train, request.test, request.walk_forward)
-        index = np.concatenate([np.arange(*s.test) for s in picked])
-        return index, oos, [_split_record(sweep, s) for s in picked]
-    return np.arange(sessions), daily[:, _best(sweep)], []
+        note = "one configuration over the whole span"
+        return Selection(every, np.zeros(sessions, int), daily[:, 0], [], "one configuration", note)
+    best = _best(sweep)
+    if request.walk_forward == "none":
+        note = "best of the grid over the whole span (in-sample: --walk-forward none)"
+        return Selection(every, np.full(sessions, best), daily[:, best], [], "off", note)
+    if sessions < request.train + request.test:
+        note = (
+            f"best of the grid over the whole span (in-sample: {sessions} sessions are too "
+            f"short for walk-forward of train {request.train} + test {request.test})"
+        )
+        return Selection(every, np.full(sessions, best), daily[:, best], [], "too short", note)
+    return _walked(sweep, request)
+
+
+def _walked(sweep: Sweep, request: Request) -> Selection:
+    """Return the stitched out-of-sample windows of a walk-forward over the sweep."""
+    picked, oos = walk_forward(sweep.returns, request.train, request.test, request.walk_forward)
+    index = np.concatenate([np.arange(*s.test) for s in picked])
+    columns = np.concatenate([np.full(s.test[1] - s.test[0], s.chosen) for s in picked])
+    note = (
+        f"walk-forward: {len(picked)} out-of-sample windows ({request.walk_forward}, train "
+        f"{request.train} / test {request.test} sessions), chosen in-sample by Sharpe"
+    )
+    splits = [_split_record(sweep, s) for s in picked]
+    return Selection(index, columns, oos, splits, "walk-forward", note)
 
 
 def _split_record(sweep: Sweep, split: Any) -> dict[str, Any]:
@@ -117,19 +191,36 @@ def _split_record(sweep: Sweep, split: Any) -> dict[str, Any]:
 def _symbol_figures(sweep: Sweep, request: Request) -> dict[str, Any]:
     """Return every figure of one symbol (see module doc)."""
     panel = sweep.panel
-    index, strat, splits = _selection(sweep, request)
+    picked = _selection(sweep, request)
     full_bench = returns(buy_and_hold(panel, request.costs))[:, 0]
-    bench = full_bench[index]
-    dates = [str(d) for d in panel.column("trade_date").to_numpy()[index].astype("datetime64[D]")]
-    paired = np.column_stack([strat, bench])
-    stats = summary(paired).with_columns(pl.Series("series", ["strategy", "buy_and_hold"]))
-    sharpes = sweep.table.get_column("sharpe").to_numpy()
-    best = _best(sweep)
+    dates = [
+        str(d) for d in panel.column("trade_date").to_numpy()[picked.index].astype("datetime64[D]")
+    ]
+    trades = _trades(sweep, picked)
     return {
         "source": panel.source,
-        "sessions": len(index),
+        "method": panel.method,
+        "sessions": len(picked.index),
         "span": [dates[0], dates[-1]] if dates else [],
-        "selection": _selection_note(sweep, splits),
+        "covered": [str(d) for d in panel.span],
+        "selection": picked.note,
+        "walk_forward_status": picked.status,
+        "no_trade": _no_trade(sweep, picked, request.strategy, dates),
+        "close_fallback": close_fallback(sweep, picked.index, picked.columns),
+        **_performance(picked.returns, full_bench[picked.index], dates),
+        "trades": trades,
+        "sweep": {"table": records(sweep.table), "heatmap": _heatmap(sweep)},
+        "walk_forward": picked.splits,
+        "multiple_testing": _multiple_testing(sweep, full_bench),
+        "levels": _levels(panel),
+    }
+
+
+def _performance(strat: np.ndarray, bench: np.ndarray, dates: list[str]) -> dict[str, Any]:
+    """Return statistics, equity (growth of 1), drawdown and monthly returns (fractions)."""
+    stats = summary(np.column_stack([strat, bench]))
+    stats = stats.with_columns(pl.Series("series", ["strategy", "buy_and_hold"]))
+    return {
         "stats": records(stats),
         "equity": {
             "dates": dates,
@@ -138,39 +229,53 @@ def _symbol_figures(sweep: Sweep, request: Request) -> dict[str, Any]:
         },
         "drawdown": {"dates": dates, "strategy": floats(drawdowns(strat[:, None])[:, 0])},
         "monthly_returns": _monthly(dates, strat),
-        "trades": _trades(sweep, splits),
-        "sweep": {"table": records(sweep.table), "heatmap": _heatmap(sweep)},
-        "walk_forward": splits,
-        "multiple_testing": {
-            "configurations": len(sweep.combos),
-            "best_config": best,
-            "best_sharpe": number(sharpes[best]),
-            "deflated_sharpe": number(deflated_sharpe(sweep.returns[:, best], sharpes)),
-            "reality_check_p": number(reality_check(sweep.returns, full_bench)),
-        },
-        "levels": _levels(panel),
     }
 
 
-def _selection_note(sweep: Sweep, splits: list[dict]) -> str:
-    """Return one sentence saying which returns the report shows."""
-    if len(sweep.combos) == 1:
-        return "one configuration over the whole span"
-    if splits:
-        return f"walk-forward: {len(splits)} out-of-sample windows, chosen in-sample by Sharpe"
-    return "best of the grid over the whole span (in-sample; too short for walk-forward)"
+def _multiple_testing(sweep: Sweep, bench: np.ndarray) -> dict[str, Any]:
+    """Return the configurations tried, the best Sharpe, its deflated Sharpe and reality check."""
+    sharpes = sweep.table.get_column("sharpe").to_numpy()
+    best = _best(sweep)
+    return {
+        "configurations": len(sweep.combos),
+        "best_config": best,
+        "best_sharpe": number(sharpes[best]),
+        "deflated_sharpe": number(deflated_sharpe(sweep.returns[:, best], sharpes)),
+        "reality_check_p": number(reality_check(sweep.returns, bench)),
+    }
 
 
-def _trades(sweep: Sweep, splits: list[dict]) -> list[dict[str, Any]]:
+def _no_trade(sweep: Sweep, picked: Selection, strategy: str, dates: list[str]) -> str | None:
+    """Return one line saying the reported returns hold no trade, None when they do.
+
+    No trade: no order in the reported sessions and no position carried through them.
+    """
+    cells = reported_cells(sweep.returns.shape, picked.index, picked.columns)
+    if orders_in(sweep.portfolio, cells) or np.any(picked.returns != 0):
+        return None
+    symbol = sweep.panel.symbol
+    over = f"{dates[0]} .. {dates[-1]}" if dates else "the span"
+    line = f"{strategy} made no trade on {symbol} over {over}"
+    configs = len(sweep.combos)
+    if configs > 1:
+        traded = int((sweep.table.get_column("trades") > 0).sum())
+        line += (
+            f" ({traded} of {configs} configurations traded in the full span)"
+            if traded
+            else f" in any of {configs} configurations"
+        )
+    return line
+
+
+def _trades(sweep: Sweep, picked: Selection) -> list[dict[str, Any]]:
     """Return the trades the reported returns came from (per window when walked forward)."""
     frame = pl.from_pandas(sweep.portfolio.trades.records_readable)
     frame = frame.rename({c: c.lower().replace(" ", "_") for c in frame.columns})
     if "column" not in frame.columns:
         return []
     frame = frame.with_columns(pl.col("column").cast(pl.Int64))
-    if not splits:
-        column = 0 if len(sweep.combos) == 1 else _best(sweep)
-        kept = frame.filter(pl.col("column") == column)
+    if not picked.splits:
+        kept = frame.filter(pl.col("column") == int(picked.columns[0]))
     else:
         kept = pl.concat(
             [
@@ -179,7 +284,7 @@ def _trades(sweep: Sweep, splits: list[dict]) -> list[dict[str, Any]]:
                     & (pl.col("entry_timestamp").dt.date() >= date.fromisoformat(s["test_start"]))
                     & (pl.col("entry_timestamp").dt.date() <= date.fromisoformat(s["test_end"]))
                 )
-                for s in splits
+                for s in picked.splits
             ]
         )
     return records(_trade_columns(kept))

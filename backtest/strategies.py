@@ -8,6 +8,7 @@ words so that grids can sweep them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -46,14 +47,74 @@ class Known:
 
 
 @dataclass(frozen=True)
+class Accepts:
+    """What one parameter takes: one of `words`, or a finite number in [low, high].
+
+    `whole`: the number must be an integer (a count of sessions, a 0/1 switch).
+    """
+
+    words: tuple[str, ...] = ()
+    low: float = -math.inf
+    high: float = math.inf
+    whole: bool = False
+
+    def check(self, name: str, value: Value) -> Value:
+        """Return `value` if the parameter `name` takes it; raise one line naming both if not."""
+        if self.words:
+            if str(value) not in self.words:
+                raise WarehouseInputError(f"{name}={value} is not one of {', '.join(self.words)}")
+            return str(value)
+        number = _number(name, value)
+        if number < self.low or number > self.high:
+            raise WarehouseInputError(f"{name}={value} is outside {_bounds(self.low, self.high)}")
+        if self.whole and not number.is_integer():
+            raise WarehouseInputError(f"{name}={value} is not a whole number")
+        return number
+
+
+def _number(name: str, value: Value) -> float:
+    """Return `value` as a finite float, or raise naming the parameter."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise WarehouseInputError(f"{name}={value} is not a number") from None
+    if not math.isfinite(number):
+        raise WarehouseInputError(f"{name}={value} is not a finite number")
+    return number
+
+
+def _bounds(low: float, high: float) -> str:
+    """Return an inclusive range as text, e.g. `0 .. 4` or `>= 0`."""
+    if math.isinf(high):
+        return f">= {low:g}"
+    if math.isinf(low):
+        return f"<= {high:g}"
+    return f"{low:g} .. {high:g}"
+
+
+#: A 0/1 switch such as `short`.
+SWITCH = Accepts(low=0, high=1, whole=True)
+#: A distance in % of spot (bands, nearness).
+PERCENT = Accepts(low=0)
+
+
+@dataclass(frozen=True)
 class Strategy:
-    """A named rule, its default parameters, the grid `--grid default` sweeps, and a summary."""
+    """A named rule, its default parameters, the grid `--grid default` sweeps, and a summary.
+
+    `accepts`: what each parameter takes (any finite number when not listed).
+    """
 
     name: str
     rule: Callable[[Known, Params], np.ndarray]
     defaults: dict[str, Value]
     grid: dict[str, list[Value]] = field(default_factory=dict)
     summary: str = ""
+    accepts: dict[str, Accepts] = field(default_factory=dict)
+
+    def check(self, name: str, value: Value) -> Value:
+        """Return `value` checked against what `name` takes (a float for numbers)."""
+        return self.accepts.get(name, Accepts()).check(name, value)
 
     def positions(self, known: Known, params: Params | None = None) -> np.ndarray:
         """Return target positions (+1/-1/0, NaN = hold) for `params` over the defaults."""
@@ -91,10 +152,14 @@ def _unknown_flat(pos: np.ndarray, *inputs: np.ndarray) -> np.ndarray:
 
 
 def regime(k: Known, p: Params) -> np.ndarray:
-    """Long above the flip (basis=flip, beyond `band` %) or when net GEX > `threshold` $."""
+    """Long above the flip (basis=flip, beyond `band` %) or when net GEX > `threshold` $.
+
+    Bearish below the flip (beyond `band`) or below the threshold; exactly at it, neither:
+    the position held is kept (net GEX of exactly 0 is not negative gamma).
+    """
     if p["basis"] == "gex":
         threshold = float(p["threshold"])
-        pos = _pick(k.net_gex > threshold, k.net_gex <= threshold, p["short"])
+        pos = _pick(k.net_gex > threshold, k.net_gex < threshold, p["short"])
         return _unknown_flat(pos, k.net_gex)
     if p["basis"] != "flip":
         raise WarehouseInputError(f"regime basis {p['basis']!r} unknown (use flip or gex)")
@@ -169,6 +234,7 @@ STRATEGIES: dict[str, Strategy] = {
             {"basis": "flip", "band": 0.0, "threshold": 0.0, "short": 0},
             {"band": [0.0, 0.25, 0.5, 1.0, 2.0], "short": [0, 1]},
             "long in positive gamma (spot above flip, or net GEX above a threshold)",
+            {"basis": Accepts(words=("flip", "gex")), "band": PERCENT, "short": SWITCH},
         ),
         Strategy(
             "flip_cross",
@@ -176,6 +242,7 @@ STRATEGIES: dict[str, Strategy] = {
             {"band": 0.0, "short": 0},
             {"band": [0.0, 0.25, 0.5, 1.0], "short": [0, 1]},
             "enter on a cross above the flip, exit on a cross below",
+            {"band": PERCENT, "short": SWITCH},
         ),
         Strategy(
             "wall_fade",
@@ -183,6 +250,7 @@ STRATEGIES: dict[str, Strategy] = {
             {"near": 1.0, "short": 0},
             {"near": [0.25, 0.5, 1.0, 1.5, 2.0, 3.0], "short": [0, 1]},
             "positive gamma: buy near the put wall, sell near the call wall",
+            {"near": PERCENT, "short": SWITCH},
         ),
         Strategy(
             "wall_break",
@@ -190,6 +258,7 @@ STRATEGIES: dict[str, Strategy] = {
             {"hold": 5, "short": 1},
             {"hold": [1, 2, 3, 5, 10, 20], "short": [0, 1]},
             "negative gamma: follow spot through a wall for a holding period",
+            {"hold": Accepts(low=1, whole=True), "short": SWITCH},
         ),
         Strategy(
             "alignment",
@@ -197,6 +266,7 @@ STRATEGIES: dict[str, Strategy] = {
             {"agree": 4, "short": 1},
             {"agree": [3, 4], "short": [0, 1]},
             "trade only when GEX, DEX, VEX and CHEX agree in sign",
+            {"agree": Accepts(low=1, high=4, whole=True), "short": SWITCH},
         ),
     )
 }

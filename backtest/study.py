@@ -19,7 +19,7 @@ import polars as pl
 from scipy.stats import rankdata
 
 from backtest.jsonable import records
-from backtest.panel import Panel, load_panels
+from backtest.panel import Panel, covered, load_panels
 from backtest.stats import YEAR
 
 DRAWS = 2000
@@ -29,24 +29,34 @@ Z95 = 1.959963984540054
 def forward(panel: Panel) -> pl.DataFrame:
     """Return the panel with next-day and next-5-day close-to-close returns (fractions).
 
-    Adds `regime_basis` too: spot against the flip, else net GEX sign when no flip is stored.
+    Adds `gamma` (`positive`, `negative`, or null) and `regime_basis`: spot against the flip,
+    else the net GEX sign when no flip is stored (see `gamma_sign`).
     """
     frame = panel.frame
     has_flip = frame.get_column("gamma_flip").is_not_null().any()
-    positive = pl.col("spot") > pl.col("gamma_flip") if has_flip else pl.col("net_gex") > 0
-    known = pl.col("gamma_flip" if has_flip else "net_gex").is_not_null()
+    level = pl.col("spot") - pl.col("gamma_flip") if has_flip else pl.col("net_gex")
     return frame.with_columns(
         (pl.col("close").shift(-1) / pl.col("close") - 1).alias("r1"),
         (pl.col("close").shift(-5) / pl.col("close") - 1).alias("r5"),
-        pl.when(~known)
-        .then(None)
-        .when(positive)
-        .then(pl.lit("positive"))
-        .otherwise(pl.lit("negative"))
-        .alias("gamma"),
+        gamma_sign(level).alias("gamma"),
         pl.lit("spot vs gamma flip" if has_flip else "net GEX sign (no flip stored)").alias(
             "regime_basis"
         ),
+    )
+
+
+def gamma_sign(level: pl.Expr) -> pl.Expr:
+    """Return `positive` where `level` > 0, `negative` where < 0, null at exactly 0 or unknown.
+
+    `level`: net GEX ($) or spot minus the flip (price units). Exactly zero is neither regime:
+    counting it as negative would put flat days in the volatile group.
+    """
+    return (
+        pl.when(level > 0)
+        .then(pl.lit("positive"))
+        .when(level < 0)
+        .then(pl.lit("negative"))
+        .otherwise(pl.lit(None, pl.String))
     )
 
 
@@ -261,30 +271,53 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def run_study(
-    home: Path, symbols: list[str], start: date, end: date, source: str | None = None
+    home: Path,
+    symbols: list[str],
+    start: date,
+    end: date,
+    *,
+    method: str,
+    source: str | None = None,
 ) -> dict[str, Any]:
-    """Return every study table of every symbol as JSON-ready figures."""
-    panels = load_panels(home, symbols, start, end, source=source, implied_vol=True)
-    out = {}
-    for symbol, panel in panels.items():
-        frame = with_quantiles(forward(panel))
-        out[symbol] = {
-            "source": panel.source,
-            "sessions": frame.height,
-            "span": [
-                str(frame.get_column("trade_date").min()),
-                str(frame.get_column("trade_date").max()),
-            ],
-            "regime_basis": frame.get_column("regime_basis")[0],
-            "by_regime": records(bucket_table(frame, "gamma")),
-            "by_gex_quantile": records(bucket_table(frame, "gex_bucket")),
-            "vol_ratio": vol_ratio(frame),
-            "wall_holds": records(wall_holds(frame)),
-            "after_breach": records(after_breach(frame)),
-            "gex_beyond_iv": gex_beyond_iv(frame),
-        }
+    """Return every study table of every symbol as JSON-ready figures.
+
+    `method` names the snapshots studied (see `backtest.panel.load_panels`). Returns are in %
+    or fractions as each table says, counts in sessions; `covered` is the first and last
+    session any symbol's panel holds.
+    """
+    panels = load_panels(home, symbols, start, end, method=method, source=source, implied_vol=True)
+    request = {"symbols": symbols, "start": str(start), "end": str(end), "source": source}
     return {
         "kind": "study",
-        "request": {"symbols": symbols, "start": str(start), "end": str(end)},
-        "symbols": out,
+        "method": method,
+        "covered": covered(panels),
+        "request": {**request, "method": method},
+        "symbols": {symbol: _symbol_study(panel) for symbol, panel in panels.items()},
     }
+
+
+def _symbol_study(panel: Panel) -> dict[str, Any]:
+    """Return every study table of one symbol's panel."""
+    frame = with_quantiles(forward(panel))
+    first, last = panel.span
+    return {
+        "source": panel.source,
+        "method": panel.method,
+        "sessions": frame.height,
+        "span": [str(first), str(last)],
+        "regime_basis": frame.get_column("regime_basis")[0],
+        "neither_regime": _neither(frame),
+        "by_regime": records(bucket_table(frame, "gamma")),
+        "by_gex_quantile": records(bucket_table(frame, "gex_bucket")),
+        "vol_ratio": vol_ratio(frame),
+        "wall_holds": records(wall_holds(frame)),
+        "after_breach": records(after_breach(frame)),
+        "gex_beyond_iv": gex_beyond_iv(frame),
+    }
+
+
+def _neither(frame: pl.DataFrame) -> int:
+    """Return the sessions whose level was known but exactly 0 (in neither regime)."""
+    has_flip = frame.get_column("gamma_flip").is_not_null().any()
+    known = ["spot", "gamma_flip"] if has_flip else ["net_gex"]
+    return frame.drop_nulls(known).filter(pl.col("gamma").is_null()).height

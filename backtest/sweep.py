@@ -1,8 +1,11 @@
 """Parameter grids run as vectorbt columns in one pass, and walk-forward selection.
 
 A grid is written `name=v1,v2;other=a:b:step` (ranges include both ends); `sl` and `tp` are
-stop-loss and take-profit in % of the entry price (0 = none). Walk-forward picks the best
-in-sample Sharpe on each training window and keeps only the following test window's returns.
+stop-loss and take-profit in % of the entry price (0 = none). Every value is checked against
+what its parameter takes, and a grid holds at most MAX_CONFIGURATIONS combinations, so a typo
+is one line naming the option, parameter and value, never a traceback mid-run. Walk-forward
+picks the best in-sample Sharpe on each training window and keeps only the following test
+window's returns.
 """
 
 from __future__ import annotations
@@ -18,55 +21,111 @@ import polars as pl
 from backtest.panel import Panel
 from backtest.portfolio import Costs, Stops, holdings, returns, simulate
 from backtest.stats import YEAR, summary
-from backtest.strategies import Known, Strategy, Value
+from backtest.strategies import Accepts, Known, Strategy, Value
 from warehouse.errors import WarehouseInputError
 
 STOP_KEYS = ("sl", "tp")
+#: Stop-loss and take-profit levels, % of the entry price (0 = none).
+STOPS = Accepts(low=0)
+#: The most configurations one request may sweep (each is a vectorbt column per symbol).
+MAX_CONFIGURATIONS = 5000
 
 
-def _values(name: str, text: str) -> list[Value]:
-    """Return the values of one grid entry: a comma list or an inclusive start:stop:step range."""
-    if text.count(":") == 2:
-        start, stop, step = (float(x) for x in text.split(":"))
-        if step <= 0 or stop < start:
-            raise WarehouseInputError(f"grid range {name}={text} needs start <= stop and step > 0")
-        return [round(v, 10) for v in np.arange(start, stop + step / 2, step)]
-    out: list[Value] = []
-    for item in filter(None, (x.strip() for x in text.split(","))):
-        try:
-            out.append(float(item))
-        except ValueError:
-            out.append(item)
-    return out
+def _range(option: str, name: str, text: str) -> list[float]:
+    """Return the values of an inclusive `start:stop:step` range, or raise naming it."""
+    parts = text.split(":")
+    try:
+        start, stop, step = (float(x) for x in parts)
+    except ValueError:
+        raise WarehouseInputError(
+            f"{option} {name}={text}: a range is start:stop:step, three numbers"
+        ) from None
+    if not all(math.isfinite(x) for x in (start, stop, step)) or step <= 0 or stop < start:
+        raise WarehouseInputError(
+            f"{option} {name}={text}: a range needs start <= stop and a step > 0"
+        )
+    count = math.floor((stop - start) / step + 0.5) + 1
+    if count > MAX_CONFIGURATIONS:
+        raise WarehouseInputError(
+            f"{option} {name}={text} makes {count:,} values; the most is {MAX_CONFIGURATIONS:,}"
+        )
+    return [round(v, 10) for v in np.arange(start, stop + step / 2, step)]
+
+
+def _values(option: str, name: str, text: str) -> list[Value]:
+    """Return the values of one entry: a comma list (as written) or an inclusive range.
+
+    The strategy checks and converts them afterwards (`check_value`).
+    """
+    if ":" in text:
+        return [*_range(option, name, text)]
+    items: list[Value] = [x.strip() for x in text.split(",")]
+    if not all(items):
+        raise WarehouseInputError(f"{option} {name}={text}: an empty value")
+    return items
+
+
+def check_value(strategy: Strategy, name: str, value: Value, option: str = "--params") -> Value:
+    """Return `value` as the parameter `name` of `strategy` takes it, or raise one line.
+
+    Stops `sl` / `tp` take % of the entry price >= 0; the line names the option, the
+    parameter and the value.
+    """
+    if name not in strategy.defaults and name not in STOP_KEYS:
+        known = ", ".join([*strategy.defaults, *STOP_KEYS])
+        raise WarehouseInputError(f"{option}: {strategy.name} has no {name!r} (it takes {known})")
+    try:
+        return STOPS.check(name, value) if name in STOP_KEYS else strategy.check(name, value)
+    except WarehouseInputError as exc:
+        raise WarehouseInputError(f"{option} {exc}") from None
 
 
 def parse_params(spec: str | None, strategy: Strategy) -> dict[str, Value]:
     """Return fixed parameters written `name=value;other=value` (stops `sl`/`tp` in %)."""
-    combos = parse_grid(spec, strategy) if spec and spec != "default" else [{}]
+    if not spec or spec == "default":
+        return {}
+    combos = parse_grid(spec, strategy, option="--params")
     if len(combos) != 1:
         raise WarehouseInputError(f"--params takes one value per name; got {spec!r}")
     return combos[0]
 
 
-def parse_grid(spec: str | None, strategy: Strategy) -> list[dict[str, Value]]:
+def parse_grid(
+    spec: str | None, strategy: Strategy, *, option: str = "--grid"
+) -> list[dict[str, Value]]:
     """Return every combination of the grid (the defaults alone when `spec` is None).
 
-    `spec` "default" sweeps the strategy's own grid.
+    `spec` "default" sweeps the strategy's own grid. Bad entries, values the strategy does
+    not take and grids over MAX_CONFIGURATIONS raise one line naming `option` and the entry.
     """
     if not spec:
         return [{}]
-    axes = dict(strategy.grid) if spec == "default" else {}
-    for entry in filter(None, (e.strip() for e in spec.split(";"))) if spec != "default" else []:
-        name, sep, text = entry.partition("=")
-        if not sep or not text:
-            raise WarehouseInputError(f"grid entry {entry!r} is not name=values")
-        name = name.strip()
-        if name not in strategy.defaults and name not in STOP_KEYS:
-            known = ", ".join([*strategy.defaults, *STOP_KEYS])
-            raise WarehouseInputError(f"grid: {strategy.name} has no {name!r} (it takes {known})")
-        axes[name] = _values(name, text)
+    axes = dict(strategy.grid) if spec == "default" else _axes(spec, strategy, option)
+    sizes = [len(v) for v in axes.values()]
+    if math.prod(sizes) > MAX_CONFIGURATIONS:
+        shape = " x ".join(f"{n} {k}" for k, n in zip(axes, sizes, strict=True))
+        raise WarehouseInputError(
+            f"{option} {spec!r} makes {math.prod(sizes):,} configurations ({shape}); "
+            f"the most is {MAX_CONFIGURATIONS:,}"
+        )
     names = list(axes)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def _axes(spec: str, strategy: Strategy, option: str) -> dict[str, list[Value]]:
+    """Return each parameter of a `name=values;...` spec with its checked values."""
+    axes: dict[str, list[Value]] = {}
+    for entry in filter(None, (e.strip() for e in spec.split(";"))):
+        name, sep, text = (part.strip() for part in entry.partition("="))
+        if not sep or not name or not text:
+            raise WarehouseInputError(f"{option} entry {entry!r} is not name=values")
+        if name in axes:
+            raise WarehouseInputError(f"{option} gives {name} twice")
+        checked = [check_value(strategy, name, v, option) for v in _values(option, name, text)]
+        axes[name] = list(dict.fromkeys(checked))  # a repeated value would count as a trial
+    if not axes:
+        raise WarehouseInputError(f"{option} {spec!r} names no parameter")
+    return axes
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,19 @@ from rich.table import Table
 
 from backtest.panel import Timing
 from backtest.portfolio import Costs
-from backtest.report import backtest_sections, study_sections, write_report
+from backtest.report import (
+    backtest_sections,
+    backtest_subtitle,
+    study_sections,
+    study_subtitle,
+    write_report,
+)
 from backtest.run import Request, run_backtest
 from backtest.strategies import STRATEGIES, strategy
 from backtest.study import run_study
-from backtest.sweep import parse_params
+from backtest.sweep import parse_grid, parse_params
 from flows.console import make_console
+from pipeline.engine.method import resolve_method
 from pipeline.errors import InputError
 
 
@@ -35,18 +42,33 @@ def decision_time(text: str) -> time:
         raise InputError(f"--decide {text!r} is not a time like 16:30") from None
 
 
+def backtest_method(text: str | None, preset: str = "default") -> str:
+    """Return the method `--method` names (a preset, a method string or `vendor`).
+
+    Without the option, the method of the settings' `preset` under the running engine
+    (e.g. `default@v1`).
+    """
+    return resolve_method(text or preset)
+
+
 def make_request(
     name: str, symbols: list[str], span: tuple[date, date], options: dict[str, Any]
 ) -> Request:
-    """Return the backtest request of the command's options (validated)."""
+    """Return the backtest request of the command's options (validated, grid included).
+
+    `options["method"]`: the --method text (None: the method of `options["preset"]`, the
+    settings' preset, itself `default` when absent).
+    """
     chosen = strategy(name)
     timing = Timing(decision_time(options["decide"]), options["fill"])
     costs = Costs(fees=options["fees"] / 1e4, slippage=options["slippage"] / 1e4)
+    parse_grid(options["grid"], chosen)  # a bad grid fails here, before any data is read
     return Request(
         chosen.name,
         symbols,
         span[0],
         span[1],
+        backtest_method(options.get("method"), options.get("preset", "default")),
         grid=options["grid"],
         params=parse_params(options["params"], chosen),
         source=options["source"],
@@ -59,28 +81,30 @@ def make_request(
 
 
 def backtest_command(home: Path, request: Request, out: Path | None) -> tuple[Path, Path]:
-    """Run the backtest, print each symbol's statistics, write the report; return its paths."""
+    """Run the backtest, print each symbol's statistics, write the report; return its paths.
+
+    A symbol whose reported returns made no trade gets one line instead of its table; close-only
+    bars and the multiple-testing figures get a caution line each.
+    """
     result = run_backtest(home, request)
     console = make_console()
     for symbol, figures in result["symbols"].items():
-        console.print(_stats_table(symbol, result["strategy"], figures))
+        if not figures["no_trade"]:  # else its caution line says so, instead of a zero table
+            console.print(_stats_table(symbol, result["strategy"], figures))
     sections, cautions = backtest_sections(result)
     for line in cautions:
-        console.print(f"[yellow]{line}[/]")
-    span = f"{request.start} .. {request.end}"
+        console.print(f"[yellow]{line}[/]", highlight=False, soft_wrap=True)
     title = f"gammalake backtest: {result['strategy']} on {', '.join(request.symbols)}"
-    subtitle = (
-        f"{result['summary']}. Sessions {span}; decide {request.timing.decide:%H:%M} New York, "
-        f"fill {request.timing.fill}; fees {request.costs.fees:.2%}, slippage "
-        f"{request.costs.slippage:.2%} per fill; Sharpe on 252 sessions."
-    )
     path = report_path(home, f"backtest-{result['strategy']}", out)
-    return write_report(path, title, subtitle, sections, result, cautions)
+    return write_report(path, title, backtest_subtitle(result), sections, result, cautions)
 
 
 def _stats_table(symbol: str, name: str, figures: dict[str, Any]) -> Table:
     """Return the strategy-vs-buy-and-hold table of one symbol."""
-    table = Table(title=f"{symbol} {name}: {figures['selection']}", title_justify="left")
+    table = Table(
+        title=f"{symbol} {name} ({figures['method']}): {figures['selection']}",
+        title_justify="left",
+    )
     for column in ("", "total %", "CAGR %", "vol %", "Sharpe", "max DD %"):
         table.add_column(column, justify="right" if column else "left")
     for row in figures["stats"]:
@@ -99,24 +123,35 @@ def _fmt(value: float | None, scale: float) -> str:
 
 
 def study_command(
-    home: Path, symbols: list[str], span: tuple[date, date], source: str | None, out: Path | None
+    home: Path,
+    symbols: list[str],
+    span: tuple[date, date],
+    source: str | None,
+    out: Path | None,
+    *,
+    method: str | None = None,
+    preset: str = "default",
 ) -> tuple[Path, Path]:
-    """Run the study, print the regime and wall tables, write the report; return its paths."""
-    result = run_study(home, symbols, span[0], span[1], source)
+    """Run the study, print the regime and wall tables, write the report; return its paths.
+
+    `method`: the --method text; None means the method of `preset` (the settings' preset).
+    """
+    chosen = backtest_method(method, preset)
+    result = run_study(home, symbols, span[0], span[1], method=chosen, source=source)
     console = make_console()
     for symbol, figures in result["symbols"].items():
         console.print(_regime_table(symbol, figures))
     title = f"gammalake study: {', '.join(symbols)}"
-    subtitle = f"Sessions {span[0]} .. {span[1]}; facts of the stored history, no trading."
     path = report_path(home, "study", out)
-    return write_report(path, title, subtitle, study_sections(result), result)
+    return write_report(path, title, study_subtitle(result), study_sections(result), result)
 
 
 def _regime_table(symbol: str, figures: dict[str, Any]) -> Table:
     """Return next-day realised vol by regime, the vol ratio and the wall hold rates."""
     ratio = figures["vol_ratio"]
     table = Table(
-        title=f"{symbol}: next-day realised vol by regime ({figures['regime_basis']})",
+        title=f"{symbol} ({figures['method']}): next-day realised vol by regime "
+        f"({figures['regime_basis']})",
         title_justify="left",
     )
     for column in ("group", "sessions", "vol % a year", "95% CI"):
@@ -128,6 +163,8 @@ def _regime_table(symbol: str, figures: dict[str, Any]) -> Table:
             _fmt(row["realised_vol_pct"], 1),
             f"{_fmt(row['vol_ci_low'], 1)} .. {_fmt(row['vol_ci_high'], 1)}",
         )
+    if figures["neither_regime"]:  # exactly at the boundary: in neither group
+        table.add_row("neither (exactly 0)", str(figures["neither_regime"]), "-", "-")
     if ratio["ratio"] is not None:
         table.add_row(
             "ratio neg/pos",
@@ -135,7 +172,13 @@ def _regime_table(symbol: str, figures: dict[str, Any]) -> Table:
             f"{ratio['ratio']:.2f}",
             f"{ratio['ci_low']:.2f} .. {ratio['ci_high']:.2f}",
         )
-    for row in figures["wall_holds"]:
+    _add_wall_rows(table, figures["wall_holds"])
+    return table
+
+
+def _add_wall_rows(table: Table, rows: list[dict[str, Any]]) -> None:
+    """Add each wall's hold rate (%) with its 95% Wilson interval to `table`."""
+    for row in rows:
         if row["rate"] is not None:
             table.add_row(
                 f"{row['wall'].replace('_', ' ')} held {row['held']}",
@@ -143,7 +186,6 @@ def _regime_table(symbol: str, figures: dict[str, Any]) -> Table:
                 f"{_fmt(row['rate'], 100)}%",
                 f"{_fmt(row['ci_low'], 100)} .. {_fmt(row['ci_high'], 100)}",
             )
-    return table
 
 
 def strategy_list() -> Table:

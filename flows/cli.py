@@ -283,6 +283,13 @@ def backtest(
         str | None, typer.Option(help="Fixed parameters, e.g. 'band=0.5;short=1;tp=3'.")
     ] = None,
     source: Annotated[str | None, typer.Option(help="Snapshot source when several.")] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="Snapshots of this method: a preset (default, perfiliev, all_short), a method "
+            "like default@v1, or vendor. Default: the settings' preset."
+        ),
+    ] = None,
     fill: Annotated[str, typer.Option(help="next_open, next_close or same_close.")] = "next_open",
     decide: Annotated[str, typer.Option(help="Decision time, New York.")] = "16:30",
     fees_bps: Annotated[float, typer.Option(help="Fees per fill, basis points.")] = 5.0,
@@ -311,6 +318,8 @@ def backtest(
         "grid": grid,
         "params": params,
         "source": source,
+        "method": method,
+        "preset": _settings(ctx).preset,
         "fill": fill,
         "decide": decide,
         "fees": fees_bps,
@@ -331,13 +340,28 @@ def study(
     start: Annotated[str | None, typer.Option(help="First session; default all.")] = None,
     end: Annotated[str | None, typer.Option(help="Last session; default all.")] = None,
     source: Annotated[str | None, typer.Option(help="Snapshot source when several.")] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="Snapshots of this method: a preset (default, perfiliev, all_short), a method "
+            "like default@v1, or vendor. Default: the settings' preset."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Report path without suffix.")] = None,
 ) -> None:
     """Facts of the history: vol by regime and net-GEX quantile, wall holds, breaches."""
     from flows.backtestcmd import study_command
     from flows.console import make_console
 
-    page, numbers = study_command(ctx.obj, _symbols(symbols), _span(start, end), source, out)
+    page, numbers = study_command(
+        ctx.obj,
+        _symbols(symbols),
+        _span(start, end),
+        source,
+        out,
+        method=method,
+        preset=_settings(ctx).preset,
+    )
     make_console().print(f"report: {page}\nfigures: {numbers}")
 
 

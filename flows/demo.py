@@ -61,16 +61,18 @@ def scanner_table(home: Path) -> Table:
     return table
 
 
-def research(home: Path, symbols: list[str], start: date, end: date) -> tuple[Path, Path]:
+def research(
+    home: Path, symbols: list[str], start: date, end: date, method: str
+) -> tuple[Path, Path]:
     """Run the study and a regime backtest (default grid, walk-forward); return both reports."""
     from backtest.run import Request
     from flows.backtestcmd import backtest_command, study_command
 
     console = make_console()
     console.print("\n[bold]study[/]: next-day vol by regime and wall holds (planted effect 1.6x)")
-    study_page, _ = study_command(home, symbols, (start, end), "synthetic", None)
+    study_page, _ = study_command(home, symbols, (start, end), "synthetic", None, method=method)
     console.print("\n[bold]backtest[/]: regime strategy, default grid, walk-forward out-of-sample")
-    request = Request("regime", symbols, start, end, grid="default", source="synthetic")
+    request = Request("regime", symbols, start, end, method, grid="default", source="synthetic")
     backtest_page, _ = backtest_command(home, request, None)
     return study_page, backtest_page
 
@@ -107,7 +109,9 @@ def run_demo(
     for title, sql in EXAMPLES.items():
         console.print(f"\n[bold]{title}[/]")
         console.print(table_of(run_query(home, sql)))
-    reports = research(home, symbols, start, latest)
+    from flows.backtestcmd import backtest_method
+
+    reports = research(home, symbols, start, latest, backtest_method(None, settings.preset))
     console.print(
         f"\nData: {home}/lake (Parquet)  raw payloads: {home}/raw  "
         f"DuckDB catalog: {home}/warehouse.duckdb"

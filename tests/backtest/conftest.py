@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sessions import close_times, sessions_between
+from tests.conftest import METHOD
 from warehouse import catalog
 from warehouse.lake import Lake
 
@@ -29,8 +30,12 @@ def write_history(
     symbol: str = "TEST",
     snapshot_at: time = time(16, 15),
     source: str = "hand",
+    method: str = "vendor",
 ) -> None:
-    """Store daily bars (open/high/low/close lists) and one snapshot per day at `snapshot_at`."""
+    """Store daily bars (open/high/low/close lists) and one snapshot per day at `snapshot_at`.
+
+    Hand-made levels are vendor-like history (`vendor`) unless `method` says otherwise.
+    """
     prices = pl.DataFrame(
         {
             "symbol": symbol,
@@ -44,6 +49,7 @@ def write_history(
         {
             "symbol": symbol,
             "source": source,
+            "method": method,
             "as_of": [stamp(d, snapshot_at) for d in days],
             "trade_date": days,
             **known,
@@ -86,20 +92,32 @@ def leaky_walk(tmp_path: Path) -> tuple[Path, list[date], dict[str, np.ndarray]]
 
 
 def synthetic_history(
-    home: Path, market: object, symbols: list[str], first: date, last: date
+    home: Path,
+    market: object,
+    symbols: list[str],
+    first: date,
+    last: date,
+    *,
+    method: str = METHOD,
 ) -> None:
-    """Store a small-chain synthetic history (snapshots, chains, bars) without Prefect."""
+    """Store a small-chain synthetic history (snapshots, chains, bars) without Prefect.
+
+    Snapshots are priced under `method` (the default preset unless told otherwise).
+    """
     from flows.capture import chain_rows
+    from pipeline.engine.method import config_of
     from pipeline.normalize import snapshot_rows
-    from pipeline.sources.base import SyntheticSource
+    from pipeline.sources.base import SyntheticSource, engine_payloads
     from pipeline.sources.prices import synthetic_bars
 
-    source = SyntheticSource(market=market, expiries=8, strikes=41, nearest_expiries=0)
+    source = SyntheticSource(market=market, expiries=8, strikes=41)
+    config = config_of(method)
     frames: dict[str, list[pl.DataFrame]] = {"snapshots": [], "chains": [], "prices": []}
     for symbol in symbols:
         for day in sessions_between(first, last):
             fetched = source.fetch(symbol, stamp(day, time(16, 15)))
-            rows = snapshot_rows(fetched.payloads, source="synthetic", as_of=fetched.as_of)
+            payloads = engine_payloads(fetched.chain, config, 0)
+            rows = snapshot_rows(payloads, source="synthetic", method=method, as_of=fetched.as_of)
             frames["snapshots"].append(rows["snapshots"])
             frames["chains"].append(chain_rows(fetched.chain, "synthetic"))
         frames["prices"].append(synthetic_bars(market, symbol, first, last))

@@ -19,11 +19,12 @@ from warehouse.errors import WarehouseInputError
 
 FREE = Costs(fees=0.0, slippage=0.0)
 SPAN = (date(2000, 1, 1), date(2100, 1, 1))
+VENDOR = "vendor"
 
 
 def _leaky_returns(home: Path, timing: Timing) -> np.ndarray:
     """Return daily returns of 'long when the leaked overnight move is up, short when down'."""
-    panel = load_panel(home, "TEST", *SPAN, timing=timing)
+    panel = load_panel(home, "TEST", *SPAN, method=VENDOR, timing=timing)
     rule = strategy("regime")
     targets = rule.positions(Known.of(panel), {"basis": "gex", "short": 1})
     return returns(simulate(panel, targets[:, None], FREE))[:, 0]
@@ -31,7 +32,7 @@ def _leaky_returns(home: Path, timing: Timing) -> np.ndarray:
 
 def test_after_close_snapshot_is_seen_by_an_after_close_decision(leaky_walk) -> None:
     home, days, _ = leaky_walk
-    frame = load_panel(home, "TEST", *SPAN).frame
+    frame = load_panel(home, "TEST", *SPAN, method=VENDOR).frame
     seen = frame.get_column("known_as_of").dt.convert_time_zone("America/New_York")
     assert seen.dt.date().to_list() == days  # 16:30 decisions see that session's 16:15 one
     assert (seen.dt.time() == time(16, 15)).all()
@@ -39,7 +40,9 @@ def test_after_close_snapshot_is_seen_by_an_after_close_decision(leaky_walk) -> 
 
 def test_a_1615_snapshot_never_reaches_that_sessions_close(leaky_walk) -> None:
     home, days, _ = leaky_walk
-    panel = load_panel(home, "TEST", *SPAN, timing=Timing(time(15, 45), "same_close"))
+    panel = load_panel(
+        home, "TEST", *SPAN, method=VENDOR, timing=Timing(time(15, 45), "same_close")
+    )
     seen = panel.column("known_as_of").dt.convert_time_zone("America/New_York").dt.date()
     assert panel.column("trade_date")[0] == days[1]  # the first session knew nothing yet
     assert seen.to_list() == days[:-1]  # always the previous session's snapshot
@@ -50,8 +53,8 @@ def test_leaky_signal_does_not_profit_when_filled_at_the_next_open(leaky_walk) -
     home, _, prices = leaky_walk
     honest = _leaky_returns(home, Timing())
     # The bug this guards against: the same 16:15 rows traded at that session's 16:00 close.
-    after_close = load_panel(home, "TEST", *SPAN)
-    leaked = Panel("TEST", "hand", Timing(time(16, 0), "same_close"), after_close.frame)
+    after_close = load_panel(home, "TEST", *SPAN, method=VENDOR)
+    leaked = Panel("TEST", "hand", VENDOR, Timing(time(16, 0), "same_close"), after_close.frame)
     targets = strategy("regime").positions(Known.of(leaked), {"basis": "gex", "short": 1})
     cheat = returns(simulate(leaked, targets[:, None], FREE))[:, 0]
     by_hand = np.sign(prices["leak"][:-1]) * np.diff(prices["close"]) / prices["close"][:-1]
@@ -78,7 +81,7 @@ def test_same_bar_and_next_open_fills_differ_by_one_session(leaky_walk) -> None:
         (Timing(), prices["open"][1]),
         (Timing(fill="next_close"), prices["close"][1]),
     ):
-        panel = load_panel(home, "TEST", *SPAN, timing=timing)
+        panel = load_panel(home, "TEST", *SPAN, method=VENDOR, timing=timing)
         targets = np.ones((panel.frame.height, 1))
         orders = simulate(panel, targets, FREE).orders.records_readable
         assert len(orders) == 1
@@ -105,7 +108,7 @@ def test_stale_snapshots_are_unknown(tmp_path: Path) -> None:
             *(pl.lit(100.0).alias(k) for k in bars),
         ),
     )
-    frame = load_panel(tmp_path, "TEST", *SPAN, timing=Timing(max_age_days=4)).frame
+    frame = load_panel(tmp_path, "TEST", *SPAN, method=VENDOR, timing=Timing(max_age_days=4)).frame
     flip = frame.get_column("gamma_flip").to_list()
     assert flip[:3] == [99.0] * 3
     assert flip[-1] is None  # days past the last snapshot: no levels, not stale ones
@@ -118,8 +121,8 @@ def test_bad_requests_name_what_is_wrong(leaky_walk) -> None:
     with pytest.raises(WarehouseInputError, match="fill 'tomorrow' unknown"):
         Timing(fill="tomorrow")
     with pytest.raises(WarehouseInputError, match="no snapshots of SPY"):
-        load_panel(home, "SPY", *SPAN)
+        load_panel(home, "SPY", *SPAN, method=VENDOR)
     with pytest.raises(WarehouseInputError, match="no price bars of TEST between"):
-        load_panel(home, "TEST", date(1990, 1, 1), date(1990, 2, 1))
+        load_panel(home, "TEST", date(1990, 1, 1), date(1990, 2, 1), method=VENDOR)
     with pytest.raises(WarehouseInputError, match="no flashalpha snapshots of TEST"):
-        load_panel(home, "TEST", *SPAN, source="flashalpha")
+        load_panel(home, "TEST", *SPAN, method=VENDOR, source="flashalpha")

@@ -25,7 +25,9 @@ TARGETS = np.array([[1.0], [NAN], [NAN], [0.0], [-1.0], [NAN]])
 def panel(bars: dict[str, list[float]] = BARS, timing: Timing | None = None) -> Panel:
     """Return a panel of the hand-made bars (no levels needed to trade given targets)."""
     days = [date(2024, 3, 4) + timedelta(days=i) for i in range(len(bars["close"]))]
-    return Panel("HAND", "hand", timing or Timing(), pl.DataFrame({"trade_date": days, **bars}))
+    return Panel(
+        "HAND", "hand", "vendor", timing or Timing(), pl.DataFrame({"trade_date": days, **bars})
+    )
 
 
 def test_entries_exits_and_pnl_match_the_hand_computation() -> None:

@@ -47,7 +47,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_backtest_report_holds_every_figure(history: Path, tmp_path: Path) -> None:
-    request = Request("regime", ["TEST"], *SPAN, grid="band=0,0.5,1;short=0,1", train=200, test=50)
+    request = Request(
+        "regime", ["TEST"], *SPAN, "vendor", grid="band=0,0.5,1;short=0,1", train=200, test=50
+    )
     result = run_backtest(history, request)
     sections, cautions = backtest_sections(result)
     page, numbers = write_report(tmp_path / "bt", "t", "s", sections, result, cautions)
@@ -66,7 +68,7 @@ def test_backtest_report_holds_every_figure(history: Path, tmp_path: Path) -> No
 
 
 def test_study_report_writes_tables_and_json(history: Path, tmp_path: Path) -> None:
-    result = run_study(history, ["TEST"], *SPAN)
+    result = run_study(history, ["TEST"], *SPAN, method="vendor")
     page, numbers = write_report(tmp_path / "study", "t", "s", study_sections(result), result)
     figures = json.loads(numbers.read_text())["symbols"]["TEST"]
     assert {r["gamma"] for r in figures["by_regime"]} == {"positive", "negative"}
@@ -117,7 +119,7 @@ def headless(binary: str, page: Path, *extra: str) -> subprocess.CompletedProces
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(history: Path, tmp_path: Path) -> None:
     binary = chromium()
-    result = run_backtest(history, Request("wall_fade", ["TEST"], *SPAN, grid="default"))
+    result = run_backtest(history, Request("wall_fade", ["TEST"], *SPAN, "vendor", grid="default"))
     sections, cautions = backtest_sections(result)
     page, _ = write_report(tmp_path / "bt", "t", "s", sections, result, cautions)
     charts = sum(len(s.figures) for s in sections)

@@ -84,14 +84,65 @@ def test_grids_parse_lists_ranges_words_and_stops() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("bandwidth=1", "regime has no 'bandwidth'"),
-        ("band", "not name=values"),
-        ("band=2:1:0.5", "start <= stop"),
+        ("bandwidth=1", "--grid: regime has no 'bandwidth'"),
+        ("band", "--grid entry 'band' is not name=values"),
+        ("=1,2", "--grid entry '=1,2' is not name=values"),
+        ("band=", "--grid entry 'band=' is not name=values"),
+        (";", "--grid ';' names no parameter"),
+        ("band=a,b", "--grid band=a is not a number"),
+        ("band=1,,2", "--grid band=1,,2: an empty value"),
+        ("band=nan", "--grid band=nan is not a finite number"),
+        ("band=0,inf", "--grid band=inf is not a finite number"),
+        ("band=-1", "--grid band=-1 is outside >= 0"),
+        ("basis=flip,spot", "--grid basis=spot is not one of flip, gex"),
+        ("short=0,2", "--grid short=2 is outside 0 .. 1"),
+        ("band=2:1:0.5", "--grid band=2:1:0.5: a range needs start <= stop and a step > 0"),
+        ("band=1:0:0.5", "--grid band=1:0:0.5: a range needs start <= stop"),
+        ("band=0:1:0", "a step > 0"),
+        ("band=0:1:-0.5", "a step > 0"),
+        ("band=0:1", "--grid band=0:1: a range is start:stop:step, three numbers"),
+        ("band=a:b:c", "a range is start:stop:step, three numbers"),
+        ("band=0:1:0.1:2", "three numbers"),
+        ("band=0:nan:1", "a range needs start <= stop"),
+        ("band=0:1e9:1", "--grid band=0:1e9:1 makes 1,000,000,001 values; the most is 5,000"),
+        ("band=0:49.99:0.01;short=0,1", r"makes 10,000 configurations \(5000 band x 2 short\)"),
+        ("band=1;band=2", "--grid gives band twice"),
+        ("sl=-2", "--grid sl=-2 is outside >= 0"),
+        ("sl=x", "--grid sl=x is not a number"),
     ],
 )
 def test_bad_grids_name_the_entry(spec: str, message: str) -> None:
-    with pytest.raises(WarehouseInputError, match=message):
+    with pytest.raises(WarehouseInputError, match=message) as caught:
         parse_grid(spec, strategy("regime"))
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "message"),
+    [
+        ("regime", "band=abc", "--params band=abc is not a number"),
+        ("regime", "basis=spot", "--params basis=spot is not one of flip, gex"),
+        ("regime", "band=0,1", "--params takes one value per name"),
+        ("wall_break", "hold=2.5", "--params hold=2.5 is not a whole number"),
+        ("wall_break", "hold=0", "--params hold=0 is outside >= 1"),
+        ("alignment", "agree=5", "--params agree=5 is outside 1 .. 4"),
+        ("wall_fade", "width=1", "--params: wall_fade has no 'width'"),
+    ],
+)
+def test_bad_params_name_the_parameter_and_value(name: str, spec: str, message: str) -> None:
+    with pytest.raises(WarehouseInputError, match=message):
+        parse_params(spec, strategy(name))
+
+
+def test_grids_within_the_limit_parse() -> None:
+    combos = parse_grid("band=0:4.99:0.01;short=0,1;sl=0,2,4,6,8", strategy("regime"))
+    assert len(combos) == 500 * 2 * 5
+    assert parse_grid("band=1,1,2", strategy("regime")) == [{"band": 1.0}, {"band": 2.0}]
+    assert parse_grid("hold=1:3:1", strategy("wall_break")) == [
+        {"hold": 1.0},
+        {"hold": 2.0},
+        {"hold": 3.0},
+    ]
 
 
 def test_splits_roll_and_expand_to_the_last_session() -> None:

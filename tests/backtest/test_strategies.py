@@ -35,6 +35,12 @@ def test_regime_by_net_gex_threshold() -> None:
     same(strategy("regime").positions(k, {"basis": "gex", "threshold": 1e9}), [1, 0, 0, 0])
 
 
+def test_zero_net_gex_is_not_negative_gamma() -> None:
+    k = known(net_gex=[1e9, 0.0, -1e9, 0.0])
+    # Exactly at the threshold is neither side: the position held is kept (NaN).
+    same(strategy("regime").positions(k, {"basis": "gex", "short": 1}), [1, NAN, -1, NAN])
+
+
 def test_flip_cross_acts_only_on_crosses() -> None:
     k = known(spot=[101, 102, 99, 98, 101], gamma_flip=[100] * 5)
     same(strategy("flip_cross").positions(k), [NAN, NAN, 0, NAN, 1])

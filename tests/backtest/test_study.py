@@ -23,6 +23,7 @@ from backtest.study import (
 )
 from pipeline.sources.synthetic import SyntheticMarket
 from tests.backtest.conftest import synthetic_history
+from tests.conftest import METHOD
 
 SYMBOLS = ["SPY", "QQQ", "IWM"]
 FIRST, LAST = date(2023, 1, 3), date(2024, 12, 31)
@@ -120,7 +121,9 @@ def planted_ratio(home: Path, market: SyntheticMarket, symbol: str) -> float:
     Each session's next-day return spans one weekday step or more (weekends, holidays); its
     planted variance is the sum of those steps' variances, whatever the engine called the day.
     """
-    frame = forward(load_panel(home, symbol, FIRST, LAST)).drop_nulls(["gamma", "r1"])
+    frame = forward(load_panel(home, symbol, FIRST, LAST, method=METHOD)).drop_nulls(
+        ["gamma", "r1"]
+    )
     days = frame.get_column("trade_date").to_list()
     planted = []
     for day in days:
@@ -140,7 +143,7 @@ def planted_ratio(home: Path, market: SyntheticMarket, symbol: str) -> float:
 def _check(home: Path, ratio: float) -> list[tuple[float, dict]]:
     """Return (planted ratio, study vol ratio) per symbol."""
     market = SyntheticMarket(gamma_vol_ratio=ratio)
-    result = run_study(home, SYMBOLS, FIRST, LAST)
+    result = run_study(home, SYMBOLS, FIRST, LAST, method=METHOD)
     return [(planted_ratio(home, market, s), result["symbols"][s]["vol_ratio"]) for s in SYMBOLS]
 
 
@@ -178,7 +181,9 @@ def test_study_finds_nothing_when_the_effect_is_off(lakes: dict[float, Path]) ->
 
 @pytest.mark.slow
 def test_study_controls_for_implied_vol_when_chains_are_stored(lakes: dict[float, Path]) -> None:
-    figures = run_study(lakes[1.6], ["SPY"], FIRST, LAST)["symbols"]["SPY"]["gex_beyond_iv"]
+    figures = run_study(lakes[1.6], ["SPY"], FIRST, LAST, method=METHOD)["symbols"]["SPY"][
+        "gex_beyond_iv"
+    ]
     assert figures["available"] and figures["sessions"] > 400
     # Higher GEX, calmer next day: the planted effect seen through GEX itself.
     assert figures["partial_gex_move_given_iv"] < 0

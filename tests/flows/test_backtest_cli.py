@@ -100,6 +100,42 @@ def test_backtest_defaults_write_under_reports(home: Path) -> None:
         ),
         (["--strategy", "regime", "--symbols", "ABC", "--decide", "late"], "--decide 'late'"),
         (["--strategy", "regime"], "needs --strategy and --symbols"),
+        (
+            ["--strategy", "regime", "--symbols", "ABC", "--params", "band=abc"],
+            "--params band=abc is not a number",
+        ),
+        (
+            ["--strategy", "regime", "--symbols", "ABC", "--grid", "band=a,b"],
+            "--grid band=a is not a number",
+        ),
+        (
+            ["--strategy", "regime", "--symbols", "ABC", "--grid", "band=1:0:0.5"],
+            "--grid band=1:0:0.5: a range needs start <= stop and a step > 0",
+        ),
+        (
+            ["--strategy", "regime", "--symbols", "ABC", "--grid", "band=0:1:0"],
+            "a step > 0",
+        ),
+        (
+            ["--strategy", "regime", "--symbols", "ABC", "--grid", "=1"],
+            "--grid entry '=1' is not name=values",
+        ),
+        (
+            ["--strategy", "regime", "--symbols", "ABC", "--grid", "band=0:100:0.001"],
+            "makes 100,001 values; the most is 5,000",
+        ),
+        (
+            ["--strategy", "wall_break", "--symbols", "ABC", "--params", "hold=2.5"],
+            "--params hold=2.5 is not a whole number",
+        ),
+        (
+            ["--strategy", "regime", "--symbols", "ABC", "--walk-forward", "sideways"],
+            "--walk-forward 'sideways' unknown",
+        ),
+        (
+            ["--strategy", "regime", "--symbols", "ABC", "--method", "nosuch"],
+            "unknown method 'nosuch'",
+        ),
     ],
 )
 def test_bad_backtest_requests_exit_2_with_one_clear_line(home, args, message) -> None:
@@ -113,7 +149,77 @@ def test_study_prints_the_regime_table_and_writes_the_report(home: Path, tmp_pat
     result = run(home, "study", "--symbols", "ABC", "--out", str(tmp_path / "s"))
     assert result.returncode == 0, result.stderr
     assert "ratio neg/pos" in result.stdout and "call wall held intraday" in result.stdout
-    assert (tmp_path / "s.html").exists()
+    page = (tmp_path / "s.html").read_text()
+    assert "Method vendor; sessions 2024-01-02 .. " in page and "1900-01-01" not in page
+
+
+def test_backtest_says_when_a_strategy_never_trades(tmp_path: Path) -> None:
+    days = sessions(80)
+    close = [50.0 + i / 10 for i in range(len(days))]
+    bars = {k: close for k in ("open", "high", "low", "close")}
+    known = {f"net_{g}": [1e8 if g == "gex" else -1e8] * len(days) for g in ("gex", "dex")}
+    write_history(tmp_path, days, bars, {"underlying_price": close, **known}, symbol="ABC")
+    result = run(
+        tmp_path,
+        "backtest",
+        "--strategy",
+        "alignment",
+        "--symbols",
+        "ABC",
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert result.returncode == 0, result.stderr
+    line = f"alignment made no trade on ABC over {days[0]} .. {days[-1]}"
+    assert line in result.stdout and "buy and hold" not in result.stdout
+
+
+def test_walk_forward_none_is_labelled(home: Path, tmp_path: Path) -> None:
+    result = run(
+        home,
+        "backtest",
+        "--strategy",
+        "regime",
+        "--symbols",
+        "ABC",
+        "--grid",
+        "band=0,1;short=0,1",
+        "--walk-forward",
+        "none",
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "in-sample: --walk-forward none" in " ".join(result.stdout.split())
+    page = (tmp_path / "r.html").read_text()
+    assert "walk-forward none: the grid&#39;s best over the whole span, in-sample" in page
+
+
+def test_backtest_and_study_take_a_method(tmp_path: Path) -> None:
+    days = sessions(60)
+    close = [50.0 + i / 10 for i in range(len(days))]
+    bars = {k: close for k in ("open", "high", "low", "close")}
+    for method, sign in (("default@v1", 1.0), ("perfiliev@v1", -1.0)):
+        known = {"underlying_price": close, "net_gex": [sign * 1e9] * len(days)}
+        write_history(tmp_path, days, bars, known, symbol="ABC", source="synthetic", method=method)
+    args = ["--strategy", "regime", "--symbols", "ABC", "--params", "basis=gex;short=1"]
+    result = run(
+        tmp_path, "backtest", *args, "--method", "perfiliev", "--out", str(tmp_path / "bt")
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "bt.json").read_text())
+    assert figures["method"] == "perfiliev@v1"
+    assert figures["symbols"]["ABC"]["trades"][0]["side"] == "Short"
+    study = run(
+        tmp_path, "study", "--symbols", "ABC", "--out", str(tmp_path / "st")
+    )  # the settings' preset
+    assert study.returncode == 0, study.stderr
+    assert json.loads((tmp_path / "st.json").read_text())["method"] == "default@v1"
+    missing = run(tmp_path, "study", "--symbols", "ABC", "--method", "all_short")
+    assert missing.returncode == 2
+    assert "no all_short@v1 snapshots of ABC (stored: synthetic: default@v1, perfiliev@v1)" in (
+        missing.stderr
+    )
 
 
 @pytest.mark.refdata

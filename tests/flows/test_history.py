@@ -129,8 +129,9 @@ def test_chain_folder_backfill_skips_missing_days_and_lists_them(tmp_path):
         date(2024, 3, 15),
         strict=True,
     )
-    assert strict.status == "partial" and "no chain file for SPY on 2024-03-13" in (
-        strict.failures["SPY"]
+    assert (
+        strict.status == "partial"
+        and "no chain file for SPY on 2024-03-13" in (strict.failures["SPY"])
     )
 
 

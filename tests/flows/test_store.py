@@ -93,7 +93,7 @@ def vendor(symbol: str, day: str = "2024-03-04") -> dict:
 
 def test_a_payload_for_another_symbol_is_refused(tmp_path):
     when = session_close("2024-03-04")
-    with pytest.raises(RejectedError, match="gex.symbol is 'SPY', but QQQ was asked for"):
+    with pytest.raises(RejectedError, match=r"gex\.symbol is 'SPY', but QQQ was asked for"):
         store_payloads(tmp_path, vendor("SPY"), source="flashalpha", symbol="QQQ", as_of=when)
     assert not Lake(tmp_path).files("snapshots")
     files = list((tmp_path / "raw" / "flashalpha").glob("*/symbol=QQQ/*/*.json.gz"))
@@ -115,7 +115,9 @@ def test_bad_vendor_payloads_are_refused_with_the_field(tmp_path, change, match)
     payloads = vendor("SPY")
     change(payloads)
     with pytest.raises(RejectedError, match=match):
-        store_payloads(tmp_path, payloads, source="flashalpha", symbol="SPY", as_of=_as_of(payloads))
+        store_payloads(
+            tmp_path, payloads, source="flashalpha", symbol="SPY", as_of=_as_of(payloads)
+        )
     assert not Lake(tmp_path).files("snapshots")
 
 
@@ -134,9 +136,7 @@ def test_the_key_echoed_in_payload_strings_never_reaches_the_lake(tmp_path):
     payloads["gex"]["net_gex_label"] = f"positive ({KEY})"
     payloads["levels"]["levels"]["gamma_flip_status"] = KEY
     when = session_close("2024-03-04")
-    store_payloads(
-        tmp_path, payloads, source="flashalpha", symbol="SPY", as_of=when, secrets=[KEY]
-    )
+    store_payloads(tmp_path, payloads, source="flashalpha", symbol="SPY", as_of=when, secrets=[KEY])
     for name in Lake(tmp_path).datasets():
         assert KEY not in str(Lake(tmp_path).read(name).rows())
     for path in (tmp_path / "raw").rglob("*.json.gz"):
