@@ -72,6 +72,13 @@ def _writing(ctx: typer.Context, preset: str | None = None) -> object:
     return settings
 
 
+MethodOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Snapshots of this method: a preset (default, perfiliev, all_short), a method "
+        "like default@v1, or vendor. Default: the settings' preset."
+    ),
+]
 PresetOption = Annotated[
     str | None,
     typer.Option(help="Engine preset that prices chains (default: settings `preset`)."),
@@ -283,13 +290,7 @@ def backtest(
         str | None, typer.Option(help="Fixed parameters, e.g. 'band=0.5;short=1;tp=3'.")
     ] = None,
     source: Annotated[str | None, typer.Option(help="Snapshot source when several.")] = None,
-    method: Annotated[
-        str | None,
-        typer.Option(
-            help="Snapshots of this method: a preset (default, perfiliev, all_short), a method "
-            "like default@v1, or vendor. Default: the settings' preset."
-        ),
-    ] = None,
+    method: MethodOption = None,
     fill: Annotated[str, typer.Option(help="next_open, next_close or same_close.")] = "next_open",
     decide: Annotated[str, typer.Option(help="Decision time, New York.")] = "16:30",
     fees_bps: Annotated[float, typer.Option(help="Fees per fill, basis points.")] = 5.0,
@@ -340,13 +341,7 @@ def study(
     start: Annotated[str | None, typer.Option(help="First session; default all.")] = None,
     end: Annotated[str | None, typer.Option(help="Last session; default all.")] = None,
     source: Annotated[str | None, typer.Option(help="Snapshot source when several.")] = None,
-    method: Annotated[
-        str | None,
-        typer.Option(
-            help="Snapshots of this method: a preset (default, perfiliev, all_short), a method "
-            "like default@v1, or vendor. Default: the settings' preset."
-        ),
-    ] = None,
+    method: MethodOption = None,
     out: Annotated[Path | None, typer.Option(help="Report path without suffix.")] = None,
 ) -> None:
     """Facts of the history: vol by regime and net-GEX quantile, wall holds, breaches."""

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+from pyarrow import ArrowException
 
 from flows.capture import (
     Captured,
@@ -91,7 +92,7 @@ def payload_record(home: Path, paths: list[Path]) -> Received:
 def records(
     home: Path, engine: bool, vendor: bool
 ) -> Iterator[tuple[tuple[str, str], list[list[Path]]]]:
-    """Yield ((source, symbol), [raw record loaders]) in time order per source and symbol."""
+    """Yield ((source, symbol), [each snapshot's raw files]) in time order."""
     groups: dict[tuple[str, str], dict[datetime, list[Path]]] = defaultdict(dict)
     raw = RawArchive(home)
     if engine:
@@ -121,7 +122,7 @@ def record_of(home: Path, paths: list[Path]) -> Received:
 def replay(
     home: Path,
     key: tuple[str, str],
-    loaders: list[list[Path]],
+    snapshots: list[list[Path]],
     pricing: Pricing,
     wall_pct: float,
     chains: bool = True,
@@ -133,8 +134,12 @@ def replay(
     done, batch = Rebuilt(), []
     previous: Previous | None = None
     month: tuple[int, int] | None = None
-    for paths in loaders:
-        item = record_of(home, paths)
+    for paths in snapshots:
+        try:
+            item = record_of(home, paths)
+        except (OSError, ValueError, KeyError, ArrowException) as exc:
+            done.refused.append(f"{key[1]}: unreadable raw file {paths[0]}: {exc}")
+            continue
         if month is not None and (item.fetched.as_of.year, item.fetched.as_of.month) != month:
             done.add(write_captures(home, batch))
             batch = []
@@ -159,12 +164,16 @@ def _forget(home: Path, item: Received, pricing: Pricing) -> None:
     """Remove the stored rows of a snapshot whose raw record the checks now refuse."""
     from pipeline.sessions import session_of
 
+    try:
+        day = session_of(item.fetched.as_of)
+    except Exception:  # a time off the calendar was never stored: nothing to remove
+        return
     key = {
         "symbol": item.fetched.symbol,
         "source": item.origin.name,
         "method": pricing.method_for(item.origin.computes),
         "as_of": item.fetched.as_of,
-        "trade_date": session_of(item.fetched.as_of),
+        "trade_date": day,
     }
     gone = pl.DataFrame([key], schema={k: DATASETS["snapshots"].columns[k] for k in key})
     Lake(home).write_all({}, clear=dict.fromkeys(PER_SNAPSHOT_ALL, gone))
@@ -186,8 +195,8 @@ def rebuild_from_raw(
     default method (the settings'), which a re-pricing under another preset leaves alone.
     """
     total = Rebuilt(legacy=_legacy_count(home), migrated=migrate(home))
-    for key, loaders in records(home, engine=True, vendor=vendor):
-        part = replay(home, key, loaders, pricing, wall_pct, chains=vendor)
+    for key, snapshots in records(home, engine=True, vendor=vendor):
+        part = replay(home, key, snapshots, pricing, wall_pct, chains=vendor)
         total.add(part.rows)
         total.refused += part.refused
     catalog.rebuild(home, view_method or pricing.method)

@@ -7,6 +7,7 @@ from flows.alerts import derive_alerts
 BASE = {
     "symbol": "SPY",
     "source": "t",
+    "method": "default@v1",
     "as_of": 1,
     "trade_date": 1,
     "underlying_price": 500.0,

@@ -142,3 +142,13 @@ def test_the_key_echoed_in_payload_strings_never_reaches_the_lake(tmp_path):
     for path in (tmp_path / "raw").rglob("*.json.gz"):
         assert KEY.encode() not in __import__("gzip").decompress(path.read_bytes())
     assert Lake(tmp_path).read("snapshots").get_column("method").to_list() == ["vendor"]
+
+
+def test_a_corrupt_raw_file_is_reported_and_the_rest_rebuilt(tmp_path):
+    store_days(tmp_path)
+    broken = next(RawArchive(tmp_path).inputs())
+    broken.write_bytes(b"PAR1 not really")
+    shutil.rmtree(tmp_path / "lake")
+    done = rebuild_from_raw(tmp_path, DEFAULT)
+    assert done.rows["snapshots"] == 3
+    assert len(done.refused) == 1 and "unreadable raw file" in done.refused[0]
