@@ -4,7 +4,8 @@
 sessions for one SPY-size synthetic symbol (40 expiries x 253 strikes = 20,240 contracts a
 session), into a fresh home, with the thread runner (one worker) and with the Dask runner (a
 local cluster of two worker processes: the range runs as two chunks). Reports sessions/s,
-contracts/s end to end and the peak RSS.
+contracts/s end to end, the peak RSS, and the bytes on disk per contract of the raw inputs
+(every chain is kept in raw/ as received) and of the `chains` dataset.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def run(runner: str) -> dict[str, object]:
     seconds = time.perf_counter() - began
     sessions = len(sessions_between(START, END))
     size = sum(p.stat().st_size for p in home.rglob("*") if p.is_file())
+    raw = sum(p.stat().st_size for p in (home / "raw").rglob("*.parquet"))
+    chains = sum(p.stat().st_size for p in (home / "lake" / "chains").rglob("*.parquet"))
     shutil.rmtree(home)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {
@@ -70,6 +73,9 @@ def run(runner: str) -> dict[str, object]:
         # Largest single process among the children so far (Dask workers are separate ones).
         "peak_rss_mb": round(max(peak, before) / 1024, 1),
         "home_size_mb": round(size / 2**20, 1),
+        # The engine's inputs kept in raw/ (what `rebuild --preset` re-prices), per contract.
+        "raw_input_bytes_per_contract": round(raw / (sessions * CONTRACTS), 2),
+        "lake_chains_bytes_per_contract": round(chains / (sessions * CONTRACTS), 2),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ class Pricing:
     """How a run turns engine inputs into figures: the engine configuration, and its method."""
 
     config: EngineConfig
-    nearest_expiries: int = 3
 
     @property
     def method(self) -> str:
@@ -98,6 +97,7 @@ def archive(home: Path, origin: Origin, fetched: Fetched, secrets: Iterable[str]
             spot=chain.spot,
             origin=chain.origin,
             frame=chain.frame,
+            bar=_jsonable(fetched.bar),
         )
         return [path]
     return [
@@ -112,6 +112,22 @@ def archive(home: Path, origin: Origin, fetched: Fetched, secrets: Iterable[str]
         )
         for endpoint, payload in sorted(fetched.payloads.items(), key=lambda kv: kv[0] != "gex")
     ]
+
+
+def _jsonable(bar: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Return a bar with its date as ISO text, for the archive's JSON metadata."""
+    if bar is None:
+        return None
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in bar.items()}
+
+
+def bar_rows(bar: dict[str, Any], symbol: str, source: str, as_of: datetime) -> pl.DataFrame:
+    """Return the `prices` row of a bar received with a chain, known at the chain's time."""
+    day = bar["trade_date"]
+    day = date.fromisoformat(day) if isinstance(day, str) else day
+    row = {k: bar.get(k) for k in ("open", "high", "low", "close", "volume")}
+    keys = {"symbol": symbol, "source": source, "as_of": as_of, "trade_date": day}
+    return pl.DataFrame([{**keys, **row}], schema_overrides={"as_of": pl.Datetime("us", "UTC")})
 
 
 def check(origin: Origin, fetched: Fetched, asked: datetime | None) -> None:
@@ -156,9 +172,13 @@ def normalise(
     """Return the warehouse rows of a checked fetch: priced under `pricing` when an input."""
     method = pricing.method_for(origin.computes)
     if origin.computes and fetched.chain is not None:
-        payloads = engine_payloads(fetched.chain, pricing.config, pricing.nearest_expiries)
+        # Per-expiry gex is not stored: it is re-computed from the raw input when asked for.
+        payloads = engine_payloads(fetched.chain, pricing.config)
         rows = snapshot_rows(payloads, source=origin.name, method=method, raw_ref=raw_ref)
         rows["chains"] = chain_rows(fetched.chain, origin.name)
+        if fetched.bar is not None:
+            chain = fetched.chain
+            rows["prices"] = bar_rows(fetched.bar, chain.symbol, origin.name, chain.as_of)
         return rows
     # A server that echoes the key inside strings must not get it into lake columns.
     payloads = scrub(fetched.payloads, tuple(secrets))

@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
-from warehouse.lake import META_VERSION, Lake
+from warehouse.lake import META_VERSION, Lake, file_metadata
 from warehouse.schema import DATASETS, SCHEMA_VERSION
 
 #: Sources whose figures gammalake's engine computed under schema version 1.
@@ -29,7 +28,7 @@ def old_files(home: Path) -> list[tuple[str, Path]]:
     for name in DATASETS:
         for path in Lake(home).files(name):
             try:
-                version = (pq.read_schema(path).metadata or {}).get(META_VERSION, b"?")
+                version = file_metadata(path).get(META_VERSION, b"?")
             except Exception:  # unreadable files are doctor's to report, not ours to move
                 continue
             if version.decode() != str(SCHEMA_VERSION):

@@ -76,7 +76,7 @@ def input_record(home: Path, path: Path) -> Received:
     """Return an archived engine input as a fetch of its chain."""
     item = read_input(path)
     chain = Chain(item.symbol, item.spot, item.as_of, item.frame, origin=item.origin)
-    fetched = Fetched(item.symbol, item.as_of, chain=chain)
+    fetched = Fetched(item.symbol, item.as_of, chain=chain, bar=item.bar)
     return Received(Origin(item.source, True), fetched, str(path.relative_to(home)))
 
 

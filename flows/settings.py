@@ -38,7 +38,6 @@ class Settings:
     flashalpha_base_url: str = "https://lab.flashalpha.com"
     flashalpha_historical_url: str = "https://historical.flashalpha.com"
     flashalpha_secret_block: str | None = None
-    nearest_expiries: int = 3
     synthetic_expiries: int = 24
     synthetic_strikes: int = 81
     synthetic_gamma_vol_ratio: float = 1.6
@@ -52,6 +51,14 @@ class Settings:
     task_retries: int = 2
     fetch_concurrency: int = 4
     request_deadline_seconds: float = 60.0
+    cboe_url: str = "https://cdn.cboe.com/api/global/delayed_quotes/options"
+    cboe_user_agent: str = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0 Safari/537.36"
+    )
+    cboe_window: float = 60.0
+    cboe_window_requests: int = 60
+    cboe_concurrency: int = 4
 
     def market(self) -> SyntheticMarket:
         """Return the synthetic market these settings describe (its planted effect included)."""

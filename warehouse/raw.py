@@ -82,6 +82,7 @@ class RawInput:
     spot: float
     origin: str
     frame: Any  # polars.DataFrame; typed loosely so the archive imports polars lazily
+    bar: dict[str, Any] | None = None
 
 
 def rejected(path: Path) -> str | None:
@@ -137,20 +138,34 @@ class RawArchive:
         return target
 
     def put_input(
-        self, *, source: str, symbol: str, as_of: datetime, spot: float, origin: str, frame: Any
+        self,
+        *,
+        source: str,
+        symbol: str,
+        as_of: datetime,
+        spot: float,
+        origin: str,
+        frame: Any,
+        bar: dict[str, Any] | None = None,
     ) -> Path:
-        """Archive one engine input (a polars frame of contracts); return the file written."""
-        import pyarrow.parquet as pq
+        """Archive one engine input (a polars frame of contracts); return the file written.
 
+        `bar`: the underlying's session bar received with the chain (JSON-ready values).
+        """
         validate_source(source)
         validate_symbol(symbol)
         target = self._path(source, INPUT, symbol, as_of, ".parquet")
-        meta = {"symbol": symbol, "as_of": as_of.isoformat(), "spot": spot, "origin": origin}
-        meta["archived_at"] = datetime.now(UTC).isoformat()
-        table = frame.to_arrow()
-        table = table.replace_schema_metadata({META_INPUT: json.dumps(meta).encode()})
+        meta: dict[str, Any] = {"symbol": symbol, "as_of": as_of.isoformat(), "spot": spot}
+        meta |= {"origin": origin, "archived_at": datetime.now(UTC).isoformat()}
+        if bar is not None:
+            meta["bar"] = bar
         buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd", compression_level=3)
+        frame.write_parquet(
+            buffer,
+            compression="zstd",
+            compression_level=3,
+            metadata={META_INPUT.decode(): json.dumps(meta)},
+        )
         _atomic_write(target, buffer.getvalue())
         return target
 
@@ -211,8 +226,7 @@ def read_input(path: Path) -> RawInput:
     import polars as pl
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
-    meta = json.loads((table.schema.metadata or {})[META_INPUT])
+    meta = json.loads(pq.ParquetFile(path).metadata.metadata[META_INPUT])
     return RawInput(
         path=path,
         source=path.parents[3].name,
@@ -220,7 +234,8 @@ def read_input(path: Path) -> RawInput:
         as_of=datetime.fromisoformat(meta["as_of"]),
         spot=float(meta["spot"]),
         origin=meta["origin"],
-        frame=pl.from_arrow(table.replace_schema_metadata(None)),
+        frame=pl.read_parquet(path),
+        bar=meta.get("bar"),
     )
 
 

@@ -128,6 +128,9 @@ CHAIN_COLUMNS: dict[str, pl.DataType] = {
     "prev_open_interest": pl.Int64,
     "gamma": pl.Float64,
     "delta": pl.Float64,
+    # The session whose close the open interest describes (a feed's OI is the previous
+    # session's, published the next morning); null when the source does not say.
+    "oi_as_of": pl.Date,
 }
 
 PRICE_COLUMNS: dict[str, pl.DataType] = {

@@ -28,7 +28,9 @@ class Fetched:
     Vendor sources return `payloads` by endpoint with `request` metadata per endpoint for the
     raw archive. `as_of` is the key time the source reports; `requests` the API requests this
     fetch really sent (counted against budgets, failed ones included); `errors` what was asked
-    for and did not arrive (the snapshot may still be storable without it).
+    for and did not arrive (the snapshot may still be storable without it). `bar`: the
+    underlying's daily bar when the reply carries one after the close (keys trade_date, open,
+    high, low, close, volume; prices in the underlying's units), stored in `prices`.
     """
 
     symbol: str
@@ -38,6 +40,7 @@ class Fetched:
     request: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: int = 0
     errors: tuple[str, ...] = ()
+    bar: dict[str, Any] | None = None
 
 
 class FetchError(Exception):
@@ -68,7 +71,7 @@ class Source(Protocol):
         ...
 
 
-def engine_payloads(chain: Chain, config: EngineConfig, expiries: int) -> dict[str, Any]:
+def engine_payloads(chain: Chain, config: EngineConfig, expiries: int = 0) -> dict[str, Any]:
     """Return every payload of a chain, plus gex of its `expiries` nearest expirations."""
     snapshot = ExposureSnapshot(chain, config)
     payloads = snapshot.payloads()

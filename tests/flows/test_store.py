@@ -152,3 +152,29 @@ def test_a_corrupt_raw_file_is_reported_and_the_rest_rebuilt(tmp_path):
     done = rebuild_from_raw(tmp_path, DEFAULT)
     assert done.rows["snapshots"] == 3
     assert len(done.refused) == 1 and "unreadable raw file" in done.refused[0]
+
+
+def test_a_bar_received_with_a_chain_lands_in_prices_and_survives_a_rebuild(tmp_path):
+    from datetime import date
+
+    from flows.capture import Origin, capture, write_captures
+    from pipeline.sources.base import Fetched
+
+    chain = small_chain("SPY", session_close("2024-03-04"))
+    bar = {"trade_date": date(2024, 3, 4), "open": 1.0, "high": 3.0, "low": 0.5, "close": 2.0}
+    fetched = Fetched("SPY", chain.as_of, chain=chain, bar={**bar, "volume": 10.0})
+    origin = Origin("feed", True)
+    captured = capture(tmp_path, origin, fetched, None, DEFAULT, asked=None, wall_pct=0.5)
+    write_captures(tmp_path, [captured])
+    stored = Lake(tmp_path).read("prices").drop("as_of").row(0, named=True)
+    assert stored == {
+        "symbol": "SPY",
+        "source": "feed",
+        "trade_date": date(2024, 3, 4),
+        **{k: v for k, v in bar.items() if k != "trade_date"},
+        "volume": 10.0,
+    }
+    before = content_hash(Lake(tmp_path))
+    shutil.rmtree(tmp_path / "lake")
+    rebuild_from_raw(tmp_path, DEFAULT)
+    assert content_hash(Lake(tmp_path)) == before

@@ -11,13 +11,12 @@ import time
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO, session_close, synthetic_rows
 from warehouse import catalog
 from warehouse.doctor import diagnose
-from warehouse.lake import Lake
+from warehouse.lake import Lake, file_metadata
 
 DAYS = ("2024-03-04", "2024-03-05", "2024-03-06")
 
@@ -65,7 +64,7 @@ def test_partitions_are_per_symbol_and_month_with_schema_metadata(tmp_path, rows
     assert path.relative_to(tmp_path).as_posix() == (
         "lake/strikes/symbol=SPY/month=2024-03/SPY_2024-03.parquet"
     )
-    meta = pq.read_schema(path).metadata
+    meta = file_metadata(path)
     assert meta[b"gammalake.schema_version"] == b"2" and meta[b"gammalake.dataset"] == b"strikes"
     assert not list((tmp_path / "tmp").iterdir())
 
@@ -74,7 +73,7 @@ WRITER = textwrap.dedent("""
     import sys
     from datetime import datetime, timedelta, timezone
     import polars as pl
-    from warehouse.lake import Lake
+    from warehouse.lake import Lake, file_metadata
     lake, n = Lake(__import__("pathlib").Path(sys.argv[1])), int(sys.argv[2])
     start = datetime(2024, 3, 4, 21, tzinfo=timezone.utc)
     for i in range(int(sys.argv[3])):
