@@ -51,14 +51,6 @@ class Settings:
     task_retries: int = 2
     fetch_concurrency: int = 4
     request_deadline_seconds: float = 60.0
-    cboe_url: str = "https://cdn.cboe.com/api/global/delayed_quotes/options"
-    cboe_user_agent: str = (
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/131.0 Safari/537.36"
-    )
-    cboe_window: float = 60.0
-    cboe_window_requests: int = 60
-    cboe_concurrency: int = 4
 
     def market(self) -> SyntheticMarket:
         """Return the synthetic market these settings describe (its planted effect included)."""
