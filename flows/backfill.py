@@ -23,6 +23,7 @@ from prefect.cache_policies import NONE
 
 from flows.capture import (
     Captured,
+    Later,
     Origin,
     Previous,
     Pricing,
@@ -77,6 +78,11 @@ class _Writer:
         self.home, self.outcome = home, outcome
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="lake-writer")
         self.pending: Future[dict[str, int]] | None = None
+        self.files: list[Future[object]] = []
+
+    def later(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
+        """Queue one raw file write; it lands before any batch queued after it."""
+        self.files.append(self.pool.submit(fn, *args, **kwargs))
 
     def write(self, batch: list[Captured]) -> None:
         """Queue a batch (snapshots last) once the previous one is written."""
@@ -87,7 +93,10 @@ class _Writer:
         self.pending = self.pool.submit(write_captures, self.home, batch)
 
     def wait(self) -> None:
-        """Wait for the batch being written; raise its error, if it failed."""
+        """Wait for the writes queued so far; raise the first error, if one failed."""
+        files, self.files = self.files, []
+        for future in files:
+            future.result()
         if self.pending is not None:
             pending, self.pending = self.pending, None
             self.outcome.add(pending.result())
@@ -125,14 +134,20 @@ def _newest(a: Previous | None, b: Previous | None) -> Previous | None:
 class _Walk:
     """One symbol's walk through its sessions: the previous snapshot and the batch to write."""
 
-    def __init__(self, settings: Settings, source: Source, pricing: Pricing, symbol: str) -> None:
-        """Start before the first session: the previous snapshot comes from the lake."""
+    def __init__(
+        self, settings: Settings, source: Source, pricing: Pricing, symbol: str, io: Later
+    ) -> None:
+        """Start before the first session (the previous snapshot comes from the lake).
+
+        `io` runs raw file writes (the backfill's writer thread).
+        """
         self.settings, self.source, self.pricing, self.symbol = settings, source, pricing, symbol
         self.origin = Origin(source.name, source.computes)
         self.method = pricing.method_for(source.computes)
         self.previous: Previous | None = None
         self.last: date | None = None
         self.secrets = secrets_of(settings, source)
+        self.io = io
 
     def previous_for(self, day: date, at: datetime) -> Previous | None:
         """Return the true previous snapshot of `day`: in memory, or stored in between."""
@@ -156,6 +171,7 @@ class _Walk:
             asked=at,
             wall_pct=self.settings.wall_alert_pct,
             secrets=self.secrets,
+            io=self.io,
         )
         self.previous, self.last = captured.previous(), day
         return captured
@@ -177,8 +193,9 @@ def backfill_symbol(
     listed and the walk goes on; a halted run (wrong key, budget spent) stops the symbol and
     lists the days it could not do.
     """
-    outcome, walk, batch = SymbolOutcome(symbol), _Walk(settings, source, pricing, symbol), []
+    outcome, batch = SymbolOutcome(symbol), []
     writer = _Writer(settings.home, outcome)
+    walk = _Walk(settings, source, pricing, symbol, writer.later)
     try:
         for i, day in enumerate(days):
             if batch and _month(day) != _month(batch[-1].headline["trade_date"]):

@@ -8,7 +8,7 @@ against the true previous stored snapshot. The snapshot and backfill flows, `cha
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,6 +29,8 @@ from warehouse.lake import Lake
 from warehouse.raw import RawArchive, scrub
 from warehouse.schema import SNAPSHOT_KEY
 
+#: Runs a file write: now, or later on a writer thread (in order).
+Later = Callable[..., None]
 #: Datasets keyed by the snapshot: re-writing a snapshot replaces all of its rows in them.
 PER_SNAPSHOT = ("strikes", "expiries", "alerts")
 
@@ -85,12 +87,29 @@ class Captured:
         return Previous(self.headline, self.rows.get("strikes", pl.DataFrame()))
 
 
-def archive(home: Path, origin: Origin, fetched: Fetched, secrets: Iterable[str]) -> list[Path]:
-    """Archive what the source returned, before anything parses it; return the files."""
+def now(fn: Callable[..., object], *args: object, **kwargs: object) -> None:
+    """Run a file write at once (what `io` does outside a backfill's writer thread)."""
+    fn(*args, **kwargs)
+
+
+def archive(
+    home: Path,
+    origin: Origin,
+    fetched: Fetched,
+    secrets: Iterable[str],
+    io: Later = now,
+) -> list[Path]:
+    """Archive what the source returned, before anything parses it; return the files.
+
+    `io` runs the write of an engine input: at once, or queued on a backfill's writer thread,
+    which writes it before any row of that snapshot (one thread, first in first out).
+    """
     raw = RawArchive(home)
     if origin.computes and fetched.chain is not None:
         chain = fetched.chain
-        path = raw.put_input(
+        path = raw.input_path(origin.name, chain.symbol, chain.as_of)
+        io(
+            raw.put_input,
             source=origin.name,
             symbol=chain.symbol,
             as_of=chain.as_of,
@@ -275,14 +294,15 @@ def capture(
     asked: datetime | None,
     wall_pct: float,
     secrets: Iterable[str] = (),
+    io: Later = now,
 ) -> Captured:
     """Archive then check, normalise and derive one fetched snapshot.
 
     A refused snapshot keeps its raw files, marked with the reason, and raises RejectedError
-    carrying the requests it cost.
+    carrying the requests it cost. `io`: see `archive`.
     """
     secrets = tuple(secrets)
-    files = archive(home, origin, fetched, secrets)
+    files = archive(home, origin, fetched, secrets, io)
     ref = str(files[0].relative_to(home)) if files else None
     try:
         return derive(
@@ -298,7 +318,7 @@ def capture(
     except RejectedError as exc:
         reason = f"refused by the checks: {exc}"
         for path in files:
-            RawArchive(home).reject(path, reason, secrets)
+            io(RawArchive(home).reject, path, reason, secrets)
         raise RejectedError(scrub(reason, secrets), requests=fetched.requests) from None
 
 

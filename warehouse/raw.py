@@ -152,9 +152,7 @@ class RawArchive:
 
         `bar`: the underlying's session bar received with the chain (JSON-ready values).
         """
-        validate_source(source)
-        validate_symbol(symbol)
-        target = self._path(source, INPUT, symbol, as_of, ".parquet")
+        target = self.input_path(source, symbol, as_of)
         meta: dict[str, Any] = {"symbol": symbol, "as_of": as_of.isoformat(), "spot": spot}
         meta |= {"origin": origin, "archived_at": datetime.now(UTC).isoformat()}
         if bar is not None:
@@ -168,6 +166,12 @@ class RawArchive:
         )
         _atomic_write(target, buffer.getvalue())
         return target
+
+    def input_path(self, source: str, symbol: str, as_of: datetime) -> Path:
+        """Return where the engine input of (source, symbol, as_of) is archived."""
+        validate_source(source)
+        validate_symbol(symbol)
+        return self._path(source, INPUT, symbol, as_of, ".parquet")
 
     def _path(self, source: str, endpoint: str, symbol: str, as_of: datetime, ext: str) -> Path:
         """Return the archive path of one snapshot's file (as_of timezone-aware)."""
