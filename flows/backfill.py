@@ -172,6 +172,7 @@ class _Walk:
             wall_pct=self.settings.wall_alert_pct,
             secrets=self.secrets,
             io=self.io,
+            session=day,
         )
         self.previous, self.last = captured.previous(), day
         return captured

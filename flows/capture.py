@@ -26,7 +26,7 @@ from pipeline.sessions import session_of
 from pipeline.sources.base import Fetched, engine_payloads
 from warehouse import catalog
 from warehouse.lake import Lake
-from warehouse.raw import RawArchive, scrub
+from warehouse.raw import RawArchive, scrub, staging
 from warehouse.schema import SNAPSHOT_KEY
 
 #: Runs a file write: now, or later on a writer thread (in order).
@@ -92,22 +92,33 @@ def now(fn: Callable[..., object], *args: object, **kwargs: object) -> None:
     fn(*args, **kwargs)
 
 
+@dataclass(frozen=True)
+class Archived:
+    """A received file on disk under its staging name, and the place it goes if accepted."""
+
+    staged: Path
+    final: Path
+
+
 def archive(
     home: Path,
     origin: Origin,
     fetched: Fetched,
     secrets: Iterable[str],
     io: Later = now,
-) -> list[Path]:
-    """Archive what the source returned, before anything parses it; return the files.
+) -> list[Archived]:
+    """Write what the source returned to disk, before anything parses it; return the files.
 
-    `io` runs the write of an engine input: at once, or queued on a backfill's writer thread,
-    which writes it before any row of that snapshot (one thread, first in first out).
+    Files are written under staging names and moved into place once checked (`settle`), or
+    set aside with the reason when refused. `io` runs each write: at once, or queued on a
+    backfill's writer thread, which writes it before any row of that snapshot (one thread,
+    first in, first out).
     """
     raw = RawArchive(home)
     if origin.computes and fetched.chain is not None:
         chain = fetched.chain
-        path = raw.input_path(origin.name, chain.symbol, chain.as_of)
+        final = raw.input_path(origin.name, chain.symbol, chain.as_of)
+        staged = staging(final)
         io(
             raw.put_input,
             source=origin.name,
@@ -117,9 +128,13 @@ def archive(
             origin=chain.origin,
             frame=chain.frame,
             bar=_jsonable(fetched.bar),
+            to=staged,
         )
-        return [path]
-    return [
+        return [Archived(staged, final)]
+    files = []
+    for endpoint, payload in sorted(fetched.payloads.items(), key=lambda kv: kv[0] != "gex"):
+        final = raw.payload_path(origin.name, endpoint, fetched.symbol, fetched.as_of)
+        files.append(Archived(staging(final), final))
         raw.put(
             source=origin.name,
             endpoint=endpoint,
@@ -128,9 +143,15 @@ def archive(
             payload=payload,
             request=dict(fetched.request.get(endpoint, {})),
             secrets=secrets,
+            to=files[-1].staged,
         )
-        for endpoint, payload in sorted(fetched.payloads.items(), key=lambda kv: kv[0] != "gex")
-    ]
+    return files
+
+
+def settle(home: Path, files: list[Archived], io: Later = now) -> None:
+    """Move accepted files into their places in the archive."""
+    for item in files:
+        io(RawArchive(home).settle, item.staged, item.final)
 
 
 def _jsonable(bar: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -149,15 +170,28 @@ def bar_rows(bar: dict[str, Any], symbol: str, source: str, as_of: datetime) -> 
     return pl.DataFrame([{**keys, **row}], schema_overrides={"as_of": pl.Datetime("us", "UTC")})
 
 
-def check(origin: Origin, fetched: Fetched, asked: datetime | None) -> None:
-    """Run the firewall on what was received; raise RejectedError naming the field at fault."""
+def check(
+    origin: Origin, fetched: Fetched, asked: datetime | None, session: date | None = None
+) -> None:
+    """Run the firewall on what was received; raise RejectedError naming the field at fault.
+
+    `session`: the NYSE session a backfill asked for; the snapshot must describe it (a stale
+    chain file saved under another day's name is refused, not stored as that day).
+    """
     now = datetime.now(UTC)
     if origin.computes:
         if fetched.chain is None:
             raise RejectedError(f"{fetched.symbol}: {origin.name} returned no chain")
         check_chain(fetched.chain, fetched.symbol, asked, now)
-        return
-    check_payloads(fetched.payloads, fetched.symbol, asked, fetched.as_of, now)
+    else:
+        check_payloads(fetched.payloads, fetched.symbol, asked, fetched.as_of, now)
+    described = session_of(fetched.as_of) if session is not None else None
+    if described != session:
+        where = fetched.chain.origin if fetched.chain is not None else origin.name
+        raise RejectedError(
+            f"{where}: as_of {fetched.as_of.isoformat()} describes the session of {described}, "
+            f"but {session} was asked for"
+        )
 
 
 def chain_rows(chain: Chain, source: str) -> pl.DataFrame:
@@ -273,9 +307,10 @@ def derive(
     asked: datetime | None = None,
     wall_pct: float = 0.5,
     secrets: Iterable[str] = (),
+    session: date | None = None,
 ) -> Captured:
     """Check, normalise and derive one archived fetch; raise RejectedError when refused."""
-    check(origin, fetched, asked)
+    check(origin, fetched, asked, session)
     try:
         rows = normalise(origin, fetched, pricing, raw_ref, secrets)
     except PayloadError as exc:
@@ -295,17 +330,18 @@ def capture(
     wall_pct: float,
     secrets: Iterable[str] = (),
     io: Later = now,
+    session: date | None = None,
 ) -> Captured:
     """Archive then check, normalise and derive one fetched snapshot.
 
     A refused snapshot keeps its raw files, marked with the reason, and raises RejectedError
-    carrying the requests it cost. `io`: see `archive`.
+    carrying the requests it cost. `io`: see `archive`; `session`: see `check`.
     """
     secrets = tuple(secrets)
     files = archive(home, origin, fetched, secrets, io)
-    ref = str(files[0].relative_to(home)) if files else None
+    ref = str(files[0].final.relative_to(home)) if files else None
     try:
-        return derive(
+        captured = derive(
             origin,
             fetched,
             previous,
@@ -314,12 +350,19 @@ def capture(
             asked=asked,
             wall_pct=wall_pct,
             secrets=secrets,
+            session=session,
         )
     except RejectedError as exc:
         reason = f"refused by the checks: {exc}"
-        for path in files:
-            io(RawArchive(home).reject, path, reason, secrets)
+        for item in files:
+            io(RawArchive(home).set_aside, item.staged, item.final, reason, secrets)
         raise RejectedError(scrub(reason, secrets), requests=fetched.requests) from None
+    except BaseException:
+        for item in files:  # not refused, not accepted: keep it, as received, in its place
+            io(RawArchive(home).settle, item.staged, item.final)
+        raise
+    settle(home, files, io)
+    return captured
 
 
 def snapshot_keys(frame: pl.DataFrame) -> pl.DataFrame:

@@ -159,10 +159,16 @@ def _sessions(first: date, last: date) -> list[date]:
 def _span_of_sessions(start: str, end: str) -> tuple[date, date]:
     """Return --start/--end as dates; refuse a reversed range or one with no NYSE session."""
     from pipeline.errors import InputError
+    from pipeline.sessions import calendar_span
 
     first, last = _date(start, "--start"), _date(end, "--end")
     if first > last:
         raise InputError(f"--start {first} is after --end {last}")
+    low, high = calendar_span()
+    if first < low or last > high:
+        raise InputError(
+            f"--start {first} .. --end {last} leaves the NYSE calendar ({low} .. {high})"
+        )
     if not _sessions(first, last):
         raise InputError(f"--start {first} .. --end {last} holds no NYSE session")
     return first, last
@@ -180,6 +186,11 @@ def _as_of(text: str | None, option: str = "--as-of") -> datetime | None:
         raise InputError(f"{option} {text!r} is not an ISO 8601 time") from None
     if when.tzinfo is None:
         raise InputError(f"{option} {text!r} needs a UTC offset, e.g. 2024-01-05T16:15-05:00")
+    from pipeline.sessions import calendar_span
+
+    low, high = calendar_span()
+    if not low <= when.date() <= high:
+        raise InputError(f"{option} {text!r} is outside the NYSE calendar ({low} .. {high})")
     return when
 
 

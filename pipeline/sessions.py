@@ -8,10 +8,14 @@ from typing import Any
 
 from pipeline.engine.timing import NEW_YORK
 
+#: First session the calendar holds. Fixed, not "20 years ago" (the library's default), so the
+#: sessions a stored history covers never slide out of it (rebuilds must keep working).
+CALENDAR_START = "1990-01-02"
+
 
 @lru_cache(maxsize=1)
 def nyse() -> Any:
-    """Return the NYSE (XNYS) calendar, loaded once on first use."""
+    """Return the NYSE (XNYS) calendar from CALENDAR_START to a year ahead, loaded once."""
     import warnings
 
     import exchange_calendars as xcals
@@ -19,7 +23,7 @@ def nyse() -> Any:
     # exchange_calendars 4.13 reads Series.values on tz-aware data, which pandas 3.1 deprecates
     # (harmless; the library's to fix). Only that exact message is silenced.
     warnings.filterwarnings("ignore", message="Series.values returning an ndarray that drops")
-    return xcals.get_calendar("XNYS")
+    return xcals.get_calendar("XNYS", start=CALENDAR_START)
 
 
 def session_of(moment: datetime) -> date:
@@ -68,3 +72,9 @@ def sessions_between(start: date, end: date) -> list[date]:
 def after_close(day: date, delay_minutes: int) -> datetime:
     """Return `delay_minutes` after the session's close (13:00 on half days), New York time."""
     return close_times([day])[0] + timedelta(minutes=delay_minutes)
+
+
+def calendar_span() -> tuple[date, date]:
+    """Return the first and last session the NYSE calendar knows."""
+    calendar = nyse()
+    return calendar.first_session.date(), calendar.last_session.date()

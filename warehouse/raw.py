@@ -85,6 +85,15 @@ class RawInput:
     bar: dict[str, Any] | None = None
 
 
+def staging(path: Path) -> Path:
+    """Return a temp name beside `path` for a file written before it is checked.
+
+    Named like the archive's other temp files, so `gammalake doctor` removes one whose writer
+    died.
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
 def rejected(path: Path) -> str | None:
     """Return why the checks refused an archived file, or None when it was not refused."""
     marker = path.with_name(path.name + REJECTED_SUFFIX)
@@ -112,16 +121,15 @@ class RawArchive:
         payload: Any,
         request: dict[str, Any] | None = None,
         secrets: Iterable[str] = (),
+        to: Path | None = None,
     ) -> Path:
         """Archive one payload (parsed JSON, or the body text when it was not JSON).
 
-        Returns the file written. `as_of` is the snapshot's key time (timezone-aware).
+        Returns the file written: `to`, else the payload's own place (see `payload_path`).
+        `as_of` is the snapshot's key time (timezone-aware).
         """
-        validate_source(source)
-        validate_symbol(symbol)
-        if not _ENDPOINT.fullmatch(endpoint) or endpoint == INPUT:
-            raise WarehouseInputError(f"invalid endpoint name {endpoint!r}")
-        target = self._path(source, endpoint, symbol, as_of, ".json.gz")
+        target = self.payload_path(source, endpoint, symbol, as_of)
+        target = to or target
         secrets = tuple(secrets)
         envelope = {
             "source": source,
@@ -147,12 +155,13 @@ class RawArchive:
         origin: str,
         frame: Any,
         bar: dict[str, Any] | None = None,
+        to: Path | None = None,
     ) -> Path:
         """Archive one engine input (a polars frame of contracts); return the file written.
 
         `bar`: the underlying's session bar received with the chain (JSON-ready values).
         """
-        target = self.input_path(source, symbol, as_of)
+        target = to or self.input_path(source, symbol, as_of)
         meta: dict[str, Any] = {"symbol": symbol, "as_of": as_of.isoformat(), "spot": spot}
         meta |= {"origin": origin, "archived_at": datetime.now(UTC).isoformat()}
         if bar is not None:
@@ -167,6 +176,14 @@ class RawArchive:
         _atomic_write(target, buffer.getvalue())
         return target
 
+    def payload_path(self, source: str, endpoint: str, symbol: str, as_of: datetime) -> Path:
+        """Return where a vendor payload of (source, endpoint, symbol, as_of) is archived."""
+        validate_source(source)
+        validate_symbol(symbol)
+        if not _ENDPOINT.fullmatch(endpoint) or endpoint == INPUT:
+            raise WarehouseInputError(f"invalid endpoint name {endpoint!r}")
+        return self._path(source, endpoint, symbol, as_of, ".json.gz")
+
     def input_path(self, source: str, symbol: str, as_of: datetime) -> Path:
         """Return where the engine input of (source, symbol, as_of) is archived."""
         validate_source(source)
@@ -179,6 +196,27 @@ class RawArchive:
             raise WarehouseInputError(f"as_of {as_of.isoformat()} has no timezone")
         stamp = as_of.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         return self.root / source / endpoint / f"symbol={symbol}" / stamp[:8] / f"{stamp}{ext}"
+
+    def settle(self, staged: Path, final: Path) -> Path:
+        """Move a file written under its staging name to its place; return the place."""
+        os.replace(staged, final)
+        return final
+
+    def set_aside(
+        self, staged: Path, final: Path, reason: str, secrets: Iterable[str] = ()
+    ) -> Path:
+        """Keep a refused file beside its place, under a name of its own, with the reason.
+
+        Never at the place itself: a refused reception must not replace (or mark) an accepted
+        one of the same moment, such as a stale file repeating an earlier day's chain.
+        """
+        stamp = final.name.split(".")[0]
+        aside = final.with_name(
+            f"{stamp}.rejected-{uuid.uuid4().hex[:8]}{final.name[len(stamp) :]}"
+        )
+        os.replace(staged, aside)
+        self.reject(aside, reason, secrets)
+        return aside
 
     def reject(self, path: Path, reason: str, secrets: Iterable[str] = ()) -> Path:
         """Mark an archived file as refused by the checks, with the reason; return the marker."""

@@ -182,3 +182,23 @@ def test_a_free_plan_backfill_stores_what_it_could_afford_and_records_every_requ
     row = catalog.query(tmp_path, "SELECT status, requests_used, rows_written FROM runs").row(0)
     assert row[0] == "partial" and row[1] == 10 and row[2] > 0
     assert Lake(tmp_path).read("snapshots").height == 5
+
+
+def test_a_stale_chain_file_under_another_days_name_is_refused_not_stored(tmp_path):
+    write_chain_files(tmp_path / "chains", [date(2024, 3, 14)])
+    stale = (tmp_path / "chains" / "SPY_2024-03-14.csv").read_text()
+    (tmp_path / "chains" / "SPY_2024-03-15.csv").write_text(stale)  # Thursday's chain again
+    settings = small(tmp_path / "home", chains_dir=tmp_path / "chains")
+    summary = backfill_flow(settings, ["SPY"], "chains", date(2024, 3, 14), date(2024, 3, 15))
+    outcome = summary.outcomes[0]
+    assert outcome.sessions == 1 and summary.status == "partial"
+    assert "describes the session of 2024-03-14, but 2024-03-15 was asked for" in (
+        outcome.refused[0]
+    )
+    assert Lake(settings.home).read("snapshots").height == 1
+    # The refusal is kept aside: the accepted input of the same moment stays in place, usable.
+    archive = RawArchive(settings.home)
+    [kept] = archive.inputs()
+    aside = [p for p in archive.inputs(include_rejected=True) if p != kept]
+    assert len(aside) == 1 and "2024-03-15 was asked for" in rejected(aside[0])
+    assert rebuild_from_raw(settings.home, Pricing(preset("default"))).rows["snapshots"] == 1

@@ -178,3 +178,18 @@ def test_a_bar_received_with_a_chain_lands_in_prices_and_survives_a_rebuild(tmp_
     shutil.rmtree(tmp_path / "lake")
     rebuild_from_raw(tmp_path, DEFAULT)
     assert content_hash(Lake(tmp_path)) == before
+
+
+def test_a_refused_reply_never_marks_an_accepted_file_of_the_same_moment(tmp_path):
+    when = session_close("2024-03-04")
+    store_payloads(tmp_path, vendor("SPY"), source="flashalpha", symbol="SPY", as_of=when)
+    wrong = vendor("SPY")  # the same moment's SPY data, now answering a QQQ request
+    for payload in wrong.values():
+        payload["symbol"] = "QQQ"
+    wrong["gex"]["net_gex"] = math.nan
+    with pytest.raises(RejectedError):
+        store_payloads(tmp_path, wrong, source="flashalpha", symbol="SPY", as_of=when)
+    good = sorted((tmp_path / "raw" / "flashalpha").glob("*/symbol=SPY/*/*Z.json.gz"))
+    assert len(good) == 3 and not any(rejected(p) for p in good)
+    shutil.rmtree(tmp_path / "lake")
+    assert rebuild_from_raw(tmp_path, DEFAULT).rows["snapshots"] == 1
