@@ -80,6 +80,11 @@ def load_snapshot(
     chain = read_chain(file, symbol=symbol, spot=spot, as_of=as_of)
     snapshot = ExposureSnapshot(chain, config).filtered(options.expiration, options.min_oi)
     if snapshot.book.contracts.strike.size == 0:
+        if options.expiration is None and options.min_oi is None:
+            raise InputError(
+                f"{file}: no contract left to price at {chain.as_of.isoformat()}: every "
+                "expiration is before that time, or no contract has usable open interest and IV"
+            )
         raise InputError(f"{file}: no contracts left after the expiration / min-oi filters")
     return chain, snapshot
 
@@ -91,8 +96,13 @@ def save(home: Path, chain: Chain, options: ChainOptions) -> None:
 
     if options.expiration or options.min_oi:
         raise InputError("--save stores whole chains: drop --expiration and --min-oi")
+    from pipeline.firewall import RejectedError
+
     pricing = Pricing(options.config())
-    stored = store_chain(home, chain, pricing)
+    try:
+        stored = store_chain(home, chain, pricing)
+    except RejectedError as exc:  # the file is the user's input: one line, exit 2
+        raise InputError(f"{chain.origin}: not saved: {exc}") from None
     print(
         f"saved {chain.symbol} {chain.as_of.isoformat()} as {pricing.method} to {home}: "
         f"{stored.rows}",

@@ -29,7 +29,7 @@ app = typer.Typer(
 def _options(
     ctx: typer.Context,
     home: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             help="Data folder (lake/, raw/, warehouse.duckdb). Default: $GAMMALAKE_HOME, "
             "else ~/.local/share/gammalake."
@@ -46,7 +46,11 @@ def _options(
     # Before any command imports Prefect: its log level and telemetry are read at import.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    ctx.obj = resolve_home(home)
+    if home is not None and not home.strip():
+        from pipeline.errors import InputError
+
+        raise InputError("--home '' names no folder; give a path, e.g. --home ~/gammalake")
+    ctx.obj = resolve_home(Path(home) if home is not None else None)
     ctx.meta["config"] = config
 
 
@@ -501,8 +505,11 @@ def doctor(ctx: typer.Context) -> None:
     from flows.console import make_console
     from flows.snapshot import pricing_of
     from pipeline.engine.method import ENGINE_VERSION
+    from pipeline.errors import InputError
     from warehouse.doctor import diagnose
 
+    if ctx.obj.exists() and not ctx.obj.is_dir():
+        raise InputError(f"--home {ctx.obj}: exists and is not a folder")
     method = pricing_of(_settings(ctx)).method
     report = diagnose(ctx.obj, engine_version=ENGINE_VERSION, method=method)
     console = make_console()
@@ -535,8 +542,14 @@ def quota(
         f"Clear today's FlashAlpha request count ({used} used on {day}, New York)? "
         "The API keeps its own count."
     )
-    if not yes and not typer.confirm(question, default=False):
-        print("quota: nothing changed")
+    import click
+
+    try:
+        answer = yes or typer.confirm(question, default=False)
+    except click.exceptions.Abort:  # no answer (stdin closed): change nothing
+        answer = False
+    if not answer:
+        print("quota: nothing changed (pass --yes to reset without asking)")
         raise typer.Exit(1)
     print(f"quota: today's count cleared ({reset_today(home)} request(s) on {day})")
 

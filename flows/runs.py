@@ -50,8 +50,8 @@ class SymbolOutcome:
         lines += self.refused
         if self.unaffordable:
             lines.append(
-                f"{len(self.unaffordable)} session(s) not affordable within the request "
-                f"budget, left for the next run: {_days(self.unaffordable)}"
+                f"{len(self.unaffordable)} session(s) not taken after the run halted, left "
+                f"for the next run: {_days(self.unaffordable)}"
             )
         return lines
 

@@ -78,3 +78,41 @@ def test_chain_options_that_would_give_nan_are_refused(tmp_path, args, message):
 def test_prices_import_takes_one_symbol(tmp_path):
     result = run_home(tmp_path, "prices", "import", "bars.csv", "--symbol", "SPY,QQQ")
     assert result.returncode == 2 and "--symbol must name one symbol" in result.stderr
+
+
+def test_an_empty_home_and_a_file_as_home_for_doctor_are_one_line(tmp_path):
+    result = run_home(tmp_path / "x", "doctor")
+    assert result.returncode == 0
+    import subprocess
+
+    from tests.flows.test_cli import BIN
+
+    empty = subprocess.run(
+        [str(BIN), "--home", "", "snapshot", "--symbols", "SPY"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert empty.returncode == 2 and "--home '' names no folder" in empty.stderr
+    assert not (tmp_path / "lake").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    doctor = run_home(afile, "doctor")
+    assert doctor.returncode == 2 and "exists and is not a folder" in doctor.stderr
+
+
+def test_quota_reset_without_an_answer_changes_nothing(tmp_path):
+    result = run_home(tmp_path, "quota", "--reset", stdin="")
+    assert result.returncode == 1 and "nothing changed" in result.stdout
+
+
+def test_chain_save_of_a_refused_file_is_one_line(tmp_path):
+    chain = tmp_path / "SPY_2099-03-13.csv"
+    chain.write_text(
+        "expiration,strike,right,open_interest,iv,underlying_price,as_of\n"
+        "2099-04-17,500,C,10,0.2,500,2099-03-13T16:15:00-04:00\n"
+    )
+    result = run_home(tmp_path / "home", "chain", str(chain), "--save", "--json")
+    assert result.returncode == 2 and "not saved: " in result.stderr
+    assert "in the future" in result.stderr and "Traceback" not in result.stderr
