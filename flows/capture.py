@@ -362,6 +362,9 @@ def capture(
             io(RawArchive(home).settle, item.staged, item.final)
         raise
     settle(home, files, io)
+    if origin.computes:
+        for item in files:
+            io(RawArchive(home).add_method, item.final, pricing.method)
     return captured
 
 

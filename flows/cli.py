@@ -596,6 +596,11 @@ def rebuild(
         )
     for line in done.refused:
         print(f"refused by the checks (rows removed): {line}")
+    if done.others:
+        print(
+            f"note: the inputs were also priced under {', '.join(done.others)}; re-make those "
+            "with `gammalake rebuild --preset NAME`"
+        )
     if done.legacy:
         print(
             f"note: {done.legacy} engine-output bundle(s) from before raw kept inputs cannot be "

@@ -35,8 +35,9 @@ from pipeline.engine.presets import preset
 from pipeline.firewall import RejectedError
 from pipeline.sources.base import Fetched
 from warehouse import catalog
+from warehouse.catalog import recipe
 from warehouse.lake import Lake
-from warehouse.raw import INPUT, RawArchive, read_envelope, read_input
+from warehouse.raw import INPUT, RawArchive, methods_of, read_envelope, read_input
 from warehouse.schema import DATASETS
 
 #: Endpoint of engine-output bundles archived before raw kept inputs (no input to re-price).
@@ -58,13 +59,15 @@ class Rebuilt:
     """What a rebuild did.
 
     Rows written, snapshots the checks refuse now, legacy bundles it could not use, and files
-    of an older schema version it migrated (the originals kept under attic/).
+    of an older schema version it migrated (the originals kept under attic/), and the other
+    methods the inputs were priced under (a plain rebuild re-makes only its own).
     """
 
     rows: dict[str, int] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
     legacy: int = 0
     migrated: list[Path] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)
 
     def add(self, written: dict[str, int]) -> None:
         """Add rows written per dataset."""
@@ -89,14 +92,28 @@ def payload_record(home: Path, paths: list[Path]) -> Received:
     return Received(Origin(head.source, False), fetched, str(head.path.relative_to(home)))
 
 
+def priced_under(path: Path, method: str | None) -> bool:
+    """Return True when an input was priced under `method`'s recipe (any engine version).
+
+    None, or an input with no record, means every input: re-pricing under another preset
+    covers the whole history, and inputs archived before records were kept have none.
+    """
+    methods = methods_of(path)
+    return method is None or not methods or recipe(method) in {recipe(m) for m in methods}
+
+
 def records(
-    home: Path, engine: bool, vendor: bool
+    home: Path, only: str | None, vendor: bool
 ) -> Iterator[tuple[tuple[str, str], list[list[Path]]]]:
-    """Yield ((source, symbol), [each snapshot's raw files]) in time order."""
+    """Yield ((source, symbol), [each snapshot's raw files]) in time order.
+
+    `only`: engine inputs priced under this method's recipe (a plain rebuild re-derives what
+    was made, and adds no snapshot no run of that method made); None: every input.
+    """
     groups: dict[tuple[str, str], dict[datetime, list[Path]]] = defaultdict(dict)
     raw = RawArchive(home)
-    if engine:
-        for path in raw.inputs():
+    for path in raw.inputs():
+        if priced_under(path, only):
             item_source, symbol = path.parents[3].name, path.parents[1].name.split("=", 1)[1]
             groups[(item_source, symbol)].setdefault(_stamp(path), []).append(path)
     if vendor:
@@ -153,6 +170,8 @@ def replay(
             _forget(home, item, pricing)
             continue
         previous = captured.previous()
+        if item.origin.computes:  # so a later plain rebuild under this method re-makes it
+            RawArchive(home).add_method(home / item.ref, pricing.method)
         if not chains:
             captured.rows.pop("chains", None)
         batch.append(captured)
@@ -195,12 +214,20 @@ def rebuild_from_raw(
     default method (the settings'), which a re-pricing under another preset leaves alone.
     """
     total = Rebuilt(legacy=_legacy_count(home), migrated=migrate(home))
-    for key, snapshots in records(home, engine=True, vendor=vendor):
+    only = pricing.method if vendor else None
+    total.others = _other_methods(home, pricing.method) if vendor else []
+    for key, snapshots in records(home, only, vendor):
         part = replay(home, key, snapshots, pricing, wall_pct, chains=vendor)
         total.add(part.rows)
         total.refused += part.refused
     catalog.rebuild(home, view_method or pricing.method)
     return total
+
+
+def _other_methods(home: Path, method: str) -> list[str]:
+    """Return the methods inputs were priced under, other than `method`'s recipe."""
+    seen = {m for path in RawArchive(home).inputs() for m in methods_of(path)}
+    return sorted(m for m in seen if recipe(m) != recipe(method))
 
 
 def _legacy_count(home: Path) -> int:

@@ -40,6 +40,8 @@ MASK = "***"
 #: Endpoint folder of engine inputs.
 INPUT = "chain"
 REJECTED_SUFFIX = ".rejected.json"
+#: Sidecar listing the methods an input was priced under, one a line: `rebuild` re-makes those.
+METHODS_SUFFIX = ".methods"
 META_INPUT = b"gammalake.input"
 
 
@@ -92,6 +94,12 @@ def staging(path: Path) -> Path:
     died.
     """
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def methods_of(path: Path) -> set[str]:
+    """Return the methods an archived input was priced under (empty when none recorded)."""
+    sidecar = path.with_name(path.name + METHODS_SUFFIX)
+    return set(sidecar.read_text().split()) if sidecar.exists() else set()
 
 
 def rejected(path: Path) -> str | None:
@@ -246,7 +254,14 @@ class RawArchive:
         stamp = as_of.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         folder = f"symbol={symbol}/{stamp[:8]}"
         found = self.root.glob(f"{source}/*/{folder}/{stamp}.*")
-        return sorted(p for p in found if not p.name.endswith(REJECTED_SUFFIX) and not rejected(p))
+        data = (p for p in found if p.name.endswith((".parquet", ".json.gz")))
+        return sorted(p for p in data if not rejected(p))
+
+    def add_method(self, path: Path, method: str) -> None:
+        """Record that the input at `path` was priced under `method` (a sidecar of lines)."""
+        if method not in methods_of(path):
+            with path.with_name(path.name + METHODS_SUFFIX).open("a") as handle:
+                handle.write(method + "\n")
 
 
 def read_envelope(path: Path) -> Envelope:

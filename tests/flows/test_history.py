@@ -202,3 +202,20 @@ def test_a_stale_chain_file_under_another_days_name_is_refused_not_stored(tmp_pa
     aside = [p for p in archive.inputs(include_rejected=True) if p != kept]
     assert len(aside) == 1 and "2024-03-15 was asked for" in rejected(aside[0])
     assert rebuild_from_raw(settings.home, Pricing(preset("default"))).rows["snapshots"] == 1
+
+
+def test_a_plain_rebuild_remakes_only_what_its_method_made(tmp_path):
+    settings = small(tmp_path)
+    backfill_flow(settings, ["SPY"], "synthetic", *SPAN)
+    later = datetime(2024, 3, 18, 16, 15, tzinfo=NEW_YORK)
+    snapshot_flow(replace(settings, preset="perfiliev"), ["SPY"], "synthetic", later)
+    before = tables(tmp_path)
+    shutil.rmtree(tmp_path / "lake")
+    done = rebuild_from_raw(tmp_path, Pricing(preset("default")))
+    assert done.others == ["perfiliev@v1"]
+    methods = catalog.query(tmp_path, "SELECT method, count(*) FROM snapshots GROUP BY 1")
+    assert methods.rows() == [(METHOD, 15)]  # no default snapshot at 18 March: none was made
+    rebuild_from_raw(tmp_path, Pricing(preset("perfiliev")), vendor=False)
+    methods = catalog.query(tmp_path, "SELECT method, count(*) FROM snapshots GROUP BY 1")
+    assert sorted(methods.rows()) == [(METHOD, 15), ("perfiliev@v1", 16)]
+    assert tables(tmp_path)["snapshots"][0] == before["snapshots"][0] + 15
