@@ -69,13 +69,24 @@ class Previous:
 
 @dataclass
 class Captured:
-    """Rows of one snapshot ready to write, with its alerts and the requests it cost."""
+    """Rows of one snapshot ready to write, with its alerts and the requests it cost.
+
+    `chain`: the engine input and its source, whose `chains` rows are built when written (on
+    a backfill's writer thread, off the path that prices the next session).
+    """
 
     symbol: str
     rows: dict[str, pl.DataFrame]
     alerts: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     errors: tuple[str, ...] = ()
+    chain: tuple[Chain, str] | None = None
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """Return every row to write, the chain's contracts included."""
+        if self.chain is None:
+            return self.rows
+        return {**self.rows, "chains": chain_rows(*self.chain)}
 
     @property
     def headline(self) -> dict[str, Any]:
@@ -228,7 +239,6 @@ def normalise(
         # Per-expiry gex is not stored: it is re-computed from the raw input when asked for.
         payloads = engine_payloads(fetched.chain, pricing.config)
         rows = snapshot_rows(payloads, source=origin.name, method=method, raw_ref=raw_ref)
-        rows["chains"] = chain_rows(fetched.chain, origin.name)
         if fetched.bar is not None:
             chain = fetched.chain
             rows["prices"] = bar_rows(fetched.bar, chain.symbol, origin.name, chain.as_of)
@@ -316,7 +326,8 @@ def derive(
     except PayloadError as exc:
         raise RejectedError(str(exc), requests=fetched.requests) from None
     alerts = against_previous(rows, previous, wall_pct)
-    return Captured(fetched.symbol, rows, alerts, fetched.requests, fetched.errors)
+    chain = (fetched.chain, origin.name) if origin.computes and fetched.chain else None
+    return Captured(fetched.symbol, rows, alerts, fetched.requests, fetched.errors, chain)
 
 
 def capture(
@@ -377,7 +388,7 @@ def merge_rows(captures: list[Captured]) -> dict[str, pl.DataFrame]:
     """Return the rows of many captures concatenated per dataset."""
     frames: dict[str, list[pl.DataFrame]] = {}
     for item in captures:
-        for name, frame in item.rows.items():
+        for name, frame in item.frames().items():
             frames.setdefault(name, []).append(frame)
     return {name: pl.concat(parts, how="diagonal_relaxed") for name, parts in frames.items()}
 

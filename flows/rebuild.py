@@ -173,7 +173,7 @@ def replay(
         if item.origin.computes:  # so a later plain rebuild under this method re-makes it
             RawArchive(home).add_method(home / item.ref, pricing.method)
         if not chains:
-            captured.rows.pop("chains", None)
+            captured.chain = None
         batch.append(captured)
     done.add(write_captures(home, batch))
     return done
