@@ -158,7 +158,8 @@ class Lake:
             if merged.height == 0:
                 self._remove(target)
                 return
-            self._replace(spec, merged.sort(list(spec.unique_key)), target)
+            # Stable by snapshot: rows keep the order received within one (a chain as listed).
+            self._replace(spec, merged.sort(list(spec.replace_key), maintain_order=True), target)
 
     def _remove(self, target: Path) -> None:
         """Delete a partition file that has no rows left (under the swap lock)."""
