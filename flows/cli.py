@@ -108,7 +108,7 @@ def snapshot(
     names = _symbols(symbols) if symbols is not None else list(settings.watchlist)
     moment = _as_of(at, "--at") or datetime.now(NEW_YORK)
     run = snapshot_flow.with_options(task_runner=task_runner(settings))
-    summary = run(settings, names, source or settings.source, moment)
+    summary = run(settings, names, _source(source or settings.source), moment)
     print_summary(summary)
     raise typer.Exit(1 if summary.failures else 0)
 
@@ -138,7 +138,8 @@ def backfill(
     bar, advance = backfill_progress(len(_sessions(first, last)) * len(names))
     run = backfill_flow.with_options(task_runner=task_runner(settings))
     hook = advance if settings.task_runner == "threads" else None
-    source = source or settings.source
+    source = _source(source or settings.source)
+    _synthetic_span(source, first)
     with bar:
         summary = run(settings, names, source, first, last, force, hook, strict)
     print_summary(summary)
@@ -176,6 +177,25 @@ def _span_of_sessions(start: str, end: str) -> tuple[date, date]:
     if not _sessions(first, last):
         raise InputError(f"--start {first} .. --end {last} holds no NYSE session")
     return first, last
+
+
+def _source(name: str) -> str:
+    """Return a known source name, or raise naming the known ones (before any flow starts)."""
+    from flows.sources import SOURCES
+    from pipeline.errors import InputError
+
+    if name not in SOURCES:
+        raise InputError(f"--source {name!r} is unknown (known: {', '.join(SOURCES)})")
+    return name
+
+
+def _synthetic_span(source: str, first: date) -> None:
+    """Refuse a synthetic backfill that starts before the simulated history does."""
+    from pipeline.errors import InputError
+    from pipeline.sources.synthetic import SYNTHETIC_START
+
+    if source == "synthetic" and first < SYNTHETIC_START:
+        raise InputError(f"--start {first}: the synthetic market starts {SYNTHETIC_START}")
 
 
 def _as_of(text: str | None, option: str = "--as-of") -> datetime | None:

@@ -30,7 +30,7 @@ import polars as pl
 
 from pipeline.errors import FileFormatError, InputError
 from pipeline.sessions import close_times, nyse, sessions_between
-from pipeline.sources.synthetic import SyntheticMarket
+from pipeline.sources.synthetic import SYNTHETIC_START, SyntheticMarket
 from pipeline.sources.tabular import LINE, load_csv, lower_name, shown
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -257,6 +257,8 @@ def synthetic_bars(market: SyntheticMarket, symbol: str, start: date, end: date)
 
     calendar = nyse()
     sessions = session_span(start, end)
+    if sessions[0] < SYNTHETIC_START:
+        raise InputError(f"start {start}: the synthetic market starts {SYNTHETIC_START}")
     opened = pd.Timestamp(sessions[0])
     # The calendar's first session has no previous one: its own close stands in.
     first = (

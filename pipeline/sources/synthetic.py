@@ -25,8 +25,11 @@ import polars as pl
 from pipeline.chain import Chain
 from pipeline.engine.greeks import bsm_price
 from pipeline.engine.timing import NEW_YORK
+from pipeline.errors import InputError
 
-_START = date(2000, 1, 3)
+#: First day of the simulated history.
+SYNTHETIC_START = date(2000, 1, 3)
+_START = SYNTHETIC_START
 # Levels on the first simulated day (2000-01-03), close to the real ones then.
 _BASE_PRICES = {"SPY": 140.0, "QQQ": 90.0, "IWM": 50.0, "SPX": 1400.0, "NDX": 3700.0}
 #: Positioning above which the market counts as dealers-long-gamma for the planted effect; the
@@ -57,7 +60,7 @@ class SyntheticMarket:
         """Return the simulated close of `symbol` on `day` (weekdays from 2000-01-03 on)."""
         days = int(np.busday_count(_START, day))
         if days < 0:
-            raise ValueError(f"synthetic history starts {_START}, asked for {day}")
+            raise InputError(f"the synthetic market starts {_START}; {day} is before it")
         path = _log_path(self, symbol, days)
         base = _BASE_PRICES.get(
             symbol, 50.0 + int(hashlib.md5(symbol.encode()).hexdigest(), 16) % 400

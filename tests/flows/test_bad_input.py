@@ -116,3 +116,24 @@ def test_chain_save_of_a_refused_file_is_one_line(tmp_path):
     result = run_home(tmp_path / "home", "chain", str(chain), "--save", "--json")
     assert result.returncode == 2 and "not saved: " in result.stderr
     assert "in the future" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("snapshot", "--symbols", "SPY", "--source", "nope"), "--source 'nope' is unknown"),
+        (
+            ("backfill", "--symbols", "SPY", "--start", "1995-01-03", "--end", "1995-01-10"),
+            "the synthetic market starts 2000-01-03",
+        ),
+        (
+            ("backfill", "--symbols", "SPY", "--start", "1985-01-02", "--end", "1985-01-10"),
+            "leaves the NYSE calendar",
+        ),
+        (("snapshot", "--symbols", "SPY", "--at", "1985-01-02T16:15-05:00"), "outside the NYSE"),
+    ],
+)
+def test_sources_and_spans_the_flows_cannot_take_are_one_line(tmp_path, args, message):
+    result = run_home(tmp_path / "home", *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "home" / "lake").exists()

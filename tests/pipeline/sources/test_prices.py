@@ -144,7 +144,8 @@ def test_rows_that_do_not_fit_the_header_are_refused(tmp_path, lines, match):
     [
         (date(2024, 3, 10), date(2024, 3, 1), "--start 2024-03-10 is after --end 2024-03-01"),
         (date(2024, 3, 2), date(2024, 3, 3), "no NYSE session from --start 2024-03-02"),
-        (date(1990, 1, 2), date(1990, 2, 1), "outside the NYSE calendar"),
+        (date(1985, 1, 2), date(1985, 2, 1), "outside the NYSE calendar"),
+        (date(1995, 1, 3), date(1995, 2, 1), "the synthetic market starts 2000-01-03"),
     ],
 )
 def test_synthetic_spans_without_sessions_are_refused(tmp_path, start, end, match):
