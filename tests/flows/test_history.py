@@ -192,8 +192,8 @@ def test_a_stale_chain_file_under_another_days_name_is_refused_not_stored(tmp_pa
     summary = backfill_flow(settings, ["SPY"], "chains", date(2024, 3, 14), date(2024, 3, 15))
     outcome = summary.outcomes[0]
     assert outcome.sessions == 1 and summary.status == "partial"
-    assert "describes the session of 2024-03-14, but 2024-03-15 was asked for" in (
-        outcome.refused[0]
+    assert (
+        "describes the session of 2024-03-14, but 2024-03-15 was asked for" in (outcome.refused[0])
     )
     assert Lake(settings.home).read("snapshots").height == 1
     # The refusal is kept aside: the accepted input of the same moment stays in place, usable.
