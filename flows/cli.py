@@ -106,7 +106,7 @@ def snapshot(
 
     settings = _writing(ctx, preset)
     names = _symbols(symbols) if symbols is not None else list(settings.watchlist)
-    moment = _as_of(at, "--at") or datetime.now(NEW_YORK)
+    moment = _as_of(at, "--at", on_calendar=True) or datetime.now(NEW_YORK)
     run = snapshot_flow.with_options(task_runner=task_runner(settings))
     summary = run(settings, names, _source(source or settings.source), moment)
     print_summary(summary)
@@ -198,8 +198,12 @@ def _synthetic_span(source: str, first: date) -> None:
         raise InputError(f"--start {first}: the synthetic market starts {SYNTHETIC_START}")
 
 
-def _as_of(text: str | None, option: str = "--as-of") -> datetime | None:
-    """Return an ISO 8601 time with offset, or raise a clear error naming the option."""
+def _as_of(text: str | None, option: str = "--as-of", on_calendar: bool = False) -> datetime | None:
+    """Return an ISO 8601 time with offset, or raise a clear error naming the option.
+
+    `on_calendar`: also refuse a time off the NYSE calendar (flows need its session; `chain`
+    alone does not, and loading the calendar would slow its start-up).
+    """
     from pipeline.errors import InputError
 
     if text is None:
@@ -210,6 +214,8 @@ def _as_of(text: str | None, option: str = "--as-of") -> datetime | None:
         raise InputError(f"{option} {text!r} is not an ISO 8601 time") from None
     if when.tzinfo is None:
         raise InputError(f"{option} {text!r} needs a UTC offset, e.g. 2024-01-05T16:15-05:00")
+    if not on_calendar:
+        return when
     from pipeline.sessions import calendar_span
 
     low, high = calendar_span()
