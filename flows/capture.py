@@ -251,22 +251,32 @@ def normalise(
 
 
 def previous_from_lake(
-    home: Path, symbol: str, source: str, method: str, before: datetime
+    home: Path,
+    symbol: str,
+    source: str,
+    method: str,
+    before: datetime,
+    inclusive: bool = False,
 ) -> Previous | None:
-    """Return the latest stored snapshot of (symbol, source, method) before `before`, or None."""
-    if "snapshots" not in Lake(home).datasets():
+    """Return the latest stored snapshot of (symbol, source, method) before `before`, or None.
+
+    `inclusive`: at or before, so one query also tells whether `before` itself is stored.
+    """
+    present = Lake(home).datasets()
+    if "snapshots" not in present:
         return None
+    until = "<=" if inclusive else "<"
     with catalog.reader(home) as con:
         snap = con.sql(
             "SELECT * FROM snapshots WHERE symbol = ? AND source = ? AND method = ? "
-            "AND as_of < ? ORDER BY as_of DESC LIMIT 1",
+            f"AND as_of {until} ? ORDER BY as_of DESC LIMIT 1",
             params=[symbol, source, method, before],
         ).pl()
         if snap.height == 0:
             return None
         row = snap.row(0, named=True)
         strikes = pl.DataFrame()
-        if "strikes" in Lake(home).datasets():
+        if "strikes" in present:
             strikes = con.sql(
                 "SELECT strike, call_oi, put_oi FROM strikes WHERE "
                 "symbol = ? AND source = ? AND method = ? AND as_of = ?",
