@@ -68,8 +68,8 @@ def scheduled_snapshot(
 @flow(name="gammalake-doctor")
 def doctor_flow(home: str | None = None) -> dict[str, object]:
     """Check the lake and return the findings."""
-    from flows.home import resolve_home
     from warehouse.doctor import diagnose
+    from warehouse.home import resolve_home
 
     report = diagnose(resolve_home(Path(home) if home else None))
     return {

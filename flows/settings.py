@@ -15,8 +15,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows.home import resolve_home
 from pipeline.errors import InputError
+from warehouse.home import resolve_home
 
 if TYPE_CHECKING:
     from pipeline.sources.synthetic import SyntheticMarket

@@ -20,7 +20,7 @@ from backtest.report import (
 )
 from backtest.run import Request, run_backtest
 from backtest.study import forward, run_study
-from flows.backtestcmd import backtest_command, make_request, study_command
+from gammalake.cli.research import backtest_command, make_request, study_command
 from tests.backtest.conftest import sessions, write_history
 
 #: What the CLI passes when neither --start nor --end is given.

@@ -6,7 +6,7 @@ import gzip
 
 from flows.store import store_payloads
 from pipeline.sources.flashalpha import ClientConfig, FlashAlphaClient, RetryPolicy
-from pipeline.sources.flashalpha_server import Fault, ServerState, serve
+from tests.support.flashalpha_server import Fault, ServerState, serve
 from warehouse import catalog
 
 KEY = "fa-live-ABCDEF0123456789"

@@ -18,8 +18,8 @@ from flows.backfill import backfill_flow
 from flows.settings import Settings
 from flows.snapshot import snapshot_flow
 from pipeline.engine.timing import NEW_YORK
-from pipeline.sources.flashalpha_server import Fault, ServerState, serve
 from tests.conftest import REPO
+from tests.support.flashalpha_server import Fault, ServerState, serve
 from tests.warehouse.test_lake import content_hash
 from warehouse import catalog
 from warehouse.lake import Lake
@@ -147,7 +147,7 @@ def test_flashalpha_faults_healthy_symbols_land_and_the_retry_duplicates_nothing
 def test_dask_task_runner_gives_the_same_tables(tmp_path):
     from distributed import LocalCluster
 
-    from flows.runcmd import task_runner
+    from flows.runners import task_runner
 
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None

@@ -163,7 +163,7 @@ def test_run_status_is_partial_when_something_was_stored(tmp_path):
 def test_a_free_plan_backfill_stores_what_it_could_afford_and_records_every_request(
     tmp_path, monkeypatch
 ):
-    from pipeline.sources.flashalpha_server import ServerState, serve
+    from tests.support.flashalpha_server import ServerState, serve
 
     server = serve(ServerState(keys={"free-key": "free"}))
     monkeypatch.setenv("FLASHALPHA_API_KEY", "free-key")

@@ -27,7 +27,7 @@ from pipeline.sources.flashalpha import (
     UnreachableError,
     plan_requests,
 )
-from pipeline.sources.flashalpha_server import Fault, ServerState, serve
+from tests.support.flashalpha_server import Fault, ServerState, serve
 
 KEY = "fa-secret-key-0123456789"
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, jitter=0.2, max_retry_after=5)

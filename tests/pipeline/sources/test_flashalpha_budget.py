@@ -24,7 +24,7 @@ from pipeline.sources.flashalpha import (
     RetryPolicy,
     fetch_plan,
 )
-from pipeline.sources.flashalpha_server import Fault, ServerState, serve
+from tests.support.flashalpha_server import Fault, ServerState, serve
 
 KEY = "fa-source-key-9876543210"
 FREE_KEY = "fa-free-key-5555555555"

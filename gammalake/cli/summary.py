@@ -1,10 +1,9 @@
-"""CLI side of the flows: quiet Prefect, run with the configured task runner, show results."""
+"""What a flow run did, on the terminal: the progress bar and the per-symbol summary."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
 
 from rich.progress import (
     BarColumn,
@@ -18,28 +17,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from flows.console import make_console
 from flows.runs import RunSummary
-from flows.settings import Settings
-
-
-def task_runner(settings: Settings) -> Any:
-    """Return the configured Prefect task runner: threads, or Dask at `dask_address`."""
-    if settings.task_runner == "dask":
-        import logging
-
-        from prefect_dask import DaskTaskRunner
-
-        # The local cluster narrates its start-up at INFO; the CLI shows its own progress.
-        for name in ("distributed", "distributed.scheduler", "distributed.nanny"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-
-        if settings.dask_address:
-            return DaskTaskRunner(address=settings.dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": settings.max_workers})
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    return ThreadPoolTaskRunner(max_workers=settings.max_workers)
+from gammalake.cli.console import make_console
 
 
 class RateColumn(ProgressColumn):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.flows.test_cli import run_home
+from tests.gammalake.test_cli import run_home
 
 CASES = [
     (("snapshot", "--symbols", ""), "--symbols '' names no symbol"),
@@ -85,7 +85,7 @@ def test_an_empty_home_and_a_file_as_home_for_doctor_are_one_line(tmp_path):
     assert result.returncode == 0
     import subprocess
 
-    from tests.flows.test_cli import BIN
+    from tests.gammalake.test_cli import BIN
 
     empty = subprocess.run(
         [str(BIN), "--home", "", "snapshot", "--symbols", "SPY"],

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from flows.choices import OutputFormat
+from gammalake.cli.choices import OutputFormat
 from pipeline.errors import InputError
 
 #: Table functions that only read (files, the catalog's own metadata, generated rows).
@@ -228,7 +228,7 @@ def emit(
     if home is not None:
         check_output(home, output)
     if fmt is OutputFormat.table:
-        from flows.console import make_console
+        from gammalake.cli.console import make_console
 
         make_console().print(table_of(frame))
         return
@@ -261,7 +261,7 @@ def sql_command(home: Path, sql: str | None, fmt: OutputFormat, output: Path | N
 
 def prompt(home: Path) -> None:
     """Read statements ending in ';' from stdin and print each result; .quit or EOF ends."""
-    from flows.console import make_console
+    from gammalake.cli.console import make_console
 
     console = make_console()
     console.print(f"gammalake sql on {home} - views: {', '.join(view_names(home))}")

@@ -15,12 +15,12 @@ from pathlib import Path
 from rich.table import Table
 
 from flows.backfill import backfill_flow
-from flows.console import level, make_console, money
 from flows.imports import import_synthetic_prices
-from flows.runcmd import backfill_progress, print_summary
 from flows.settings import Settings
 from flows.snapshot import snapshot_flow
-from flows.sqlcmd import run_query, table_of
+from gammalake.cli.console import level, make_console, money
+from gammalake.cli.sql import run_query, table_of
+from gammalake.cli.summary import backfill_progress, print_summary
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sessions import after_close, sessions_between
 from warehouse.queries import EXAMPLES
@@ -66,7 +66,7 @@ def research(
 ) -> tuple[Path, Path]:
     """Run the study and a regime backtest (default grid, walk-forward); return both reports."""
     from backtest.run import Request
-    from flows.backtestcmd import backtest_command, study_command
+    from gammalake.cli.research import backtest_command, study_command
 
     console = make_console()
     console.print("\n[bold]study[/]: next-day vol by regime and wall holds (planted effect 1.6x)")
@@ -109,7 +109,7 @@ def run_demo(
     for title, sql in EXAMPLES.items():
         console.print(f"\n[bold]{title}[/]")
         console.print(table_of(run_query(home, sql)))
-    from flows.backtestcmd import backtest_method
+    from gammalake.cli.research import backtest_method
 
     reports = research(home, symbols, start, latest, backtest_method(None, settings.preset))
     console.print(

@@ -129,6 +129,6 @@ def run_chain(
         json.dump(payloads, sys.stdout, allow_nan=False, separators=(",", ":"))
         sys.stdout.write("\n")
         return
-    from flows.console import print_snapshot
+    from gammalake.cli.console import print_snapshot
 
     print_snapshot(payloads, options.preset)

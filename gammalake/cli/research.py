@@ -21,7 +21,7 @@ from backtest.run import Request, run_backtest
 from backtest.strategies import STRATEGIES, strategy
 from backtest.study import run_study
 from backtest.sweep import parse_grid, parse_params
-from flows.console import make_console
+from gammalake.cli.console import make_console
 from pipeline.engine.method import resolve_method
 from pipeline.errors import InputError
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.choices import OutputFormat
-from flows.sqlcmd import check_output, emit, read_statements, run_query, sql_command
+from gammalake.cli.choices import OutputFormat
+from gammalake.cli.sql import check_output, emit, read_statements, run_query, sql_command
 from pipeline.errors import InputError
 from tests.conftest import REPO, session_close, synthetic_rows
 from warehouse import catalog
@@ -182,7 +182,7 @@ def test_a_home_where_locks_cannot_be_made_still_answers(home):
 READ_ONLY = """
 import sys
 from pathlib import Path
-from flows.sqlcmd import run_query
+from gammalake.cli.sql import run_query
 from warehouse.doctor import diagnose
 home = Path(sys.argv[1])
 print(run_query(home, "SELECT count(*) AS n FROM snapshots").item())

@@ -1,0 +1,1 @@
+"""One module per command group; gammalake.cli.app registers them."""
