@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_lake.py
 	$(BIN)/python bench/bench_backfill.py
 	$(BIN)/python bench/bench_backtest.py
+	$(BIN)/python bench/bench_orchestration.py
+	$(BIN)/python bench/bench_cboe.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

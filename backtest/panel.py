@@ -99,7 +99,10 @@ class Panel:
     def span(self) -> tuple[date, date]:
         """Return the first and last session of the panel."""
         dates = self.column("trade_date")
-        return dates.min(), dates.max()
+        first, last = dates.min(), dates.max()
+        if not isinstance(first, date) or not isinstance(last, date):  # _panel refuses these
+            raise WarehouseInputError(f"the panel of {self.symbol} has no sessions")
+        return first, last
 
 
 _SQL = """

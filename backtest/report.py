@@ -1,14 +1,21 @@
-"""Self-contained HTML reports (plotly.js embedded, opens offline) and the JSON of their figures.
+"""HTML reports of backtests and studies, and the JSON of every number they draw.
 
-`backtest_report` and `study_report` turn the figures of `run.run_backtest` and
-`study.run_study` into sections of charts and tables; `write_report` writes NAME.html next to
-NAME.json, which holds every number the charts draw.
+`backtest_sections` and `study_sections` turn the figures of `run.run_backtest` and
+`study.run_study` into sections of charts (drawn by `backtest.charts`) and tables;
+`write_report` writes NAME.html next to NAME.json. Pages load plotly.js from one shared copy,
+`plotly.min.js` beside them (copied from the installed plotly package; nothing comes from a
+CDN), or embed it with `self_contained=True` for a single file that can be mailed.
+
+Tables follow one convention: returns, rates and drawdowns in % with 2 decimals, ratios such
+as Sharpe as plain numbers, headers in words. The JSON keeps raw values under their own keys.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -18,8 +25,88 @@ from typing import Any
 import plotly.graph_objects as go
 from markupsafe import Markup
 
+from backtest import charts
+from backtest.tearsheet import tearsheet
+
 TEMPLATES = Path(__file__).with_name("templates")
-_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+#: The shared copy of plotly.js every page of a reports folder loads (unless self-contained).
+PLOTLY_JS = "plotly.min.js"
+#: The units note every report carries.
+UNITS = (
+    "Tables show returns, rates and drawdowns in % (2 decimals) and ratios such as Sharpe as "
+    "plain numbers; Sharpe, Sortino and volatility are annualised on 252 sessions. The JSON of "
+    "figures ({json}) keeps the raw values under their own keys: fractions (0.0123 is 1.23%), "
+    "except keys ending in _pct, which are already in %."
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: the row key it shows, its header, and how its values read.
+
+    `kind`: `pct` (a fraction, shown in %), `pp` (already in %), `num` (2 decimals), `num3`
+    (3 decimals), `int`, `money` (2 decimals, thousands separated) or `text`.
+    """
+
+    key: str
+    header: str
+    kind: str = "text"
+
+
+def _fmt_pct(value: float) -> str:
+    """Return a fraction as a percentage with 2 decimals."""
+    return f"{100 * value:.2f}%"
+
+
+_FORMATS: dict[str, Callable[[Any], str]] = {
+    "pct": _fmt_pct,
+    "pp": lambda v: f"{v:.2f}%",
+    "num": lambda v: f"{v:.2f}",
+    "num3": lambda v: f"{v:.3f}",
+    "int": lambda v: f"{v:,}",
+    "money": lambda v: f"{v:,.2f}",
+}
+
+
+def cell(value: Any, kind: str = "text") -> str:
+    """Return one table cell: `value` read as `kind` (see `Column`); None as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, bool) or kind == "text" or not isinstance(value, int | float):
+        return str(value).replace("_", " ") if isinstance(value, str) else str(value)
+    return _FORMATS[kind](value)
+
+
+def _columns(rows: list[dict[str, Any]], columns: Sequence[Column]) -> list[Column]:
+    """Return `columns`, then a column for each row key they leave out (header from the key)."""
+    named = {c.key for c in columns}
+    extra = [k for k in rows[0] if k not in named] if rows else []
+    return [*columns, *(Column(k, k.replace("_", " ").capitalize(), _kind(rows, k)) for k in extra)]
+
+
+def _kind(rows: list[dict[str, Any]], key: str) -> str:
+    """Return how an unlisted column reads: `_pct` keys in %, other floats 2 decimals."""
+    if key.endswith("_pct"):
+        return "pp"
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return "num" if values and isinstance(values[0], float) else "text"
+
+
+def html_table(rows: list[dict[str, Any]], columns: Sequence[Column] = ()) -> str:
+    """Return rows as an HTML table: `columns` first (headers, formats), text escaped."""
+    if not rows:
+        return "<p class='note'>none</p>"
+    shown = _columns(rows, columns)
+    head = "".join(f"<th>{html.escape(c.header)}</th>" for c in shown)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(cell(row.get(c.key), c.kind))}</td>" for c in shown)
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 @dataclass
@@ -36,41 +123,24 @@ class Section:
         """Return the section's HTML id."""
         return "".join(c if c.isalnum() else "-" for c in self.title.lower())
 
-    def chart(self, title: str, figure: go.Figure) -> None:
-        """Add a chart under `title`."""
+    def chart(self, title: str, figure: go.Figure, note: str = "") -> None:
+        """Add a chart under `title`, with an optional `note` line under it."""
         key = f"{self.anchor}-{len(self.blocks)}"
-        figure.update_layout(margin={"l": 50, "r": 20, "t": 30, "b": 40}, height=380)
         self.figures[key] = figure
-        self.blocks.append({"title": title, "chart": key})
+        self.blocks.append({"title": title, "chart": key, "note": note})
 
-    def table(self, title: str, rows: list[dict[str, Any]], limit: int = 500) -> None:
+    def table(
+        self,
+        title: str,
+        rows: list[dict[str, Any]],
+        columns: Sequence[Column] = (),
+        limit: int = 500,
+    ) -> None:
         """Add a table of `rows` (at most `limit`, the rest counted in the title)."""
         shown = rows[:limit]
         more = f" (first {limit} of {len(rows)})" if len(rows) > limit else ""
-        self.blocks.append({"title": title + more, "table": Markup(html_table(shown))})
-
-
-def html_table(rows: list[dict[str, Any]]) -> str:
-    """Return rows as an HTML table, numbers formatted, text escaped."""
-    if not rows:
-        return "<p class='note'>none</p>"
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row.values()) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _cell(value: Any) -> str:
-    """Return a table cell: floats to 4 significant digits, None as a dash."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    return str(value)
+        table = Markup(html_table(shown, columns))
+        self.blocks.append({"title": title + more, "table": table, "note": ""})
 
 
 def write_report(
@@ -80,27 +150,30 @@ def write_report(
     sections: list[Section],
     data: dict[str, Any],
     cautions: list[str] | None = None,
+    *,
+    self_contained: bool = False,
 ) -> tuple[Path, Path]:
-    """Write `path` (.html, self-contained) and its .json of figures; return both paths.
+    """Write `path`.html and its .json of figures; return both paths.
 
-    Written to temporary names and renamed, so a reader never sees half a report.
+    The page loads `plotly.min.js` from its own folder (copied there once, see
+    `shared_plotly`), or embeds plotly.js with `self_contained=True`. Written to temporary
+    names and renamed, so a reader never sees half a report.
     """
-    import jinja2
-    from plotly.offline import get_plotlyjs
-
     page, numbers = path.with_suffix(".html"), path.with_suffix(".json")
     page.parent.mkdir(parents=True, exist_ok=True)
-    figures = {k: json.loads(f.to_json()) for s in sections for k, f in s.figures.items()}
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, keep_trailing_newline=True
-    )
-    text = env.get_template("report.html").render(
+    if not self_contained:
+        shared_plotly(page.parent)
+    figures = {k: f.to_plotly_json() for s in sections for k, f in s.figures.items()}
+    text = _render(
         title=title,
         subtitle=subtitle,
         cautions=cautions or [],
         sections=sections,
-        plotly_js=Markup(get_plotlyjs().replace("</script", "<\\/script")),
-        figures=Markup(json.dumps(figures).replace("</", "<\\/")),
+        plotly_src=None if self_contained else f"./{PLOTLY_JS}",
+        plotly_js=_inline_plotly() if self_contained else None,
+        zoom_js=Markup(charts.ZOOM_SCRIPT),
+        figures=Markup(_script_json(figures)),
+        units=UNITS.format(json=numbers.name),
         version=_version(),
         written=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         json_name=numbers.name,
@@ -108,6 +181,49 @@ def write_report(
     _atomic_write(numbers, json.dumps(data, indent=1, default=str) + "\n")
     _atomic_write(page, text)
     return page, numbers
+
+
+def _render(**values: Any) -> str:
+    """Return the report page rendered from templates/report.html."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, keep_trailing_newline=True
+    )
+    return env.get_template("report.html").render(**values)
+
+
+def _script_json(value: Any) -> str:
+    """Return `value` as JSON that is safe inside a <script> element."""
+    from plotly.utils import PlotlyJSONEncoder
+
+    return json.dumps(value, cls=PlotlyJSONEncoder).replace("</", "<\\/")
+
+
+def plotly_source() -> Path:
+    """Return the plotly.min.js bundled with the installed plotly package."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
+
+
+def shared_plotly(folder: Path) -> Path:
+    """Return `folder`/plotly.min.js, copied from the plotly package when missing or different.
+
+    Copied to a temporary name and renamed, so a page never loads half a file.
+    """
+    source, target = plotly_source(), folder / PLOTLY_JS
+    if target.exists() and target.stat().st_size == source.stat().st_size:
+        return target
+    temp = folder / f".{PLOTLY_JS}.tmp"
+    shutil.copyfile(source, temp)
+    temp.replace(target)
+    return target
+
+
+def _inline_plotly() -> Markup:
+    """Return plotly.js to embed in a page's <script> element."""
+    return Markup(plotly_source().read_text(encoding="utf-8").replace("</script", "<\\/script"))
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -125,105 +241,135 @@ def _version() -> str:
         return "dev"
 
 
-def equity_chart(figures: dict[str, Any]) -> go.Figure:
-    """Return growth of 1 for the strategy and buy-and-hold over the same sessions."""
-    equity = figures["equity"]
-    fig = go.Figure()
-    for name, label in (("strategy", "strategy"), ("buy_and_hold", "buy and hold")):
-        fig.add_trace(go.Scatter(x=equity["dates"], y=equity[name], name=label, mode="lines"))
-    fig.update_yaxes(title="growth of 1")
-    return fig
+# -- tables ------------------------------------------------------------------------------------
+
+SHARPE = "Sharpe (ann., 252 d)"
+PERFORMANCE = [
+    Column("total_return", "Total return", "pct"),
+    Column("cagr", "CAGR", "pct"),
+    Column("volatility", "Volatility (ann.)", "pct"),
+    Column("sharpe", SHARPE, "num"),
+    Column("sortino", "Sortino (ann., 252 d)", "num"),
+    Column("max_drawdown", "Max drawdown", "pct"),
+]
+STATS = [Column("series", "Series"), *PERFORMANCE]
+SWEEP_TAIL = [
+    *PERFORMANCE,
+    Column("trades", "Trades", "int"),
+    Column("win_rate", "Win rate", "pct"),
+    Column("exposure", "Time in the market", "pct"),
+]
+MULTIPLE = [
+    Column("configurations", "Configurations tried", "int"),
+    Column("best_config", "Best configuration"),
+    Column("best_sharpe", f"Best {SHARPE}", "num"),
+    Column("deflated_sharpe", "Deflated Sharpe (probability)", "num"),
+    Column("reality_check_p", "Reality-check p-value", "num3"),
+]
+WALK = [
+    Column("train_start", "Train from"),
+    Column("train_end", "Train to"),
+    Column("test_start", "Test from"),
+    Column("test_end", "Test to"),
+    Column("config", "Configuration"),
+    Column("params", "Parameters"),
+    Column("train_sharpe", f"Train {SHARPE}", "num"),
+    Column("test_sharpe", f"Test {SHARPE}", "num"),
+]
+TRADES = [
+    Column("config", "Configuration"),
+    Column("entry", "Entry"),
+    Column("exit", "Exit"),
+    Column("side", "Side"),
+    Column("entry_price", "Entry price", "money"),
+    Column("exit_price", "Exit price", "money"),
+    Column("pnl", "P&L ($)", "money"),
+    Column("return_pct", "Return", "pp"),
+    Column("status", "Status"),
+]
+DRAWDOWNS = [
+    Column("start", "Start"),
+    Column("trough", "Trough"),
+    Column("recovery", "Recovery"),
+    Column("depth", "Depth", "pct"),
+    Column("sessions", "Sessions under water", "int"),
+]
+YEARS = [
+    Column("year", "Year"),
+    Column("strategy", "Strategy", "pct"),
+    Column("buy_and_hold", "Buy and hold", "pct"),
+    Column("difference", "Strategy minus buy and hold", "pct"),
+]
+VOL_GROUPS = [
+    Column("sessions", "Sessions", "int"),
+    Column("mean_1d_pct", "Mean 1-day return", "pp"),
+    Column("sd_1d_pct", "SD of 1-day returns", "pp"),
+    Column("sd_5d_pct", "SD of 5-day returns", "pp"),
+    Column("realised_vol_pct", "Realised vol (ann.)", "pp"),
+    Column("vol_ci_low", "Vol 95% CI low", "pp"),
+    Column("vol_ci_high", "Vol 95% CI high", "pp"),
+]
+VOL_RATIO = [
+    Column("ratio", "Vol ratio, negative / positive gamma", "num"),
+    Column("ci_low", "95% CI low", "num"),
+    Column("ci_high", "95% CI high", "num"),
+    Column("negative", "Negative-gamma sessions", "int"),
+    Column("positive", "Positive-gamma sessions", "int"),
+]
+HOLDS = [
+    Column("wall", "Wall"),
+    Column("held", "Held"),
+    Column("sessions", "Sessions", "int"),
+    Column("rate", "Hold rate", "pct"),
+    Column("ci_low", "95% CI low", "pct"),
+    Column("ci_high", "95% CI high", "pct"),
+]
+BREACHES = [
+    Column("event", "Event"),
+    Column("sessions", "Sessions", "int"),
+    Column("mean_1d_pct", "Mean 1-day return", "pp"),
+    Column("ci_low_pct", "95% CI low", "pp"),
+    Column("ci_high_pct", "95% CI high", "pp"),
+    Column("mean_5d_pct", "Mean 5-day return", "pp"),
+    Column("up_1d_rate", "Up the next day", "pct"),
+]
+BEYOND_IV = [
+    Column("available", "Available"),
+    Column("sessions", "Sessions", "int"),
+    Column("spearman_gex_move", "Rank corr., net GEX vs move", "num3"),
+    Column("spearman_iv_move", "Rank corr., IV vs move", "num3"),
+    Column("partial_gex_move_given_iv", "Partial rank corr., GEX given IV", "num3"),
+    Column("ci_low", "95% CI low", "num3"),
+    Column("ci_high", "95% CI high", "num3"),
+]
 
 
-def drawdown_chart(figures: dict[str, Any]) -> go.Figure:
-    """Return the strategy's drawdown from its running peak, in %."""
-    dd = figures["drawdown"]
-    values = [None if v is None else 100 * v for v in dd["strategy"]]
-    fig = go.Figure(go.Scatter(x=dd["dates"], y=values, fill="tozeroy", name="drawdown"))
-    fig.update_yaxes(title="% from peak")
-    return fig
+def _sweep_columns(rows: list[dict[str, Any]]) -> list[Column]:
+    """Return the sweep table's columns: configuration, its parameters as named, then results."""
+    tail = {c.key for c in SWEEP_TAIL}
+    params = [k for k in rows[0] if k != "config" and k not in tail] if rows else []
+    return [Column("config", "Configuration"), *(Column(k, k) for k in params), *SWEEP_TAIL]
 
 
-def monthly_chart(figures: dict[str, Any]) -> go.Figure:
-    """Return monthly returns (%) as a year x month heatmap."""
-    months = figures["monthly_returns"]
-    years = sorted({m["month"][:4] for m in months})
-    grid = {(m["month"][:4], int(m["month"][5:])): m["return"] for m in months}
-    z = [[_pct(grid.get((y, n))) for n in range(1, 13)] for y in years]
-    fig = go.Figure(
-        go.Heatmap(z=z, x=_MONTHS, y=years, colorscale="RdYlGn", zmid=0, texttemplate="%{z:.1f}")
-    )
-    fig.update_layout(yaxis={"type": "category"})
-    return fig
-
-
-def _pct(value: float | None) -> float | None:
-    """Return a fraction in %, None kept."""
-    return None if value is None else 100 * value
-
-
-def levels_chart(figures: dict[str, Any]) -> go.Figure:
-    """Return the daily bars with the gamma flip, call wall and put wall known each session."""
-    lv = figures["levels"]
-    fig = go.Figure(
-        go.Candlestick(
-            x=lv["dates"],
-            open=lv["open"],
-            high=lv["high"],
-            low=lv["low"],
-            close=lv["close"],
-            name="price",
-        )
-    )
-    styles = {"gamma_flip": "#8250df", "call_wall": "#1a7f37", "put_wall": "#cf222e"}
-    for name, colour in styles.items():
-        fig.add_trace(
-            go.Scatter(
-                x=lv["dates"],
-                y=lv[name],
-                name=name.replace("_", " "),
-                mode="lines",
-                line={"color": colour, "width": 1.2, "shape": "hv"},
-            )
-        )
-    fig.update_layout(xaxis_rangeslider_visible=False)
-    return fig
-
-
-def heatmap_chart(heatmap: dict[str, Any]) -> go.Figure:
-    """Return the sweep's Sharpe over its two most varied parameters."""
-    fig = go.Figure(
-        go.Heatmap(
-            z=heatmap["sharpe"],
-            x=heatmap["x_values"],
-            y=heatmap["y_values"],
-            colorscale="RdBu",
-            zmid=0,
-            texttemplate="%{z:.2f}",
-            colorbar={"title": "Sharpe"},
-        )
-    )
-    fig.update_xaxes(title=heatmap["x"], type="category")
-    fig.update_yaxes(title=heatmap["y"], type="category")
-    return fig
-
-
-def _stats_rows(figures: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return the strategy-vs-buy-and-hold statistics with readable units (%)."""
+def yearly_rows(yearly: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Return end-of-year returns (fractions) of the strategy and buy and hold, per year."""
+    bench = {r["period"]: r["return"] for r in yearly["buy_and_hold"]}
     rows = []
-    for row in figures["stats"]:
+    for row in yearly["strategy"]:
+        other = bench.get(row["period"])
+        both = None not in (row["return"], other)
         rows.append(
             {
-                "series": row["series"].replace("_", " "),
-                "total return %": _pct(row["total_return"]),
-                "CAGR %": _pct(row["cagr"]),
-                "volatility %": _pct(row["volatility"]),
-                "Sharpe (252)": row["sharpe"],
-                "Sortino": row["sortino"],
-                "max drawdown %": _pct(row["max_drawdown"]),
+                "year": row["period"],
+                "strategy": row["return"],
+                "buy_and_hold": other,
+                "difference": row["return"] - other if both else None,
             }
         )
     return rows
+
+
+# -- subtitles and notes -----------------------------------------------------------------------
 
 
 def _source_line(figures: dict[str, Any], what: str) -> str:
@@ -280,8 +426,81 @@ def fallback_line(symbol: str, figures: dict[str, Any]) -> str | None:
     )
 
 
+def _caution(symbol: str, tests: dict[str, Any]) -> str:
+    """Return the multiple-testing warning line of one symbol."""
+    dsr, p = tests["deflated_sharpe"], tests["reality_check_p"]
+    return (
+        f"{symbol}: {tests['configurations']} configuration(s) tried. The best full-span "
+        f"Sharpe {cell(tests['best_sharpe'], 'num')} has a deflated Sharpe probability of "
+        f"{cell(dsr, 'num')} (chance its true Sharpe beats the best of that many lucky tries) "
+        f"and a reality-check p-value of {cell(p, 'num3')} against buy and hold. Treat anything "
+        "with a deflated Sharpe below 0.95 or p above 0.05 as unproven."
+    )
+
+
+# -- backtest sections -------------------------------------------------------------------------
+
+
+def regimes(levels: dict[str, Any]) -> list[str | None]:
+    """Return each session's gamma regime, "positive", "negative" or None.
+
+    Positive where the close is above the gamma flip known that session, negative below it;
+    without a flip, the sign of net GEX when known; None when neither is known.
+    """
+    flips = levels.get("gamma_flip") or [None] * len(levels["dates"])
+    gex = levels.get("net_gex") or [None] * len(levels["dates"])
+    out: list[str | None] = []
+    for close, flip, net in zip(levels["close"], flips, gex, strict=True):
+        if close is not None and flip is not None and close != flip:
+            out.append("positive" if close > flip else "negative")
+        elif flip is None and net:
+            out.append("positive" if net > 0 else "negative")
+        else:
+            out.append(None)
+    return out
+
+
+def price_figure(figures: dict[str, Any], link: str = "sessions") -> go.Figure:
+    """Return one symbol's price chart: bars, known levels, regime shading, reported trades.
+
+    It zooms with the charts of the same `link` (the symbol's net GEX).
+    """
+    lv = figures["levels"]
+    bars = {k: lv[k] for k in ("open", "high", "low", "close")}
+    known = {k: lv[k] for k in charts.LEVELS if k in lv}
+    trades = figures.get("trades") or []
+    return charts.price_chart(
+        lv["dates"], bars, known, regime=regimes(lv), trades=trades, link=link
+    )
+
+
+def _has_net_gex(figures: dict[str, Any]) -> bool:
+    """Return whether the levels carry any known net GEX."""
+    return any(v is not None for v in figures["levels"].get("net_gex") or [])
+
+
+def _market_blocks(section: Section, figures: dict[str, Any]) -> None:
+    """Add the price chart (levels, regimes, trades) and net GEX over time, zoomed together."""
+    section.chart(
+        "Price with the known gamma flip and walls",
+        price_figure(figures, section.anchor),
+        "Shading: positive gamma where the close was above the gamma flip known that session, "
+        "negative below it. Triangles mark entries (up long, down short), crosses exits. "
+        "Candles at spans up to 8 months, the close line beyond; the range buttons and slider "
+        "zoom, and net GEX below follows.",
+    )
+    if _has_net_gex(figures):
+        lv = figures["levels"]
+        net = charts.net_gex_chart(lv["dates"], lv["net_gex"], section.anchor)
+        section.chart("Net GEX known each session", net)
+
+
 def backtest_sections(result: dict[str, Any]) -> tuple[list[Section], list[str]]:
-    """Return the sections of a backtest report and its cautions (trades, bars, testing)."""
+    """Return the sections of a backtest report and its cautions (trades, bars, testing).
+
+    Adds each traded symbol's `tearsheet` (see `backtest.tearsheet`) to `result`, so the JSON
+    written with the page holds every number it draws.
+    """
     sections, cautions = [], []
     for symbol, figures in result["symbols"].items():
         section = Section(
@@ -291,96 +510,74 @@ def backtest_sections(result: dict[str, Any]) -> tuple[list[Section], list[str]]
         if figures["no_trade"]:  # one line, not charts of a flat line
             section.notes.append(f"{figures['no_trade']}: no returns, trades or charts of them.")
             cautions.append(f"{figures['no_trade']}.")
+            _market_blocks(section, figures)
         else:
             fallback = fallback_line(symbol, figures)
             section.notes.extend([fallback] if fallback else [])
             cautions.extend([fallback] if fallback else [])
             _traded_blocks(section, figures)
             cautions.append(_caution(symbol, figures["multiple_testing"]))
-        section.chart("Price with the known gamma flip and walls", levels_chart(figures))
-        ranked = sorted(figures["sweep"]["table"], key=lambda r: -(r["sharpe"] or -1e9))
-        section.table("Every configuration tried, best Sharpe first", ranked)
+        rows = figures["sweep"]["table"]
+        ranked = sorted(rows, key=lambda r: -(r["sharpe"] if r["sharpe"] is not None else -1e9))
+        section.table("Every configuration tried, best Sharpe first", ranked, _sweep_columns(rows))
         sections.append(section)
     return sections, cautions
 
 
 def _traded_blocks(section: Section, figures: dict[str, Any]) -> None:
     """Add the statistics, charts and tables of a symbol whose reported returns traded."""
-    section.table("Statistics against buy and hold over the same sessions", _stats_rows(figures))
-    section.chart("Equity: strategy against buy and hold", equity_chart(figures))
-    section.chart("Drawdown", drawdown_chart(figures))
-    section.chart("Monthly returns (%)", monthly_chart(figures))
+    sheet = figures["tearsheet"] = tearsheet(figures["equity"])
+    dates = figures["equity"]["dates"]
+    section.table("Statistics against buy and hold over the same sessions", figures["stats"], STATS)
+    _market_blocks(section, figures)
+    growth = {k: figures["equity"][k] for k in charts.SERIES_NAMES}
+    section.chart("Equity: strategy against buy and hold", charts.equity_chart(dates, growth))
+    section.chart("Drawdown from the running peak", charts.drawdown_chart(dates, sheet["drawdown"]))
+    section.table("Worst drawdown periods of the strategy", sheet["worst_drawdowns"], DRAWDOWNS)
+    section.chart("Monthly returns", charts.monthly_chart(sheet["monthly"]))
+    section.chart("End-of-year returns", charts.yearly_chart(sheet["yearly"]))
+    section.table("End-of-year returns", yearly_rows(sheet["yearly"]), YEARS)
+    _rolling_blocks(section, dates, sheet["rolling"])
+    flat = sheet["distribution"]["flat"]
+    section.chart(
+        "Distribution of daily returns",
+        charts.distribution_chart(sheet["distribution"]),
+        f"Sessions per bin of daily return. Left out, sessions with no change at all (out of "
+        f"the market): strategy {flat['strategy']}, buy and hold {flat['buy_and_hold']}.",
+    )
+    _testing_blocks(section, figures)
+
+
+def _rolling_blocks(section: Section, dates: list[str], rolling: dict[str, Any]) -> None:
+    """Add the rolling Sharpe and volatility charts (annualised, trailing window)."""
+    window = rolling["window"]
+    if len(dates) < window:
+        section.notes.append(f"Fewer than {window} sessions: no rolling Sharpe or volatility.")
+        return
+    sharpe = charts.rolling_chart(dates, rolling["sharpe"], "Sharpe (ann.)", 1.0)
+    vol = charts.rolling_chart(dates, rolling["volatility"], "volatility (ann.)", 100.0)
+    section.chart(f"Rolling Sharpe ({window} sessions, annualised on 252)", sharpe)
+    section.chart(f"Rolling volatility ({window} sessions, annualised)", vol)
+
+
+def _testing_blocks(section: Section, figures: dict[str, Any]) -> None:
+    """Add the sweep heatmap, the multiple-testing table, walk-forward windows and trades."""
     if figures["sweep"]["heatmap"]:
         section.chart(
             "Sweep: Sharpe by parameter (best over the others)",
-            heatmap_chart(figures["sweep"]["heatmap"]),
+            charts.sweep_chart(figures["sweep"]["heatmap"]),
         )
-    section.table("Multiple testing", [figures["multiple_testing"]])
+    section.table("Multiple testing", [figures["multiple_testing"]], MULTIPLE)
     if figures["walk_forward"]:
         section.table(
             "Walk-forward windows (chosen in-sample, reported out-of-sample)",
             figures["walk_forward"],
+            WALK,
         )
-    section.table("Trades", figures["trades"])
+    section.table("Trades", figures["trades"], TRADES)
 
 
-def _caution(symbol: str, tests: dict[str, Any]) -> str:
-    """Return the multiple-testing warning line of one symbol."""
-    dsr, p = tests["deflated_sharpe"], tests["reality_check_p"]
-    return (
-        f"{symbol}: {tests['configurations']} configuration(s) tried. The best full-span "
-        f"Sharpe {_cell(tests['best_sharpe'])} has a deflated Sharpe probability of "
-        f"{_cell(dsr)} (chance its true Sharpe beats the best of that many lucky tries) and a "
-        f"reality-check p-value of {_cell(p)} against buy and hold. Treat anything with a "
-        "deflated Sharpe below 0.95 or p above 0.05 as unproven."
-    )
-
-
-def _error_bars(values: list[float], lows: list[float], highs: list[float]) -> dict[str, Any]:
-    """Return plotly's asymmetric error bars reaching from each value to its interval ends."""
-    return {
-        "type": "data",
-        "symmetric": False,
-        "array": [h - v for v, h in zip(values, highs, strict=True)],
-        "arrayminus": [v - lo for v, lo in zip(values, lows, strict=True)],
-    }
-
-
-def _bars(rows: list[dict[str, Any]], key: str, title: str) -> go.Figure:
-    """Return realised vol (%) per group with its 95% CI as error bars (groups of 5+)."""
-    rows = [r for r in rows if None not in (r["vol_ci_low"], r["vol_ci_high"])]
-    vols = [r["realised_vol_pct"] for r in rows]
-    fig = go.Figure(
-        go.Bar(
-            x=[str(r[key]) for r in rows],
-            y=vols,
-            error_y=_error_bars(
-                vols, [r["vol_ci_low"] for r in rows], [r["vol_ci_high"] for r in rows]
-            ),
-            name="realised vol",
-        )
-    )
-    fig.update_yaxes(title="next-day realised vol, % a year")
-    fig.update_xaxes(title=title, type="category")
-    return fig
-
-
-def _rate_chart(rows: list[dict[str, Any]]) -> go.Figure:
-    """Return wall hold rates (%) with their Wilson intervals."""
-    fig = go.Figure()
-    for when in ("intraday", "close"):
-        picked = [r for r in rows if r["held"] == when and r["rate"] is not None]
-        pct = [[100 * r[k] for r in picked] for k in ("rate", "ci_low", "ci_high")]
-        fig.add_trace(
-            go.Bar(
-                x=[r["wall"].replace("_", " ") for r in picked],
-                y=pct[0],
-                error_y=_error_bars(*pct),
-                name=f"held {when}",
-            )
-        )
-    fig.update_yaxes(title="% of sessions", range=[0, 100])
-    return fig
+# -- study sections ----------------------------------------------------------------------------
 
 
 def _neither_line(figures: dict[str, Any]) -> str:
@@ -397,7 +594,6 @@ def study_sections(result: dict[str, Any]) -> list[Section]:
     """Return the sections of a study report."""
     sections = []
     for symbol, figures in result["symbols"].items():
-        ratio = figures["vol_ratio"]
         section = Section(
             f"{symbol} - study",
             [
@@ -408,23 +604,37 @@ def study_sections(result: dict[str, Any]) -> list[Section]:
         )
         if figures["neither_regime"]:
             section.notes.append(_neither_line(figures))
-        section.chart("Realised vol by regime", _bars(figures["by_regime"], "gamma", "regime"))
-        section.table("By regime", figures["by_regime"])
-        section.table("Vol ratio, negative over positive gamma (95% bootstrap CI)", [ratio])
-        if figures["by_gex_quantile"]:
-            section.chart(
-                "Realised vol by net GEX quantile (Q1 lowest)",
-                _bars(figures["by_gex_quantile"], "gex_bucket", "net GEX quantile"),
-            )
-            section.table("By net GEX quantile", figures["by_gex_quantile"])
-        if figures["wall_holds"]:
-            section.chart("Wall hold rates (95% Wilson CI)", _rate_chart(figures["wall_holds"]))
-        section.table("Did the walls hold the next session?", figures["wall_holds"])
-        section.table("Forward returns after a close through a wall", figures["after_breach"])
-        section.table(
-            "What GEX adds once implied vol is controlled for (rank correlations "
-            "with the next day's absolute return)",
-            [figures["gex_beyond_iv"]],
-        )
+        _study_blocks(section, figures)
         sections.append(section)
     return sections
+
+
+def _study_blocks(section: Section, figures: dict[str, Any]) -> None:
+    """Add a study's charts and tables: vol by regime and quantile, wall holds, breaches."""
+    by_regime = charts.vol_bars_chart(figures["by_regime"], "gamma", "regime")
+    section.chart("Realised vol by regime", by_regime)
+    section.table("By regime", figures["by_regime"], [Column("gamma", "Gamma"), *VOL_GROUPS])
+    section.table(
+        "Vol ratio, negative over positive gamma (95% bootstrap CI)",
+        [figures["vol_ratio"]],
+        VOL_RATIO,
+    )
+    if figures["by_gex_quantile"]:
+        section.chart(
+            "Realised vol by net GEX quantile (Q1 lowest)",
+            charts.vol_bars_chart(figures["by_gex_quantile"], "gex_bucket", "net GEX quantile"),
+        )
+        quantile = [Column("gex_bucket", "Net GEX quantile"), *VOL_GROUPS]
+        section.table("By net GEX quantile", figures["by_gex_quantile"], quantile)
+    if figures["wall_holds"]:
+        section.chart(
+            "Wall hold rates (95% Wilson CI)", charts.hold_rate_chart(figures["wall_holds"])
+        )
+    section.table("Did the walls hold the next session?", figures["wall_holds"], HOLDS)
+    section.table("Forward returns after a close through a wall", figures["after_breach"], BREACHES)
+    section.table(
+        "What GEX adds once implied vol is controlled for (rank correlations "
+        "with the next day's absolute return)",
+        [figures["gex_beyond_iv"]],
+        BEYOND_IV,
+    )

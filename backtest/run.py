@@ -25,7 +25,7 @@ from backtest.panel import Panel, Timing, covered, load_panels
 from backtest.portfolio import Costs, buy_and_hold, returns
 from backtest.stats import deflated_sharpe, drawdowns, reality_check, summary
 from backtest.strategies import strategy as lookup
-from backtest.sweep import Sweep, check_value, parse_grid, run_sweep, walk_forward
+from backtest.sweep import Progress, Sweep, check_value, parse_grid, run_sweep, walk_forward
 from warehouse.errors import WarehouseInputError
 
 #: Walk-forward modes of a grid: expanding or rolling training windows, or none (in-sample).
@@ -77,10 +77,12 @@ class Selection:
     note: str
 
 
-def run_backtest(home: Path, request: Request) -> dict[str, Any]:
+def run_backtest(home: Path, request: Request, progress: Progress | None = None) -> dict[str, Any]:
     """Return the backtest of every requested symbol as JSON-ready figures (see module doc).
 
     Returns are fractions per session, prices in the bars' currency, counts in sessions.
+    `progress` hears of each symbol done ("symbols"), each one's grid ("<symbol> grid") and its
+    walk-forward windows ("<symbol> walk-forward"), see `backtest.sweep.Progress`.
     """
     chosen = lookup(request.strategy)
     fixed = {k: check_value(chosen, k, v) for k, v in request.params.items()}
@@ -95,11 +97,13 @@ def run_backtest(home: Path, request: Request) -> dict[str, Any]:
         source=request.source,
         timing=request.timing,
     )
-    for symbol, panel in panels.items():
-        sweep = run_sweep(panel, chosen, combos, request.costs)
-        results[symbol] = _symbol_figures(sweep, request)
+    for done, (symbol, panel) in enumerate(panels.items(), start=1):
+        sweep = run_sweep(panel, chosen, combos, request.costs, progress)
+        results[symbol] = _symbol_figures(sweep, request, progress)
         del sweep
         gc.collect()  # vectorbt objects hold cycles; free each symbol's before the next
+        if progress is not None:
+            progress("symbols", done, len(panels))
     return {
         "kind": "backtest",
         "strategy": chosen.name,
@@ -136,7 +140,7 @@ def _request_record(request: Request, configs: int) -> dict[str, Any]:
     return record
 
 
-def _selection(sweep: Sweep, request: Request) -> Selection:
+def _selection(sweep: Sweep, request: Request, progress: Progress | None = None) -> Selection:
     """Return the reported returns: the one configuration, walk-forward windows, or the best.
 
     A grid reports out-of-sample windows only when walk-forward is on and the history is long
@@ -157,12 +161,15 @@ def _selection(sweep: Sweep, request: Request) -> Selection:
             f"short for walk-forward of train {request.train} + test {request.test})"
         )
         return Selection(every, np.full(sessions, best), daily[:, best], [], "too short", note)
-    return _walked(sweep, request)
+    return _walked(sweep, request, progress)
 
 
-def _walked(sweep: Sweep, request: Request) -> Selection:
+def _walked(sweep: Sweep, request: Request, progress: Progress | None = None) -> Selection:
     """Return the stitched out-of-sample windows of a walk-forward over the sweep."""
-    picked, oos = walk_forward(sweep.returns, request.train, request.test, request.walk_forward)
+    windows = _relabelled(progress, f"{sweep.panel.symbol} walk-forward")
+    picked, oos = walk_forward(
+        sweep.returns, request.train, request.test, request.walk_forward, windows
+    )
     index = np.concatenate([np.arange(*s.test) for s in picked])
     columns = np.concatenate([np.full(s.test[1] - s.test[0], s.chosen) for s in picked])
     note = (
@@ -171,6 +178,13 @@ def _walked(sweep: Sweep, request: Request) -> Selection:
     )
     splits = [_split_record(sweep, s) for s in picked]
     return Selection(index, columns, oos, splits, "walk-forward", note)
+
+
+def _relabelled(progress: Progress | None, label: str) -> Progress | None:
+    """Return `progress` reporting under `label` (e.g. the symbol's name added), or None."""
+    if progress is None:
+        return None
+    return lambda _task, done, total: progress(label, done, total)
 
 
 def _split_record(sweep: Sweep, split: Any) -> dict[str, Any]:
@@ -188,10 +202,12 @@ def _split_record(sweep: Sweep, split: Any) -> dict[str, Any]:
     }
 
 
-def _symbol_figures(sweep: Sweep, request: Request) -> dict[str, Any]:
+def _symbol_figures(
+    sweep: Sweep, request: Request, progress: Progress | None = None
+) -> dict[str, Any]:
     """Return every figure of one symbol (see module doc)."""
     panel = sweep.panel
-    picked = _selection(sweep, request)
+    picked = _selection(sweep, request, progress)
     full_bench = returns(buy_and_hold(panel, request.costs))[:, 0]
     dates = [
         str(d) for d in panel.column("trade_date").to_numpy()[picked.index].astype("datetime64[D]")

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -21,6 +21,9 @@ from scipy.stats import rankdata
 from backtest.jsonable import records
 from backtest.panel import Panel, covered, load_panels
 from backtest.stats import YEAR
+
+if TYPE_CHECKING:
+    from backtest.sweep import Progress
 
 DRAWS = 2000
 Z95 = 1.959963984540054
@@ -278,21 +281,27 @@ def run_study(
     *,
     method: str,
     source: str | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Return every study table of every symbol as JSON-ready figures.
 
     `method` names the snapshots studied (see `backtest.panel.load_panels`). Returns are in %
     or fractions as each table says, counts in sessions; `covered` is the first and last
-    session any symbol's panel holds.
+    session any symbol's panel holds. `progress` hears of each symbol studied ("symbols").
     """
     panels = load_panels(home, symbols, start, end, method=method, source=source, implied_vol=True)
     request = {"symbols": symbols, "start": str(start), "end": str(end), "source": source}
+    studied = {}
+    for done, (symbol, panel) in enumerate(panels.items(), start=1):
+        studied[symbol] = _symbol_study(panel)
+        if progress is not None:
+            progress("symbols", done, len(panels))
     return {
         "kind": "study",
         "method": method,
         "covered": covered(panels),
         "request": {**request, "method": method},
-        "symbols": {symbol: _symbol_study(panel) for symbol, panel in panels.items()},
+        "symbols": studied,
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,10 @@ STOP_KEYS = ("sl", "tp")
 STOPS = Accepts(low=0)
 #: The most configurations one request may sweep (each is a vectorbt column per symbol).
 MAX_CONFIGURATIONS = 5000
+#: An optional hook long work calls as it goes: (task, steps done, steps in all), e.g.
+#: ("SPY grid", 3, 11). The same task is reported again with a growing count; the interface
+#: layer draws it (a progress bar), this layer never prints.
+Progress = Callable[[str, int, int], None]
 
 
 def _range(option: str, name: str, text: str) -> list[float]:
@@ -150,17 +155,29 @@ def _stops(combos: list[dict[str, Value]]) -> Stops:
 
 
 def run_sweep(
-    panel: Panel, strategy: Strategy, combos: list[dict[str, Value]], costs: Costs
+    panel: Panel,
+    strategy: Strategy,
+    combos: list[dict[str, Value]],
+    costs: Costs,
+    progress: Progress | None = None,
 ) -> Sweep:
-    """Return the sweep of `combos` over `panel`, every configuration a vectorbt column."""
+    """Return the sweep of `combos` over `panel`, every configuration a vectorbt column.
+
+    `progress` ("<symbol> grid"): one step per configuration's signals, one for the vectorbt
+    pass over all of them.
+    """
     known = Known.of(panel)
-    targets = np.column_stack(
-        [
-            strategy.positions(known, {k: v for k, v in c.items() if k not in STOP_KEYS})
-            for c in combos
-        ]
-    )
+    steps, label = len(combos) + 1, f"{panel.symbol} grid"
+    columns = []
+    for done, combo in enumerate(combos, start=1):
+        params = {k: v for k, v in combo.items() if k not in STOP_KEYS}
+        columns.append(strategy.positions(known, params))
+        if progress is not None:
+            progress(label, done, steps)
+    targets = np.column_stack(columns)
     portfolio = simulate(panel, targets, costs, _stops(combos))
+    if progress is not None:
+        progress(label, steps, steps)
     units = holdings(portfolio)
     daily = returns(portfolio, units)
     trades = portfolio.trades
@@ -221,19 +238,29 @@ def splits(
 
 
 def walk_forward(
-    daily: np.ndarray, train: int, test: int, mode: str = "expanding"
+    daily: np.ndarray,
+    train: int,
+    test: int,
+    mode: str = "expanding",
+    progress: Progress | None = None,
 ) -> tuple[list[Split], np.ndarray]:
-    """Return the splits with their chosen configs and the stitched out-of-sample returns."""
+    """Return the splits with their chosen configs and the stitched out-of-sample returns.
+
+    `progress` ("walk-forward"): one step per window.
+    """
     chosen: list[Split] = []
     pieces = []
     sums = np.vstack([np.zeros((1, daily.shape[1])), np.cumsum(daily, axis=0)])
     squares = np.vstack([np.zeros((1, daily.shape[1])), np.cumsum(daily**2, axis=0)])
-    for (a, b), (c, d) in splits(daily.shape[0], train, test, mode):
+    windows = splits(daily.shape[0], train, test, mode)
+    for done, ((a, b), (c, d)) in enumerate(windows, start=1):
         in_sample = _window_sharpe(sums, squares, a, b)
         best = int(np.argmax(in_sample))
         oos = float(_window_sharpe(sums, squares, c, d)[best])
         chosen.append(Split((a, b), (c, d), best, float(in_sample[best]), oos))
         pieces.append(daily[c:d, best])
+        if progress is not None:
+            progress("walk-forward", done, len(windows))
     return chosen, np.concatenate(pieces)
 
 

@@ -18,9 +18,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 
-from prefect import flow, task
-from prefect.cache_policies import NONE
-
 from flows.capture import (
     Captured,
     Later,
@@ -31,6 +28,7 @@ from flows.capture import (
     previous_from_lake,
     write_captures,
 )
+from flows.fanout import Fanout, Progress, StopFlag, Threads
 from flows.rebuild import rederive
 from flows.runs import RunSummary, SymbolOutcome
 from flows.settings import Settings
@@ -46,12 +44,10 @@ from flows.sources import build_source, computes
 from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import InputError
 from pipeline.firewall import RejectedError
-from pipeline.sessions import after_close, nyse, sessions_between
+from pipeline.sessions import after_close, previous_session, sessions_between
 from pipeline.sources.base import FetchError, MissingInputError, RunHaltedError, Source
 from warehouse import catalog
 from warehouse.lake import Lake
-
-Progress = Callable[[str, int], None]
 
 
 def stored_sessions(home: Path, symbol: str, source: str, method: str) -> set[date]:
@@ -151,7 +147,7 @@ class _Walk:
 
     def previous_for(self, day: date, at: datetime) -> Previous | None:
         """Return the true previous snapshot of `day`: in memory, or stored in between."""
-        if self.last is not None and self.last == nyse().previous_session(day).date():
+        if self.last is not None and self.last == previous_session(day):
             return self.previous
         home, name = self.settings.home, self.source.name
         stored = previous_from_lake(home, self.symbol, name, self.method, at)
@@ -178,7 +174,6 @@ class _Walk:
         return captured
 
 
-@task(name="backfill-symbol", cache_policy=NONE)
 def backfill_symbol(
     settings: Settings,
     source: Source,
@@ -187,18 +182,23 @@ def backfill_symbol(
     days: list[date],
     progress: Progress | None = None,
     strict: bool = False,
+    stop: StopFlag | None = None,
 ) -> SymbolOutcome:
     """Capture `days` of one symbol in order, writing a month at a time.
 
     A missing input skips its day (listed; an error with `strict`); a refused snapshot is
     listed and the walk goes on; a halted run (wrong key, budget spent) stops the symbol and
-    lists the days it could not do.
+    lists the days it could not do. Once `stop` is set, the sessions taken so far are written
+    and the rest are left (the outcome says cancelled).
     """
     outcome, batch = SymbolOutcome(symbol), []
     writer = _Writer(settings.home, outcome)
     walk = _Walk(settings, source, pricing, symbol, writer.later)
     try:
         for i, day in enumerate(days):
+            if stop is not None and stop.is_set():
+                outcome.cancelled = True
+                break
             if batch and _month(day) != _month(batch[-1].headline["trade_date"]):
                 writer.write(batch)
                 batch = []
@@ -277,6 +277,7 @@ def combine(symbol: str, parts: list[SymbolOutcome]) -> SymbolOutcome:
         total.unaffordable += part.unaffordable
         total.refused += part.refused
         total.notes += part.notes
+    total.cancelled = any(p.cancelled for p in parts)
     errors = [p.error for p in parts if p.error]
     total.error = "; ".join(errors) if errors else None
     return total
@@ -311,8 +312,7 @@ def _todo(
     return [d for d in sessions if d not in done]
 
 
-@flow(name="gammalake-backfill", log_prints=True)
-def backfill_flow(
+def run_backfill(
     settings: Settings,
     symbols: list[str],
     source_name: str,
@@ -321,15 +321,18 @@ def backfill_flow(
     force: bool = False,
     progress: Progress | None = None,
     strict: bool = False,
+    fanout: Fanout | None = None,
+    stored: Progress | None = None,
 ) -> RunSummary:
-    """Backfill `symbols` over the NYSE sessions in [start, end]; return the run summary."""
+    """Backfill `symbols` over the NYSE sessions in [start, end]; return the run summary.
+
+    Units run on `fanout` (default: threads here). Once its stop flag is set, each unit
+    writes what it has taken and returns; the run is recorded as cancelled. `progress` is
+    called with each session done; `stored` once per symbol with the sessions already stored
+    (skipped: not work done, so a rate shown from `progress` stays true).
+    """
     valid, refused = split_valid(symbols)
-    now = datetime.now(NEW_YORK)  # no snapshot of a session that has not closed yet
-    sessions = [
-        d
-        for d in sessions_between(start, end)
-        if after_close(d, settings.snapshot_delay_minutes) <= now
-    ]
+    sessions = closed_sessions(settings, start, end)
     pricing = pricing_of(settings)
     method = pricing.method_for(computes(source_name))
     todo = {s: _todo(settings, s, source_name, method, sessions, force) for s in valid}
@@ -337,23 +340,68 @@ def backfill_flow(
         settings, source_name, valid, after_close(end, 0), {s: len(t) for s, t in todo.items()}
     )
     summary = RunSummary("backfill", source_name, symbols, method)
+    own = fanout is None
+    fanout = fanout or Threads(settings.max_workers)
+    try:
+        if stored is not None:
+            for symbol, days in todo.items():
+                stored(symbol, len(sessions) - len(days))
+        futures = _submit(fanout, settings, source, pricing, todo, len(sessions), progress, strict)
+        summary.outcomes = refused + _gather(settings, source.name, method, futures)
+    finally:
+        if own:
+            fanout.close()
+    summary.cancelled = fanout.stop.is_set()
+    close_run(settings.home, summary, pricing.method)
+    return summary
+
+
+def closed_sessions(settings: Settings, start: date, end: date) -> list[date]:
+    """Return the sessions in [start, end] whose snapshot time has passed (New York now)."""
+    now = datetime.now(NEW_YORK)
+    delay = settings.snapshot_delay_minutes
+    return [d for d in sessions_between(start, end) if after_close(d, delay) <= now]
+
+
+def _submit(
+    fanout: Fanout,
+    settings: Settings,
+    source: Source,
+    pricing: Pricing,
+    todo: dict[str, list[date]],
+    sessions: int,
+    progress: Progress | None,
+    strict: bool,
+) -> dict[str, tuple[list[object], int]]:
+    """Start every symbol's chunks; return symbol -> (futures, sessions already stored)."""
     # Engine inputs are deterministic: a symbol's range can run in parallel chunks.
-    pieces = max(1, settings.max_workers // max(1, len(valid))) if source.computes else 1
+    workers = settings.max_workers
+    pieces = max(1, workers // max(1, len(todo))) if source.computes else 1
+    relay = fanout.relay(progress)
     futures = {}
-    for symbol in valid:
-        if progress is not None and len(todo[symbol]) < len(sessions):
-            progress(symbol, len(sessions) - len(todo[symbol]))  # stored sessions count as done
+    for symbol, days in todo.items():
         submitted = [
-            backfill_symbol.submit(settings, source, pricing, symbol, c, progress, strict)
-            for c in split_months(todo[symbol], pieces)
+            fanout.submit(
+                backfill_symbol, settings, source, pricing, symbol, c, relay, strict, fanout.stop
+            )
+            for c in split_months(days, pieces)
         ]
-        futures[symbol] = (submitted, len(sessions) - len(todo[symbol]))
-    summary.outcomes = refused
+        futures[symbol] = (submitted, sessions - len(days))
+    return futures
+
+
+def _gather(
+    settings: Settings,
+    source: str,
+    method: str,
+    futures: dict[str, tuple[list[object], int]],
+) -> list[SymbolOutcome]:
+    """Return each symbol's outcome once its chunks are done, with the chunk edges mended."""
+    outcomes = []
     for symbol, (submitted, skipped) in futures.items():
         parts = [outcome_of(symbol, f) for f in submitted]
         outcome = combine(symbol, parts)
         outcome.skipped = skipped
-        mend_edges(settings, source.name, method, outcome, parts)
-        summary.outcomes.append(outcome)
-    close_run(settings.home, summary, pricing.method)
-    return summary
+        mend_edges(settings, source, method, outcome, parts)
+        outcomes.append(outcome)
+    return outcomes

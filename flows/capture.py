@@ -80,7 +80,7 @@ class Captured:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     errors: tuple[str, ...] = ()
-    chain: tuple[Chain, str] | None = None
+    chain: tuple[Chain, str, date | None] | None = None
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """Return every row to write, the chain's contracts included."""
@@ -140,6 +140,7 @@ def archive(
             frame=chain.frame,
             bar=_jsonable(fetched.bar),
             to=staged,
+            oi_as_of=fetched.oi_as_of.isoformat() if fetched.oi_as_of else None,
         )
         return [Archived(staged, final)]
     files = []
@@ -205,13 +206,18 @@ def check(
         )
 
 
-def chain_rows(chain: Chain, source: str) -> pl.DataFrame:
-    """Return the chain's contracts as `chains` rows."""
+def chain_rows(chain: Chain, source: str, oi_as_of: date | None = None) -> pl.DataFrame:
+    """Return the chain's contracts as `chains` rows.
+
+    `oi_as_of`: the session whose close the open interest describes, when the source says
+    (Cboe's feed: the previous session); null when unknown.
+    """
     keys = {
         "symbol": chain.symbol,
         "source": source,
         "as_of": chain.as_of,
         "trade_date": session_of(chain.as_of),
+        "oi_as_of": oi_as_of,
     }
     frame = complete_frame(chain.frame)
     # OCC-style id (root, yymmdd, C/P, strike x 1000) where the source gave none.
@@ -285,6 +291,52 @@ def previous_from_lake(
     return Previous(row, strikes)
 
 
+def previous_many(
+    home: Path, asked: dict[str, datetime], source: str, method: str
+) -> dict[str, Previous]:
+    """Return, per symbol, the latest stored snapshot at or before its moment in `asked`.
+
+    One connection and two queries for any number of symbols (a connection defines every
+    view: ~40 ms, which per symbol would dominate a wide snapshot). Symbols with nothing
+    stored are absent. At-or-before, so the caller also learns whether the moment is stored.
+    """
+    present = Lake(home).datasets()
+    if "snapshots" not in present or not asked:
+        return {}
+    wanted = pl.DataFrame(
+        {"symbol": list(asked), "asked": list(asked.values())},
+        schema={"symbol": pl.String, "asked": pl.Datetime("us", "UTC")},
+    )
+    with catalog.reader(home) as con:
+        con.register("asked_moments", wanted)
+        snaps = con.sql(
+            "SELECT s.* FROM snapshots s JOIN asked_moments a ON s.symbol = a.symbol "
+            "AND s.as_of <= a.asked WHERE s.source = ? AND s.method = ? "
+            "QUALIFY row_number() OVER (PARTITION BY s.symbol ORDER BY s.as_of DESC) = 1",
+            params=[source, method],
+        ).pl()
+        strikes = pl.DataFrame()
+        if "strikes" in present and snaps.height:
+            con.register("found", snaps.select("symbol", "as_of"))
+            strikes = con.sql(
+                "SELECT t.symbol, t.strike, t.call_oi, t.put_oi FROM strikes t JOIN found f "
+                "ON t.symbol = f.symbol AND t.as_of = f.as_of "
+                "WHERE t.source = ? AND t.method = ?",
+                params=[source, method],
+            ).pl()
+    return {
+        row["symbol"]: Previous(row, _strikes_of(strikes, row["symbol"]))
+        for row in snaps.iter_rows(named=True)
+    }
+
+
+def _strikes_of(strikes: pl.DataFrame, symbol: str) -> pl.DataFrame:
+    """Return one symbol's previous strikes (strike, call_oi, put_oi)."""
+    if strikes.height == 0:
+        return pl.DataFrame()
+    return strikes.filter(pl.col("symbol") == symbol).drop("symbol")
+
+
 def with_oi_change(strikes: pl.DataFrame, previous: Previous | None) -> pl.DataFrame:
     """Return strikes with OI change against `previous` where the source gave none."""
     given = strikes.get_column("call_oi_change").null_count() < strikes.height
@@ -336,7 +388,8 @@ def derive(
     except PayloadError as exc:
         raise RejectedError(str(exc), requests=fetched.requests) from None
     alerts = against_previous(rows, previous, wall_pct)
-    chain = (fetched.chain, origin.name) if origin.computes and fetched.chain else None
+    computed = origin.computes and fetched.chain is not None
+    chain = (fetched.chain, origin.name, fetched.oi_as_of) if computed else None
     return Captured(fetched.symbol, rows, alerts, fetched.requests, fetched.errors, chain)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from warehouse.home import Layout
 from warehouse.lake import META_VERSION, Lake, file_metadata
 from warehouse.schema import DATASETS, SCHEMA_VERSION
 
@@ -55,7 +56,7 @@ def migrate(home: Path) -> list[Path]:
     found = old_files(home)
     if not found:
         return []
-    attic = home / "attic" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    attic = Layout(home).attic / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     moved = []
     for name, path in found:
         rows = upgrade_rows(name, pl.read_parquet(path, hive_partitioning=False))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sources.flashalpha import TIER_BUDGETS
+from warehouse.home import Layout
 from warehouse.locks import flocked
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from pipeline.sources.cboe_feed import WindowBook
 
 Clock = Callable[[], datetime]
 PREFIX = "flashalpha-"
@@ -36,7 +40,7 @@ def _now() -> datetime:
 
 def _day_path(home: Path, day: date) -> Path:
     """Return the counter file of one New York day."""
-    return home / "quota" / f"{PREFIX}{day.isoformat()}.json"
+    return Layout(home).quota / f"{PREFIX}{day.isoformat()}.json"
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -121,7 +125,7 @@ def _quota_day(path: Path) -> QuotaDay:
 
 def ledger_days(home: Path) -> list[QuotaDay]:
     """Return one row per day counted in `home`/quota/, oldest first (requests per day)."""
-    folder = home / "quota"
+    folder = Layout(home).quota
     if not folder.is_dir():
         return []
     return [_quota_day(p) for p in sorted(folder.glob(f"{PREFIX}????-??-??.json"))]
@@ -155,7 +159,7 @@ def quota_table(home: Path, clock: Clock | None = None) -> Table:
     """Return the ledger as a rich Table: day, plan, used, budget, left (requests per day)."""
     from rich.table import Table
 
-    table = Table(title="FlashAlpha requests per day (New York)", caption=str(home / "quota"))
+    table = Table(title="FlashAlpha requests per day (New York)", caption=str(Layout(home).quota))
     for name in ("day", "plan", "used", "budget", "left"):
         table.add_column(name, justify="left" if name in ("day", "plan") else "right")
     current = today(clock)
@@ -168,3 +172,73 @@ def quota_table(home: Path, clock: Clock | None = None) -> Table:
     if not table.rows:
         table.caption = f"no FlashAlpha request counted yet in {home / 'quota'}"
     return table
+
+
+class FileWindowLedger:
+    """A sliding-window request budget shared across processes (a WindowLedger).
+
+    At most `limit` requests per `window_seconds` for every process using the same home and
+    `name`: the held slots live in `$GAMMALAKE_HOME/quota/<name>-window.json`, read and
+    rewritten under an exclusive lock (as FileQuotaLedger's day files are). Slot times are
+    epoch seconds from `clock` (every process must share the machine's clock); a process
+    that dies mid-request leaves a slot that frees itself a window later.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        name: str,
+        limit: int,
+        window_seconds: float,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """Count `name`'s requests in `home`/quota/; `clock` returns epoch seconds (tests)."""
+        if not name.replace("-", "").isalnum():
+            raise ValueError(f"ledger name {name!r} must be letters, digits and dashes")
+        if limit < 1 or not window_seconds > 0:
+            raise ValueError(f"{name}: need limit >= 1 and window_seconds > 0")
+        self.home, self.name = home, name
+        self.limit, self.window_seconds = limit, window_seconds
+        self._clock = clock or time.time
+
+    @property
+    def path(self) -> Path:
+        """Return the file holding the window's slots."""
+        return Layout(self.home).quota / f"{self.name}-window.json"
+
+    def reserve(self, key: str) -> float:
+        """Hold a slot for request `key`: return 0.0, or seconds until one frees (none held)."""
+        with flocked(self.path.with_suffix(".lock"), fcntl.LOCK_EX):
+            book = self._book()
+            wait = book.reserve(key, self._clock())
+            if wait == 0.0:
+                self._save(book)
+        return wait
+
+    def release(self, key: str, *, sent: bool) -> None:
+        """End request `key`: `sent` holds its slot a window from now; unsent frees it."""
+        with flocked(self.path.with_suffix(".lock"), fcntl.LOCK_EX):
+            book = self._book()
+            book.release(key, sent=sent, now=self._clock())
+            self._save(book)
+
+    def held(self) -> int:
+        """Return the slots held now (requests counted in the current window)."""
+        with flocked(self.path.with_suffix(".lock"), fcntl.LOCK_EX):
+            return self._book().held(self._clock())
+
+    def _book(self) -> WindowBook:
+        """Return the slots on file (the caller holds the lock)."""
+        from pipeline.sources.cboe_feed import WindowBook
+
+        slots = _read(self.path).get("slots", {})
+        return WindowBook(
+            self.limit, self.window_seconds, {str(k): float(v) for k, v in slots.items()}
+        )
+
+    def _save(self, book: WindowBook) -> None:
+        """Replace the slots file atomically (the caller holds the lock)."""
+        temp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        content = {"limit": self.limit, "window_seconds": self.window_seconds, "slots": book.slots}
+        temp.write_text(json.dumps(content))
+        os.replace(temp, self.path)

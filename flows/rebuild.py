@@ -13,7 +13,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -79,7 +79,8 @@ def input_record(home: Path, path: Path) -> Received:
     """Return an archived engine input as a fetch of its chain."""
     item = read_input(path)
     chain = Chain(item.symbol, item.spot, item.as_of, item.frame, origin=item.origin)
-    fetched = Fetched(item.symbol, item.as_of, chain=chain, bar=item.bar)
+    oi_as_of = date.fromisoformat(item.oi_as_of) if item.oi_as_of else None
+    fetched = Fetched(item.symbol, item.as_of, chain=chain, bar=item.bar, oi_as_of=oi_as_of)
     return Received(Origin(item.source, True), fetched, str(path.relative_to(home)))
 
 
@@ -252,6 +253,29 @@ def rederive(home: Path, source: str, symbol: str, method: str, as_of: datetime)
     captured = derive(item.origin, item.fetched, previous, pricing, raw_ref=item.ref)
     write_captures(home, [captured])
     return captured
+
+
+def followers_many(
+    home: Path, source: str, method: str, written: dict[str, set[datetime]]
+) -> dict[str, list[datetime]]:
+    """Return, per symbol, the stored snapshots right after a written one (one query)."""
+    written = {s: w for s, w in written.items() if w}
+    if not written or "snapshots" not in Lake(home).datasets():
+        return {}
+    stored = catalog.query(
+        home,
+        "SELECT symbol, as_of FROM snapshots WHERE source = ? AND method = ? "
+        "AND list_contains(?, symbol) ORDER BY symbol, as_of",
+        [source, method, list(written)],
+    )
+    found: dict[str, list[datetime]] = {}
+    for (symbol,), part in stored.group_by(["symbol"], maintain_order=True):
+        moments = part.get_column("as_of").to_list()
+        mine = written[str(symbol)]
+        after = [b for a, b in itertools.pairwise(moments) if a in mine and b not in mine]
+        if after:
+            found[str(symbol)] = after
+    return found
 
 
 def follower_keys(

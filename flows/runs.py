@@ -22,7 +22,8 @@ class SymbolOutcome:
     `missing`: sessions without an input (a chain folder without the day's file);
     `unaffordable`: sessions the request budget could not buy (left for the next run);
     `refused`: snapshots the checks refused (one line each); `notes`: what arrived incomplete;
-    `error`: why the symbol stopped, if it did.
+    `error`: why the symbol stopped, if it did; `cancelled`: the run was stopped before the
+    symbol was done (what it stored is kept).
     """
 
     symbol: str
@@ -37,6 +38,7 @@ class SymbolOutcome:
     refused: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    cancelled: bool = False
 
     def add(self, written: dict[str, int]) -> None:
         """Add rows written per dataset."""
@@ -57,9 +59,9 @@ class SymbolOutcome:
 
     @property
     def status(self) -> str:
-        """Return `ok`, `partial` (something failed, something stored) or `failed`."""
+        """Return `ok`, `partial` (something failed, something stored), `failed` or `cancelled`."""
         if not self.problems:
-            return "ok"
+            return "cancelled" if self.cancelled else "ok"
         return "partial" if self.stored else "failed"
 
     def remarks(self) -> list[str]:
@@ -89,6 +91,7 @@ class RunSummary:
     outcomes: list[SymbolOutcome] = field(default_factory=list)
     finished: datetime | None = None
     notes: list[str] = field(default_factory=list)
+    cancelled: bool = False
 
     @property
     def failures(self) -> dict[str, str]:
@@ -97,7 +100,9 @@ class RunSummary:
 
     @property
     def status(self) -> str:
-        """Return `completed`, `partial` (some failure, something stored) or `failed`."""
+        """Return `completed`, `partial`, `failed`, or `cancelled` (stopped; stored rows kept)."""
+        if self.cancelled:
+            return "cancelled"
         if not self.failures:
             return "completed"
         return "partial" if any(o.stored for o in self.outcomes) else "failed"

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import InputError
-from warehouse.home import resolve_home
+from warehouse.home import Layout, resolve_home
 
 if TYPE_CHECKING:
     from pipeline.sources.synthetic import SyntheticMarket
 
-CONFIG_FILE = "gammalake.toml"
+CONFIG_FILE = Layout(Path()).settings.name
 KEY_VARIABLE = "FLASHALPHA_API_KEY"
 
 
@@ -51,6 +51,10 @@ class Settings:
     task_retries: int = 2
     fetch_concurrency: int = 4
     request_deadline_seconds: float = 60.0
+    cboe_url: str | None = None
+    cboe_user_agent: str | None = None
+    cboe_window: float = 300.0
+    cboe_window_limit: int = 60
 
     def market(self) -> SyntheticMarket:
         """Return the synthetic market these settings describe (its planted effect included)."""
@@ -120,7 +124,28 @@ def load_settings(
                 raise InputError(
                     f"setting {name}: {values[name]!r} is not a valid {kind}"
                 ) from None
-    return replace(settings, **{k: v for k, v in values.items() if k in known})
+    return checked(replace(settings, **{k: v for k, v in values.items() if k in known}), path)
+
+
+TASK_RUNNERS = ("threads", "dask")
+
+
+def checked(settings: Settings, path: Path) -> Settings:
+    """Return `settings` with folders made absolute; refuse values no run could use.
+
+    Folders are absolute because units of work may run in other processes (Dask workers)
+    whose working directory is not ours.
+    """
+    if settings.task_runner not in TASK_RUNNERS:
+        raise InputError(
+            f"setting task_runner: {settings.task_runner!r} is unknown "
+            f"(known: {', '.join(TASK_RUNNERS)}; from {path} or GAMMALAKE_TASK_RUNNER)"
+        )
+    if settings.max_workers < 1:
+        raise InputError(f"setting max_workers: {settings.max_workers} must be at least 1")
+    if settings.chains_dir is not None:
+        settings = replace(settings, chains_dir=Path(os.path.abspath(settings.chains_dir)))
+    return settings
 
 
 def example_toml() -> str:

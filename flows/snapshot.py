@@ -1,4 +1,4 @@
-"""The `snapshot` flow: every symbol of the watchlist at one moment, one task per symbol.
+"""The `snapshot` flow: every symbol of the watchlist at one moment, in batches of symbols.
 
 A symbol that fails (after its retries) never costs the others: the run's summary and its
 `runs` row say which failed and why. Order per symbol: fetch, archive raw as received, check
@@ -9,29 +9,29 @@ snapshot that follows this one (a snapshot `--at` an earlier moment).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from prefect import flow, task
-from prefect.cache_policies import NONE
 
 from flows.alerts import deliver
 from flows.capture import (
     Captured,
     Origin,
+    Previous,
     Pricing,
     capture,
-    previous_from_lake,
+    previous_many,
     write_captures,
 )
-from flows.rebuild import follower_keys, rederive
+from flows.fanout import Fanout, Progress, StopFlag, Threads
+from flows.rebuild import follower_keys, followers_many, rederive
 from flows.runs import RunSummary, SymbolOutcome
 from flows.settings import Settings
 from flows.sources import build_source
 from pipeline.engine.presets import preset
 from pipeline.errors import InputError
-from pipeline.sources.base import FetchError, Source
+from pipeline.sources.base import Fetched, FetchError, Source
 from warehouse import catalog
 from warehouse.errors import WarehouseInputError
 from warehouse.schema import validate_symbol
@@ -50,62 +50,135 @@ def secrets_of(settings: Settings, source: Source) -> list[str]:
     return [key] if key else []
 
 
-@task(name="snapshot-symbol", cache_policy=NONE)
-def snapshot_symbol(
-    settings: Settings, source: Source, pricing: Pricing, symbol: str, at: datetime
-) -> SymbolOutcome:
-    """Capture and store one symbol; a refused or failed fetch is recorded, not raised."""
-    method = pricing.method_for(source.computes)
-    outcome = SymbolOutcome(symbol)
-    try:
-        captured = _capture(settings, source, pricing, symbol, at, outcome)
-    except FetchError as exc:
-        outcome.requests += exc.requests
-        outcome.error = str(exc)
-        return outcome
-    except InputError as exc:  # a file or payload that cannot be read: no retry helps
-        outcome.error = str(exc)
-        return outcome
-    if captured is None:
-        return outcome
-    outcome.add(write_captures(settings.home, [captured]))
-    outcome.sessions = 1
-    outcome.stored.append(captured.headline["as_of"])
-    outcome.alerts = captured.alerts
-    outcome.notes += [f"not received: {e}" for e in captured.errors if ": not requested, " not in e]
-    rederive_followers(settings.home, source.name, symbol, method, outcome)
-    return outcome
+@dataclass
+class _Job:
+    """One symbol of a batch: its outcome, and what was fetched and captured for it."""
+
+    outcome: SymbolOutcome
+    fetched: Fetched | None = None
+    captured: Captured | None = None
 
 
-def _capture(
-    settings: Settings,
-    source: Source,
-    pricing: Pricing,
-    symbol: str,
-    at: datetime,
-    outcome: SymbolOutcome,
-) -> Captured | None:
-    """Fetch and capture one symbol; None when that snapshot is already stored."""
-    method = pricing.method_for(source.computes)
-    fetched = source.fetch(symbol, at)
-    outcome.requests += fetched.requests
-    home, as_of = settings.home, fetched.as_of
-    previous = previous_from_lake(home, symbol, source.name, method, as_of, inclusive=True)
-    if previous is not None and previous.snapshot["as_of"] == as_of:
+@dataclass(frozen=True)
+class Batch:
+    """What every symbol of a batch shares: the run's settings, source, pricing and moment."""
+
+    settings: Settings
+    source: Source
+    pricing: Pricing
+    at: datetime
+    retries: int
+
+    @property
+    def method(self) -> str:
+        """Return the method of this source's rows."""
+        return self.pricing.method_for(self.source.computes)
+
+
+def snapshot_batch(batch: Batch, symbols: list[str], stop: StopFlag) -> list[SymbolOutcome]:
+    """Capture and store `symbols`; a refused or failed symbol is recorded, never raised.
+
+    One lake query finds every symbol's previous snapshot, one write stores them all and one
+    query finds the stored snapshots that follow them: per-symbol costs stay per contract,
+    not per connection. Symbols not started when `stop` is set are left (cancelled).
+    """
+    jobs = [_Job(SymbolOutcome(s)) for s in symbols]
+    for job in jobs:
+        if stop.is_set():
+            job.outcome.cancelled = True
+        else:
+            job.fetched = _fetch(batch, job.outcome)
+    asked = {j.outcome.symbol: j.fetched.as_of for j in jobs if j.fetched is not None}
+    previous = previous_many(batch.settings.home, asked, batch.source.name, batch.method)
+    for job in jobs:
+        if job.fetched is not None:
+            job.captured = _capture(batch, job, previous.get(job.outcome.symbol))
+    _store(batch, [j for j in jobs if j.captured is not None])
+    return [j.outcome for j in jobs]
+
+
+def _fetch(batch: Batch, outcome: SymbolOutcome) -> Fetched | None:
+    """Return the symbol's fetch, or None with the failure recorded (unexpected ones retried)."""
+    for attempt in range(batch.retries + 1):
+        try:
+            fetched = batch.source.fetch(outcome.symbol, batch.at)
+        except FetchError as exc:
+            outcome.requests += exc.requests
+            outcome.error = str(exc)
+            return None
+        except InputError as exc:  # a file or payload that cannot be read: no retry helps
+            outcome.error = str(exc)
+            return None
+        except Exception as exc:  # a fault of ours or the machine's: retried like a task
+            if attempt == batch.retries:
+                outcome.error = f"{type(exc).__name__}: {exc}"
+                return None
+            continue
+        outcome.requests += fetched.requests
+        return fetched
+    return None
+
+
+def _capture(batch: Batch, job: _Job, previous: Previous | None) -> Captured | None:
+    """Archive, check and derive one fetch; None when already stored or refused (recorded)."""
+    fetched, outcome, settings = job.fetched, job.outcome, batch.settings
+    assert fetched is not None
+    if previous is not None and previous.snapshot["as_of"] == fetched.as_of:
         # A weekend or holiday answer repeats the last session: stored once, never anew.
         outcome.skipped = 1
-        outcome.notes.append(f"already stored: the snapshot of {as_of.isoformat()}")
+        outcome.notes.append(f"already stored: the snapshot of {fetched.as_of.isoformat()}")
         return None
-    return capture(
-        settings.home,
-        Origin(source.name, source.computes),
-        fetched,
-        previous,
-        pricing,
-        asked=at,
-        wall_pct=settings.wall_alert_pct,
-        secrets=secrets_of(settings, source),
-    )
+    try:
+        return capture(
+            settings.home,
+            Origin(batch.source.name, batch.source.computes),
+            fetched,
+            previous,
+            batch.pricing,
+            asked=batch.at,
+            wall_pct=settings.wall_alert_pct,
+            secrets=secrets_of(settings, batch.source),
+        )
+    except (FetchError, InputError) as exc:
+        outcome.error = str(exc)
+        return None
+
+
+def _store(batch: Batch, jobs: list[_Job]) -> None:
+    """Write the batch's captures in one go, then re-derive the snapshots that follow them."""
+    captures = [j.captured for j in jobs if j.captured is not None]
+    home = batch.settings.home
+    write_captures(home, captures)
+    for job in jobs:
+        assert job.captured is not None
+        job.outcome.add(rows_of(job.captured))
+        job.outcome.sessions = 1
+        job.outcome.stored.append(job.captured.headline["as_of"])
+        job.outcome.alerts = job.captured.alerts
+        job.outcome.notes += [
+            f"not received: {e}" for e in job.captured.errors if ": not requested, " not in e
+        ]
+    written = {j.outcome.symbol: set(j.outcome.stored) for j in jobs}
+    followers = followers_many(home, batch.source.name, batch.method, written)
+    for job in jobs:
+        for as_of in followers.get(job.outcome.symbol, []):
+            _rederive(home, batch, job.outcome, as_of)
+
+
+def _rederive(home: Path, batch: Batch, outcome: SymbolOutcome, as_of: datetime) -> None:
+    """Re-derive one stored snapshot against its new previous; a failure is a note."""
+    try:
+        rederive(home, batch.source.name, outcome.symbol, batch.method, as_of)
+    except FetchError as exc:
+        outcome.notes.append(f"could not re-derive the snapshot of {as_of}: {exc}")
+
+
+def rows_of(captured: Captured) -> dict[str, int]:
+    """Return the rows a written capture put in each dataset."""
+    counts = {name: frame.height for name, frame in captured.rows.items()}
+    if captured.chain is not None:
+        counts["chains"] = captured.chain[0].frame.height
+    return counts
 
 
 def rederive_followers(
@@ -151,19 +224,69 @@ def outcome_of(symbol: str, future: Any) -> SymbolOutcome:
         return SymbolOutcome(symbol, error=f"{type(exc).__name__}: {exc}")
 
 
-@flow(name="gammalake-snapshot", log_prints=True)
-def snapshot_flow(
-    settings: Settings, symbols: list[str], source_name: str, at: datetime
+def run_snapshot(
+    settings: Settings,
+    symbols: list[str],
+    source_name: str,
+    at: datetime,
+    fanout: Fanout | None = None,
+    progress: Progress | None = None,
 ) -> RunSummary:
-    """Snapshot `symbols` from `source_name` at `at`; return the run summary."""
+    """Snapshot `symbols` from `source_name` at `at`; return the run summary.
+
+    Symbols run in batches on `fanout` (default: threads here); `progress` is called with
+    each symbol done. Once the stop flag is set, symbols not yet started are left out and the
+    run is recorded as cancelled with what it stored.
+    """
     valid, refused = split_valid(symbols)
     source = build_source(settings, source_name, valid, at)
     pricing = pricing_of(settings)
     summary = RunSummary("snapshot", source_name, symbols, pricing.method_for(source.computes))
     retries = settings.task_retries if source.computes else 0  # the API client already retried
-    task_fn = snapshot_symbol.with_options(retries=retries, retry_delay_seconds=1)
-    futures = {s: task_fn.submit(settings, source, pricing, s, at) for s in valid}
-    summary.outcomes = refused + [outcome_of(s, f) for s, f in futures.items()]
+    batch = Batch(settings, source, pricing, at, retries)
+    own = fanout is None
+    fanout = fanout or Threads(settings.max_workers)
+    try:
+        relay = fanout.relay(progress)
+        groups = batches(valid, settings.max_workers)
+        futures = [(g, fanout.submit(unit, batch, g, fanout.stop, relay)) for g in groups]
+        summary.outcomes = refused + [o for g, f in futures for o in outcomes_of(g, f)]
+    finally:
+        if own:
+            fanout.close()
+    summary.cancelled = fanout.stop.is_set()
     close_run(settings.home, summary, pricing.method)
     deliver(summary.alerts, settings.apprise_url)
     return summary
+
+
+#: Most symbols in one unit: enough to spread the per-unit costs, few enough that a stop
+#: or a failure does not wait on many.
+BATCH_MAX = 25
+
+
+def batches(symbols: list[str], workers: int) -> list[list[str]]:
+    """Return `symbols` cut into units: about four per worker, at most BATCH_MAX symbols each."""
+    if not symbols:
+        return []
+    size = min(BATCH_MAX, max(1, -(-len(symbols) // (4 * max(1, workers)))))
+    return [symbols[i : i + size] for i in range(0, len(symbols), size)]
+
+
+def unit(
+    batch: Batch, symbols: list[str], stop: StopFlag, progress: Progress | None
+) -> list[SymbolOutcome]:
+    """Snapshot a batch of symbols (see snapshot_batch); report each symbol to `progress`."""
+    outcomes = snapshot_batch(batch, symbols, stop)
+    if progress is not None:
+        for outcome in outcomes:
+            progress(outcome.symbol, 1)
+    return outcomes
+
+
+def outcomes_of(symbols: list[str], future: Any) -> list[SymbolOutcome]:
+    """Return a unit's outcomes, or a failed outcome per symbol carrying its error."""
+    try:
+        return future.result()
+    except Exception as exc:  # a failed unit is reported, never allowed to stop the run
+        return [SymbolOutcome(s, error=f"{type(exc).__name__}: {exc}") for s in symbols]

@@ -2,19 +2,88 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from flows.quota import FileQuotaLedger
 from flows.settings import Settings
 from pipeline.errors import InputError
 from pipeline.sources.base import ChainFolderSource, Source, SyntheticSource
-from pipeline.sources.flashalpha import ClientConfig, FlashAlphaClient, FlashAlphaSource
 
-SOURCES = ("synthetic", "chains", "flashalpha", "flashalpha-historical")
+if TYPE_CHECKING:
+    from pipeline.sources.flashalpha import FlashAlphaSource
+
 API_SOURCES = ("flashalpha", "flashalpha-historical")
 #: Fetches per symbol: one number for every symbol, or a number per symbol.
 Sessions = int | Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a source is built for: the symbols, the run's moment and its fetches per symbol."""
+
+    symbols: list[str]
+    at: datetime
+    sessions: Sessions = 1
+
+
+def _synthetic(settings: Settings, name: str, run: Run) -> Source:
+    """Return the simulated market (no key, no network)."""
+    return SyntheticSource(
+        market=settings.market(),
+        expiries=settings.synthetic_expiries,
+        strikes=settings.synthetic_strikes,
+    )
+
+
+def _chains(settings: Settings, name: str, run: Run) -> Source:
+    """Return the folder of chain files named by `chains_dir`."""
+    if settings.chains_dir is None or not settings.chains_dir.is_dir():
+        raise InputError(
+            f"source chains needs chains_dir (a folder of chain files); got {settings.chains_dir}"
+        )
+    return ChainFolderSource(settings.chains_dir)
+
+
+def _cboe(settings: Settings, name: str, run: Run) -> Source:
+    """Return Cboe's free delayed-quotes feed, its window budget shared through the home."""
+    # Imported here: httpx and the client cost ~0.15 s that other sources never need.
+    from flows.quota import FileWindowLedger
+    from pipeline.sources.cboe_feed import CboeConfig, CboeFeedSource
+
+    defaults = CboeConfig()
+    window = settings.cboe_window
+    try:
+        config = CboeConfig(
+            base_url=settings.cboe_url or defaults.base_url,
+            user_agent=settings.cboe_user_agent or defaults.user_agent,
+            limit=settings.cboe_window_limit,
+            window_seconds=window,
+            # A fetch may wait for the next window: its deadline must outlast one.
+            deadline=max(defaults.deadline, window + settings.request_deadline_seconds),
+            concurrency=settings.fetch_concurrency,
+        )
+    except ValueError as exc:
+        raise InputError(f"source cboe: {exc}") from None
+    ledger = FileWindowLedger(settings.home, "cboe", config.limit, config.window_seconds)
+    return CboeFeedSource(config, ledger=ledger)
+
+
+def _flashalpha(settings: Settings, name: str, run: Run) -> Source:
+    """Return the FlashAlpha API (live, or historical replay)."""
+    return flashalpha_source(settings, name, run.symbols, run.at, run.sessions)
+
+
+#: Every source by name: how to build it from settings for a run.
+BUILDERS: dict[str, Callable[[Settings, str, Run], Source]] = {
+    "synthetic": _synthetic,
+    "chains": _chains,
+    "cboe": _cboe,
+    "flashalpha": _flashalpha,
+    "flashalpha-historical": _flashalpha,
+}
+SOURCES = tuple(BUILDERS)
 
 
 def build_source(
@@ -25,22 +94,10 @@ def build_source(
     `sessions`: how many fetches the run will make per symbol (a snapshot 1; a backfill the
     sessions it has to do); the API source keeps budget back for them.
     """
-    if name == "synthetic":
-        return SyntheticSource(
-            market=settings.market(),
-            expiries=settings.synthetic_expiries,
-            strikes=settings.synthetic_strikes,
-        )
-    if name == "chains":
-        if settings.chains_dir is None or not settings.chains_dir.is_dir():
-            raise InputError(
-                f"source chains needs chains_dir (a folder of chain files); got "
-                f"{settings.chains_dir}"
-            )
-        return ChainFolderSource(settings.chains_dir)
-    if name in API_SOURCES:
-        return flashalpha_source(settings, name, symbols, at, sessions)
-    raise InputError(f"unknown source {name!r} (known: {', '.join(SOURCES)})")
+    builder = BUILDERS.get(name)
+    if builder is None:
+        raise InputError(f"unknown source {name!r} (known: {', '.join(SOURCES)})")
+    return builder(settings, name, Run(symbols, at, sessions))
 
 
 def computes(name: str) -> bool:
@@ -72,6 +129,10 @@ def flashalpha_source(
     home's daily ledger (`flows.quota`). `at` is the run's moment (historical fetches send
     their own).
     """
+    # Imported here: httpx and the client cost ~0.15 s that engine-source runs never need.
+    from flows.quota import FileQuotaLedger
+    from pipeline.sources.flashalpha import ClientConfig, FlashAlphaClient, FlashAlphaSource
+
     key = settings.api_key()
     if not key:
         raise InputError(

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.chain import Chain, describe_duplicates, duplicate_contracts
-from pipeline.sessions import nyse
+from pipeline.sessions import calendar_span
 from pipeline.sources.base import FetchError
 
 #: Numbers a vendor payload must carry (not null, finite), by endpoint; `[]` is each list item.
@@ -57,8 +57,7 @@ def check_time(as_of: datetime, asked: datetime | None, now: datetime, window: W
         raise RejectedError(f"as_of {as_of.isoformat()} has no time zone")
     if as_of > now + window.skew:
         raise RejectedError(f"as_of {as_of.isoformat()} is in the future (now {now.isoformat()})")
-    calendar = nyse()
-    first = calendar.first_session.date()
+    first = calendar_span()[0]
     if as_of.date() < first:
         raise RejectedError(
             f"as_of {as_of.isoformat()} is before {first}, where the NYSE calendar starts"

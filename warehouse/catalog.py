@@ -31,12 +31,13 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from warehouse.home import Layout
 from warehouse.lake import Lake
 from warehouse.locks import LockHolder, flocked, holders, reading
 from warehouse.schema import validate_method
 
-CATALOG_FILE = "warehouse.duckdb"
-MANIFEST_FILE = "catalog.json"
+CATALOG_FILE = Layout(Path()).catalog.name
+MANIFEST_FILE = Layout(Path()).manifest.name
 #: The oldest storage format DuckDB still writes: DuckDB 1.0 and later (1.4, 1.5, 2.x) open it.
 STORAGE_VERSION = "v1.0.0"
 #: Temp files of a rebuild in home/tmp (doctor removes those whose process is gone).

@@ -19,6 +19,7 @@ from typing import Literal
 import duckdb
 
 from warehouse import catalog
+from warehouse.home import Layout
 from warehouse.lake import META_DATASET, META_VERSION, TEMP_SUFFIX, Lake, file_metadata
 from warehouse.locks import reading
 from warehouse.schema import DATASETS, SCHEMA_VERSION, Dataset, Grain
@@ -75,7 +76,7 @@ def _alive(pid: int) -> bool:
 def check_temp_files(home: Path, report: Report) -> None:
     """Remove temp files whose writer is gone; report the ones still being written."""
     candidates = [(p, _PID) for p in (home / "tmp").glob(f"*{TEMP_SUFFIX}")]
-    candidates += [(p, _RAW_PID) for p in (home / "raw").glob("**/.*.tmp")]
+    candidates += [(p, _RAW_PID) for p in Layout(home).raw.glob("**/.*.tmp")]
     candidates += [(p, catalog.CATALOG_TEMP) for p in (home / "tmp").glob("catalog-*")]
     for path, pattern in candidates:
         match = pattern.search(path.name)
@@ -349,9 +350,10 @@ def _compare_views(con: duckdb.DuckDBPyConnection, path: Path, report: Report) -
     for what, names in problems.items():
         if names:
             report.add("warning", f"{path}: view(s) {what}: {', '.join(names)}; {REBUILD_CATALOG}")
-    [tags] = con.execute(
+    row = con.execute(
         "SELECT tags FROM duckdb_databases() WHERE database_name = 'stored'"
     ).fetchone()
+    tags = row[0] if row is not None else None  # 'stored' is attached, so a row is expected
     version = (tags or {}).get("storage_version", "")
     if version and not version.startswith(("v0.", "v1.")):
         report.add(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
+from warehouse.home import Layout
 from warehouse.locks import flocked, partition_lock, reading, swapping
 from warehouse.schema import DATASETS, SCHEMA_VERSION, Dataset, Grain, conform, dataset
 
@@ -61,7 +62,7 @@ class Lake:
     @property
     def root(self) -> Path:
         """Return the lake folder."""
-        return self.home / "lake"
+        return Layout(self.home).lake
 
     @property
     def temp(self) -> Path:

@@ -116,7 +116,8 @@ def holders(path: Path) -> list[LockHolder]:
         # "N: -> POSIX ..." lines are processes waiting for a lock, not holding one.
         if len(fields) < 6 or fields[1] == "->" or not fields[4].lstrip("-").isdigit():
             continue
-        pid, mode = int(fields[4]), "write" if fields[3] == "WRITE" else "read"
+        pid = int(fields[4])
+        mode: Literal["read", "write"] = "write" if fields[3] == "WRITE" else "read"
         if fields[5].rsplit(":", 1)[-1] == str(inode) and _has_open(pid, path):
             found[(pid, mode)] = LockHolder(pid, mode, command_of(pid))
     return sorted(found.values(), key=lambda h: (h.mode != "write", h.pid))

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from warehouse.errors import WarehouseInputError
+from warehouse.home import Layout
 from warehouse.schema import validate_source, validate_symbol
 
 _SECRET_NAME = re.compile(r"(key|token|secret|password|authorization|cookie)", re.IGNORECASE)
@@ -85,6 +86,7 @@ class RawInput:
     origin: str
     frame: Any  # polars.DataFrame; typed loosely so the archive imports polars lazily
     bar: dict[str, Any] | None = None
+    oi_as_of: str | None = None
 
 
 def staging(path: Path) -> Path:
@@ -117,7 +119,7 @@ class RawArchive:
     @property
     def root(self) -> Path:
         """Return the archive folder."""
-        return self.home / "raw"
+        return Layout(self.home).raw
 
     def put(
         self,
@@ -164,16 +166,20 @@ class RawArchive:
         frame: Any,
         bar: dict[str, Any] | None = None,
         to: Path | None = None,
+        oi_as_of: str | None = None,
     ) -> Path:
         """Archive one engine input (a polars frame of contracts); return the file written.
 
-        `bar`: the underlying's session bar received with the chain (JSON-ready values).
+        `bar`: the underlying's session bar received with the chain (JSON-ready values);
+        `oi_as_of`: the session (ISO date) whose close the open interest describes.
         """
         target = to or self.input_path(source, symbol, as_of)
         meta: dict[str, Any] = {"symbol": symbol, "as_of": as_of.isoformat(), "spot": spot}
         meta |= {"origin": origin, "archived_at": datetime.now(UTC).isoformat()}
         if bar is not None:
             meta["bar"] = bar
+        if oi_as_of is not None:
+            meta["oi_as_of"] = oi_as_of
         buffer = io.BytesIO()
         frame.write_parquet(
             buffer,
@@ -293,6 +299,7 @@ def read_input(path: Path) -> RawInput:
         origin=meta["origin"],
         frame=pl.read_parquet(path),
         bar=meta.get("bar"),
+        oi_as_of=meta.get("oi_as_of"),
     )
 
 

@@ -12,23 +12,32 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from warehouse.errors import WarehouseInputError
 
 SCHEMA_VERSION = 2
 UTC_TIME = pl.Datetime("us", "UTC")
 Grain = Literal["symbol_day", "symbol_month", "symbol_year", "month"]
+#: A column's type as the schemas spell it: a class (`pl.Float64`) or an instance
+#: (`pl.Datetime("us", "UTC")`, `pl.List(pl.String)`); polars accepts both.
+ColumnType: TypeAlias = pl.DataType | DataTypeClass
 
 _SYMBOL = re.compile(r"^[A-Z0-9^][A-Z0-9.^_-]{0,19}$")
 _SOURCE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _METHOD = re.compile(r"^[a-z][a-z0-9_]*(\+[a-z_]+=[A-Za-z0-9_.:-]+)*@v\d+$|^vendor$")
 
-KEYS = {"symbol": pl.String, "source": pl.String, "as_of": UTC_TIME, "trade_date": pl.Date}
+KEYS: dict[str, ColumnType] = {
+    "symbol": pl.String,
+    "source": pl.String,
+    "as_of": UTC_TIME,
+    "trade_date": pl.Date,
+}
 #: Keys of exposure rows: the method is part of a snapshot's identity.
-METHOD_KEYS = {**KEYS, "method": pl.String}
+METHOD_KEYS: dict[str, ColumnType] = {**KEYS, "method": pl.String}
 _GREEKS = ("gex", "dex", "vex", "chex")
 
 
@@ -42,7 +51,7 @@ class Dataset:
     """
 
     name: str
-    columns: dict[str, pl.DataType]
+    columns: dict[str, ColumnType]
     replace_key: tuple[str, ...]
     unique_key: tuple[str, ...]
     grain: Grain = "symbol_month"
@@ -53,17 +62,17 @@ class Dataset:
         return pl.Schema(self.columns)
 
 
-def _hedges() -> dict[str, pl.DataType]:
+def _hedges() -> dict[str, ColumnType]:
     """Return the hedge-estimate columns (shares and $ notional per move)."""
     moves = ("up_half_pct", "down_half_pct", "up_1pct", "down_1pct")
-    out: dict[str, pl.DataType] = {}
+    out: dict[str, ColumnType] = {}
     for move in moves:
         out[f"hedge_{move}_shares"] = pl.Float64
         out[f"hedge_{move}_notional"] = pl.Float64
     return out
 
 
-SNAPSHOT_COLUMNS: dict[str, pl.DataType] = {
+SNAPSHOT_COLUMNS: dict[str, ColumnType] = {
     **METHOD_KEYS,
     "underlying_price": pl.Float64,
     **{f"net_{g}": pl.Float64 for g in _GREEKS},
@@ -90,7 +99,7 @@ SNAPSHOT_COLUMNS: dict[str, pl.DataType] = {
     "raw_ref": pl.String,
 }
 
-STRIKE_COLUMNS: dict[str, pl.DataType] = {
+STRIKE_COLUMNS: dict[str, ColumnType] = {
     **METHOD_KEYS,
     "strike": pl.Float64,
     **{f"{side}_{g}": pl.Float64 for g in _GREEKS for side in ("call", "put", "net")},
@@ -102,7 +111,7 @@ STRIKE_COLUMNS: dict[str, pl.DataType] = {
     "put_oi_change": pl.Int64,
 }
 
-EXPIRY_COLUMNS: dict[str, pl.DataType] = {
+EXPIRY_COLUMNS: dict[str, ColumnType] = {
     **METHOD_KEYS,
     "expiration": pl.Date,
     "days_to_expiry": pl.Float64,
@@ -114,7 +123,7 @@ EXPIRY_COLUMNS: dict[str, pl.DataType] = {
     "top_strike_net_gex": pl.Float64,
 }
 
-CHAIN_COLUMNS: dict[str, pl.DataType] = {
+CHAIN_COLUMNS: dict[str, ColumnType] = {
     **KEYS,
     "contract": pl.String,
     "expiration": pl.Date,
@@ -133,7 +142,7 @@ CHAIN_COLUMNS: dict[str, pl.DataType] = {
     "oi_as_of": pl.Date,
 }
 
-PRICE_COLUMNS: dict[str, pl.DataType] = {
+PRICE_COLUMNS: dict[str, ColumnType] = {
     **KEYS,
     "open": pl.Float64,
     "high": pl.Float64,
@@ -142,14 +151,14 @@ PRICE_COLUMNS: dict[str, pl.DataType] = {
     "volume": pl.Float64,
 }
 
-ALERT_COLUMNS: dict[str, pl.DataType] = {
+ALERT_COLUMNS: dict[str, ColumnType] = {
     **METHOD_KEYS,
     "kind": pl.String,
     "message": pl.String,
     "level": pl.Float64,
 }
 
-RUN_COLUMNS: dict[str, pl.DataType] = {
+RUN_COLUMNS: dict[str, ColumnType] = {
     **KEYS,
     "run_id": pl.String,
     "flow": pl.String,

@@ -11,17 +11,60 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from gammalake.cli.commands import chain, collect, data, demo, maintain, research, schedule, sql
+from gammalake.cli.options import hoist_global_options
+
+#: `-h` works wherever `--help` does (sub-commands and groups inherit it from the app).
+HELP = {"help_option_names": ["-h", "--help"]}
+
+
+class _Group(TyperGroup):
+    """The app's group: `--home` and `--config` are also accepted after the command name.
+
+    Click binds an option to the command it follows, and typer has no "global option" of its
+    own; declaring --home/--config on every command would repeat them in each signature. So the
+    group moves them in front of the command name before it parses (`hoist_global_options`):
+    one place, the same meaning whichever side they are written on, and it works for every way
+    the app is called (the `gammalake` script, `CliRunner`, shell completion). Sub-commands
+    must not declare a --home or --config of their own.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse `args` with the app's options moved before the command (see the class)."""
+        if not ctx.resilient_parsing:  # completion parses half-typed lines: never refuse them
+            args = hoist_global_options(args)
+        return super().parse_args(ctx, args)
+
 
 app = typer.Typer(
     name="gammalake",
+    cls=_Group,
     help="Dealer-exposure history: GEX/DEX/VEX/CHEX, gamma flip and walls from option chains.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings=HELP,
+    # --install-completion / --show-completion: no measurable start-up cost (`chain --json`,
+    # interleaved runs with and without); completing a word runs the app, no command's modules.
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    """Print `gammalake <version>` and stop (eager: before any command or home is resolved)."""
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("gammalake")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        number = "unknown (not installed)"
+    print(f"gammalake {number}")
+    raise typer.Exit()
 
 
 @app.callback()
@@ -31,19 +74,32 @@ def _options(
         str | None,
         typer.Option(
             help="Data folder (lake/, raw/, warehouse.duckdb). Default: $GAMMALAKE_HOME, "
-            "else ~/.local/share/gammalake."
+            "else ~/.local/share/gammalake. Also accepted after the command name."
         ),
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="Settings file. Default: gammalake.toml in the data folder."),
+        typer.Option(
+            help="Settings file. Default: gammalake.toml in the data folder. Also accepted "
+            "after the command name."
+        ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Dealer-exposure history: GEX/DEX/VEX/CHEX, gamma flip and walls from option chains."""
     from warehouse.home import resolve_home
 
     # Before any command imports Prefect: its log level and telemetry are read at import.
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # The terminal stays quiet (the CLI prints its own summary) while runs that report to a
+    # Prefect API log there at INFO.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "INFO")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if home is not None and not home.strip():
         from pipeline.errors import InputError
@@ -57,6 +113,7 @@ for command in (
     collect.snapshot,
     collect.backfill,
     schedule.serve,
+    schedule.deploy,
     chain.chain,
     demo.demo,
     research.backtest,
@@ -67,14 +124,12 @@ for command in (
     maintain.rebuild,
 ):
     app.command()(command)
-app.add_typer(data.prices_app, name="prices")
-app.add_typer(data.import_app, name="import")
+app.add_typer(data.prices_app, name="prices", context_settings=HELP)
+app.add_typer(data.import_app, name="import", context_settings=HELP)
 
 
 def main() -> None:
     """Run the CLI; bad input prints one line (and a hint) to stderr and exits with 2."""
-    import click
-
     from pipeline.errors import InputError
     from warehouse.errors import WarehouseInputError
 

@@ -14,13 +14,11 @@ from pathlib import Path
 
 from rich.table import Table
 
-from flows.backfill import backfill_flow
 from flows.imports import import_synthetic_prices
 from flows.settings import Settings
-from flows.snapshot import snapshot_flow
 from gammalake.cli.console import level, make_console, money
+from gammalake.cli.running import CANCELLED_EXIT, Job, run_job
 from gammalake.cli.sql import run_query, table_of
-from gammalake.cli.summary import backfill_progress, print_summary
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sessions import after_close, sessions_between
 from warehouse.queries import EXAMPLES
@@ -97,14 +95,12 @@ def run_demo(
         f"[bold]gammalake demo[/] - {', '.join(symbols)} over {len(sessions)} NYSE "
         f"sessions ({sessions[0]} .. {sessions[-1]}), synthetic market, into {home}"
     )
-    bar, advance = backfill_progress((len(sessions) - 1) * len(symbols))
-    with bar:
-        history = backfill_flow(settings, symbols, "synthetic", start, sessions[-2], False, advance)
-    print_summary(history, alerts_shown=0)
+    history = Job("backfill", settings, symbols, "synthetic", start, sessions[-2])
+    _go_on(run_job(history, bar=(len(sessions) - 1) * len(symbols), alerts=0))
     import_synthetic_prices(home, symbols, start, latest, settings.market())
     moment = after_close(latest, settings.snapshot_delay_minutes)
     console.print(f"\n[bold]daily snapshot[/] of {latest} at {moment:%H:%M} New York:")
-    print_summary(snapshot_flow(settings, symbols, "synthetic", moment))
+    _go_on(run_job(Job("snapshot", settings, symbols, "synthetic", moment)))
     console.print(scanner_table(home))
     for title, sql in EXAMPLES.items():
         console.print(f"\n[bold]{title}[/]")
@@ -123,3 +119,9 @@ def run_demo(
     console.print('  gammalake sql "SELECT * FROM regime_daily ORDER BY trade_date DESC LIMIT 20"')
     console.print("  gammalake chain path/to/quotedata.csv --save     # a CBOE download, stored")
     console.print("  gammalake snapshot --symbols SPY,QQQ             # today's snapshot + alerts")
+
+
+def _go_on(code: int) -> None:
+    """Stop the demo when a step was stopped by a signal (its line is already printed)."""
+    if code == CANCELLED_EXIT:
+        raise SystemExit(CANCELLED_EXIT)

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+if TYPE_CHECKING:  # imported inside the functions: Prefect and friends cost start-up time
+    from flows.settings import Settings
 
-def settings_of(ctx: typer.Context) -> object:
+
+def settings_of(ctx: typer.Context) -> Settings:
     """Return the settings for this invocation (file + environment), Prefect quietened."""
     from flows.settings import load_settings
 
     return load_settings(ctx.obj, ctx.meta.get("config"))
 
 
-def writing(ctx: typer.Context, preset: str | None = None) -> object:
+def writing(ctx: typer.Context, preset: str | None = None) -> Settings:
     """Return the settings of a command that stores data: the home writable, the preset known."""
     from dataclasses import replace
 
@@ -157,3 +160,90 @@ def date_of(text: str, option: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise InputError(f"{option} {text!r} is not a date like 2024-03-15") from None
+
+
+#: Options of the app itself that may also be written after the command name.
+GLOBAL_OPTIONS = ("--home", "--config")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Return `args` with --home / --config written after the command moved before it.
+
+    `gammalake sql --home X "SELECT 1"` becomes `gammalake --home X sql "SELECT 1"`; both
+    `--home X` and `--home=X` spellings move, and nothing after a `--` separator does (that is
+    an argument, not an option). Given both before and after the command with different values,
+    the option is refused with one line: which one was meant cannot be guessed.
+    """
+    start = _command_index(args)
+    if start is None:
+        return list(args)
+    before, hoisted, rest = list(args[:start]), [], []
+    found: dict[str, list[str]] = {name: [] for name in GLOBAL_OPTIONS}
+    _scan_before(before, found)
+    placed = {name: len(values) for name, values in found.items()}
+    index = start
+    while index < len(args):
+        token = args[index]
+        if token == "--":
+            rest.extend(args[index:])
+            break
+        name, sep, value = token.partition("=")
+        if name not in GLOBAL_OPTIONS:
+            rest.append(token)
+            index += 1
+            continue
+        if not sep:
+            if index + 1 >= len(args):
+                _refuse(f"{name} needs a value, e.g. {name} ~/gammalake")
+            value = args[index + 1]
+            index += 1
+        found[name].append(value)
+        hoisted.extend([name, value])
+        index += 1
+    for name, values in found.items():
+        if len({_same(name, v) for v in values}) > 1:
+            where = "before and after the command" if placed[name] else "twice after the command"
+            _refuse(
+                f"{name} is given {where} with different values "
+                f"({', '.join(repr(v) for v in values)}); give it once"
+            )
+    return [*before, *hoisted, *rest]
+
+
+def _command_index(args: list[str]) -> int | None:
+    """Return where the command name is in `args` (after the app's own options), or None."""
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token == "--":
+            return None
+        if not token.startswith("-"):
+            return index
+        # The app's options that take a value; its others (--version, -h, ...) are flags.
+        index += 2 if token in GLOBAL_OPTIONS else 1
+    return None
+
+
+def _scan_before(before: list[str], found: dict[str, list[str]]) -> None:
+    """Add the values of --home / --config written before the command to `found`."""
+    for index, token in enumerate(before):
+        name, sep, value = token.partition("=")
+        if name in GLOBAL_OPTIONS:
+            if sep:
+                found[name].append(value)
+            elif index + 1 < len(before):
+                found[name].append(before[index + 1])
+
+
+def _same(name: str, value: str) -> str:
+    """Return `value` in a form where two spellings of one folder or file compare equal."""
+    import os
+
+    return os.path.abspath(os.path.expanduser(value)) if value.strip() else value
+
+
+def _refuse(message: str) -> NoReturn:
+    """Raise the one-line input error the CLI prints (exit code 2)."""
+    from pipeline.errors import InputError
+
+    raise InputError(message)

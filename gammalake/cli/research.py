@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from backtest.panel import Timing
@@ -20,6 +32,7 @@ from backtest.report import (
 from backtest.run import Request, run_backtest
 from backtest.strategies import STRATEGIES, strategy
 from backtest.study import run_study
+from backtest.sweep import Progress as ProgressHook
 from backtest.sweep import parse_grid, parse_params
 from gammalake.cli.console import make_console
 from pipeline.engine.method import resolve_method
@@ -80,13 +93,55 @@ def make_request(
     )
 
 
+@contextmanager
+def progress_bar(
+    title: str, symbols: int, console: Console | None = None
+) -> Iterator[ProgressHook]:
+    """Draw the progress of long research work on stderr; yield the hook the work calls.
+
+    One bar per task the work reports (`backtest.sweep.Progress`): `symbols` (the overall bar,
+    titled `title`, there from the start) and, while they run, each symbol's grid and
+    walk-forward windows, removed when done. Off a terminal (a pipe, a file, CI) nothing is
+    drawn, not even the final state, so stdout and stderr stay clean for whatever reads them.
+    """
+    console = console or Console(stderr=True)
+    if not console.is_terminal:  # rich would still end a transient bar with a newline
+        yield _quiet
+        return
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    tasks: dict[str, TaskID] = {"symbols": bars.add_task(title, total=symbols)}
+
+    def hook(task: str, done: int, total: int) -> None:
+        if task not in tasks:
+            tasks[task] = bars.add_task(task, total=total)
+        bars.update(tasks[task], completed=done, total=total)
+        if done >= total and task != "symbols":  # a finished symbol's detail goes away
+            bars.remove_task(tasks.pop(task))
+
+    with bars:
+        yield hook
+
+
+def _quiet(task: str, done: int, total: int) -> None:
+    """Hear of progress and draw nothing (output is not a terminal)."""
+
+
 def backtest_command(home: Path, request: Request, out: Path | None) -> tuple[Path, Path]:
     """Run the backtest, print each symbol's statistics, write the report; return its paths.
 
     A symbol whose reported returns made no trade gets one line instead of its table; close-only
-    bars and the multiple-testing figures get a caution line each.
+    bars and the multiple-testing figures get a caution line each. A progress bar (stderr) shows
+    the symbols, each one's grid and walk-forward windows while it runs.
     """
-    result = run_backtest(home, request)
+    with progress_bar(f"backtest {request.strategy}", len(request.symbols)) as progress:
+        result = run_backtest(home, request, progress)
     console = make_console()
     for symbol, figures in result["symbols"].items():
         if not figures["no_trade"]:  # else its caution line says so, instead of a zero table
@@ -137,7 +192,10 @@ def study_command(
     `method`: the --method text; None means the method of `preset` (the settings' preset).
     """
     chosen = backtest_method(method, preset)
-    result = run_study(home, symbols, span[0], span[1], method=chosen, source=source)
+    with progress_bar("study", len(symbols)) as progress:
+        result = run_study(
+            home, symbols, span[0], span[1], method=chosen, source=source, progress=progress
+        )
     console = make_console()
     for symbol, figures in result["symbols"].items():
         console.print(_regime_table(symbol, figures))

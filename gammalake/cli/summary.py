@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
@@ -12,7 +13,6 @@ from rich.progress import (
     ProgressColumn,
     Task,
     TextColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -21,33 +21,77 @@ from flows.runs import RunSummary
 from gammalake.cli.console import make_console
 
 
+def _worked(task: Task) -> tuple[float, float] | None:
+    """Return (sessions taken, seconds) of a task, leaving out sessions already stored."""
+    done = task.completed - task.fields.get("stored", 0)
+    elapsed = task.elapsed or 0.0
+    return (done, elapsed) if done > 0 and elapsed > 0 else None
+
+
 class RateColumn(ProgressColumn):
-    """Sessions per second."""
+    """Sessions taken per second (sessions already stored are not work and do not count)."""
 
     def render(self, task: Task) -> Text:
         """Return e.g. '12.4 sessions/s'."""
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} sessions/s" if speed else "- sessions/s")
+        worked = _worked(task)
+        unit = task.fields.get("unit", "sessions")
+        return Text(f"{worked[0] / worked[1]:.1f} {unit}/s" if worked else f"- {unit}/s")
 
 
-def backfill_progress(total: int) -> tuple[AbstractContextManager, Callable[[str, int], None]]:
-    """Return a progress bar context and the callback tasks advance it with."""
+class LeftColumn(ProgressColumn):
+    """Time left at the rate of RateColumn."""
+
+    def render(self, task: Task) -> Text:
+        """Return e.g. '0:01:05 left', or '-' before the first session is taken."""
+        worked = _worked(task)
+        if task.total is None or not worked:
+            return Text("-:--:-- left")
+        seconds = int((task.total - task.completed) / (worked[0] / worked[1]))
+        return Text(f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d} left")
+
+
+#: Advance the bar: (symbol, sessions).
+Advance = Callable[[str, int], None]
+
+
+def run_progress(
+    total: int, label: str = "backfill", unit: str = "sessions"
+) -> tuple[AbstractContextManager, Advance, Advance]:
+    """Return the bar's context, the hook for sessions taken, and the one for stored ones.
+
+    Sessions found already stored fill the bar without counting as work in the rate.
+    """
     if total == 0:
-        return nullcontext(), lambda symbol, n: None
+        return nullcontext(), lambda symbol, n: None, lambda symbol, n: None
     progress = Progress(
-        TextColumn("backfill"),
+        TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         RateColumn(),
-        TimeRemainingColumn(),
+        LeftColumn(),
         console=make_console(),
         transient=False,
     )
-    bar = progress.add_task("backfill", total=total)
-    return progress, lambda symbol, n: progress.update(bar, advance=n)
+    bar = progress.add_task(label, total=total, stored=0, unit=unit)
+    lock = threading.Lock()
+
+    def advance(symbol: str, n: int) -> None:
+        progress.update(bar, advance=n)
+
+    def stored(symbol: str, n: int) -> None:
+        with lock:
+            already = progress.tasks[0].fields["stored"]
+            progress.update(bar, advance=n, stored=already + n)
+
+    return progress, advance, stored
 
 
-STATUS_STYLE = {"ok": "[green]ok[/]", "partial": "[yellow]partial[/]", "failed": "[red]failed[/]"}
+STATUS_STYLE = {
+    "ok": "[green]ok[/]",
+    "partial": "[yellow]partial[/]",
+    "failed": "[red]failed[/]",
+    "cancelled": "[yellow]cancelled[/]",
+}
 
 
 def print_summary(summary: RunSummary, alerts_shown: int = 12) -> None:

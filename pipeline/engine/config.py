@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, TypedDict, Unpack, cast
 
 FlipMethod = Literal["profile", "cumulative", "adjacent"]
 FlipPick = Literal["nearest", "first"]
@@ -68,9 +68,52 @@ class EngineConfig:
     flip: FlipConfig = field(default_factory=FlipConfig)
     flat_gex_fraction: float = 0.01
 
-    def with_overrides(self, **changes: object) -> EngineConfig:
+    def with_overrides(self, **changes: Unpack[EngineOverrides]) -> EngineConfig:
         """Return a copy with top-level fields changed; `flip_*` keys change the flip config."""
-        flip_changes = {k[5:]: v for k, v in changes.items() if k.startswith("flip_")}
-        rest = {k: v for k, v in changes.items() if not k.startswith("flip_")}
+        # The split only renames keys of a checked EngineOverrides, hence the casts.
+        flip_changes = cast(
+            FlipOverrides, {k[5:]: v for k, v in changes.items() if k.startswith("flip_")}
+        )
+        rest = cast(
+            ConfigOverrides, {k: v for k, v in changes.items() if not k.startswith("flip_")}
+        )
         flip = replace(self.flip, **flip_changes) if flip_changes else self.flip
         return replace(self, flip=flip, **rest)
+
+
+class FlipOverrides(TypedDict, total=False):
+    """Fields of FlipConfig, any of which `replace` may change."""
+
+    method: FlipMethod
+    range_low: float
+    range_high: float
+    levels: int
+    refine: bool
+    pick: FlipPick
+
+
+class ConfigOverrides(TypedDict, total=False):
+    """Top-level fields of EngineConfig other than `flip`, any of which may change."""
+
+    name: str
+    rate: float
+    dividend_yield: float
+    year_basis: YearBasis
+    days_per_year: float
+    expiry_close: str
+    zero_dte: ZeroDte
+    gamma_source: GammaSource
+    solve_missing_iv: bool
+    dealer: DealerModel
+    flat_gex_fraction: float
+
+
+class EngineOverrides(ConfigOverrides, total=False):
+    """What `EngineConfig.with_overrides` takes: top-level fields and `flip_*` keys."""
+
+    flip_method: FlipMethod
+    flip_range_low: float
+    flip_range_high: float
+    flip_levels: int
+    flip_refine: bool
+    flip_pick: FlipPick

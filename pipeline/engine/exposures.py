@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pipeline.engine.book import BoolArray, DealerBook
 from pipeline.engine.greeks import FloatArray, bsm_greeks
@@ -31,9 +32,18 @@ class StrikeTable:
         return self.exposure[("call", greek)] + self.exposure[("put", greek)]
 
 
-def _sum_by(index: np.ndarray, size: int, values: FloatArray, mask: BoolArray) -> FloatArray:
+def _weighted_count(index: NDArray[np.intp], weights: FloatArray, size: int) -> FloatArray:
+    """Return the sums of `weights` grouped by `index` (0..size-1), as float64.
+
+    np.bincount with weights returns float64, but NumPy's stub types every bincount as intp;
+    asarray with the array's own dtype is a no-op that states the real type.
+    """
+    return np.asarray(np.bincount(index, weights=weights, minlength=size), dtype=np.float64)
+
+
+def _sum_by(index: NDArray[np.intp], size: int, values: FloatArray, mask: BoolArray) -> FloatArray:
     """Return the sums of `values` over `mask` grouped by `index` (0..size-1)."""
-    return np.bincount(index[mask], weights=values[mask], minlength=size)
+    return _weighted_count(index[mask], values[mask], size)
 
 
 def by_strike(book: DealerBook, mask: BoolArray | None = None) -> StrikeTable:
@@ -105,17 +115,17 @@ def by_expiry(book: DealerBook) -> ExpiryTable:
     days, e = np.unique(c.expiration, return_inverse=True)
     strikes, k = np.unique(c.strike, return_inverse=True)
     ne, nk = days.size, strikes.size
-    cell = np.bincount(e * nk + k, weights=book.gex, minlength=ne * nk).reshape(ne, nk)
+    cell = _weighted_count(e * nk + k, book.gex, ne * nk).reshape(ne, nk)
     years = np.full(ne, np.nan)
     finite = np.isfinite(book.years)
     np.fmax.at(years, e[finite], book.years[finite])
     return ExpiryTable(
         expiration=days,
         strike=strikes,
-        totals={g: np.bincount(e, weights=getattr(book, g), minlength=ne) for g in GREEKS},
+        totals={g: _weighted_count(e, getattr(book, g), ne) for g in GREEKS},
         net_gex=cell,
         oi={
-            side: np.bincount(e, weights=c.open_interest * m, minlength=ne)
+            side: _weighted_count(e, c.open_interest * m, ne)
             for side, m in (("call", c.is_call), ("put", ~c.is_call))
         },
         years=years,

@@ -97,8 +97,10 @@ def _d1_d2(
     s: ArrayLike, k: ArrayLike, t: ArrayLike, sigma: ArrayLike, r: float, q: float
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Return d1, d2 and sigma*sqrt(t)."""
-    vol_t = np.asarray(sigma, dtype=np.float64) * np.sqrt(t)
-    d1 = (np.log(np.divide(s, k)) + (r - q + 0.5 * np.square(sigma)) * t) / vol_t
+    sigma_f = np.asarray(sigma, dtype=np.float64)
+    t_f = np.asarray(t, dtype=np.float64)
+    vol_t = sigma_f * np.sqrt(t_f)
+    d1 = (np.log(np.divide(s, k)) + (r - q + 0.5 * np.square(sigma_f)) * t_f) / vol_t
     return d1, d1 - vol_t, vol_t
 
 

@@ -12,6 +12,14 @@ from pipeline.engine.levels import ExposureLevels
 from pipeline.engine.narrative import Regime
 
 
+class PayloadHead(TypedDict):
+    """The fields every payload starts with."""
+
+    symbol: str
+    underlying_price: float
+    as_of: str
+
+
 class GexStrikeRow(TypedDict):
     """One strike of the GEX breakdown ($ per 1% move; put_gex carries its sign)."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 from functools import cached_property
 from typing import Any
@@ -14,6 +14,7 @@ from pipeline.engine.book import DealerBook, build_book
 from pipeline.engine.config import EngineConfig
 from pipeline.engine.exposures import StrikeTable, book_delta, by_expiry, by_strike, totals
 from pipeline.engine.flip import FlipResult, gamma_flip
+from pipeline.engine.greeks import FloatArray
 from pipeline.engine.levels import key_levels, strongest
 from pipeline.engine.narrative import charm_line, gamma_line, gex_label, regime, vanna_line
 from pipeline.engine.payloads import (
@@ -24,8 +25,11 @@ from pipeline.engine.payloads import (
     ExposureLevelsResponse,
     ExposureSummaryResponse,
     GexResponse,
+    GexStrikeRow,
     HedgingEstimate,
     HedgingMove,
+    PayloadHead,
+    SummaryZeroDte,
     VexResponse,
 )
 from pipeline.engine.timing import NEW_YORK
@@ -38,9 +42,21 @@ def _count(x: float) -> int:
     return round(float(x))
 
 
-def _counts_or_none(values: np.ndarray) -> list[int | None]:
+def _floats(values: FloatArray) -> list[float]:
+    """Return an array of floats as a list of Python floats."""
+    out: list[float] = values.tolist()
+    return out
+
+
+def _counts(values: FloatArray) -> list[int]:
+    """Return contract counts (floats) as a list of Python ints, rounded."""
+    out: list[int] = np.rint(values).astype(np.int64).tolist()
+    return out
+
+
+def _counts_or_none(values: FloatArray) -> list[int | None]:
     """Return counts as ints, None where unknown (NaN)."""
-    whole = np.rint(np.nan_to_num(values)).astype(np.int64).tolist()
+    whole = _counts(np.nan_to_num(values))
     return [None if unknown else v for v, unknown in zip(whole, np.isnan(values), strict=True)]
 
 
@@ -84,7 +100,7 @@ class ExposureSnapshot:
         """Return net GEX, DEX, VEX, CHEX of the whole book."""
         return totals(self.book)
 
-    def _head(self) -> dict[str, Any]:
+    def _head(self) -> PayloadHead:
         """Return the fields every payload starts with."""
         return {
             "symbol": self.chain.symbol,
@@ -115,28 +131,43 @@ class ExposureSnapshot:
         t = snap.table
         call, put = t.exposure[("call", "gex")], t.exposure[("put", "gex")]
         gross = float(np.abs(call).sum() + np.abs(put).sum())
-        counts = {
-            f"{side}_{kind}": np.rint(values[side]).astype(np.int64).tolist()
-            for kind, values in (("oi", t.oi), ("volume", t.volume))
-            for side in ("call", "put")
-        }
-        changes = {
-            f"{side}_oi_change": _counts_or_none(t.oi_change[side]) for side in ("call", "put")
-        }
-        columns = {
-            "strike": t.strike.tolist(),
-            "call_gex": call.tolist(),
-            "put_gex": put.tolist(),
-            "net_gex": (call + put).tolist(),
-            "call_oi": counts["call_oi"],
-            "put_oi": counts["put_oi"],
-            "call_volume": counts["call_volume"],
-            "put_volume": counts["put_volume"],
-            **changes,
-        }
-        rows = [
-            dict(zip(columns, values, strict=True))
-            for values in zip(*columns.values(), strict=True)
+        rows: list[GexStrikeRow] = [
+            {
+                "strike": strike,
+                "call_gex": call_gex,
+                "put_gex": put_gex,
+                "net_gex": net_gex,
+                "call_oi": call_oi,
+                "put_oi": put_oi,
+                "call_volume": call_volume,
+                "put_volume": put_volume,
+                "call_oi_change": call_oi_change,
+                "put_oi_change": put_oi_change,
+            }
+            for (
+                strike,
+                call_gex,
+                put_gex,
+                net_gex,
+                call_oi,
+                put_oi,
+                call_volume,
+                put_volume,
+                call_oi_change,
+                put_oi_change,
+            ) in zip(
+                _floats(t.strike),
+                _floats(call),
+                _floats(put),
+                _floats(call + put),
+                _counts(t.oi["call"]),
+                _counts(t.oi["put"]),
+                _counts(t.volume["call"]),
+                _counts(t.volume["put"]),
+                _counts_or_none(t.oi_change["call"]),
+                _counts_or_none(t.oi_change["put"]),
+                strict=True,
+            )
         ]
         payload: GexResponse = {
             **snap._head(),
@@ -151,36 +182,52 @@ class ExposureSnapshot:
             payload["expiration"] = str(expiration)
         return payload
 
-    def _greek_rows(self, greek: str) -> list[dict[str, float]]:
-        """Return per-strike call/put/net rows of one greek."""
+    def _greek_columns(self, greek: str) -> Iterator[tuple[float, float, float, float]]:
+        """Return per-strike (strike, call, put, net) values of one greek."""
         t = self.table
         call, put = t.exposure[("call", greek)], t.exposure[("put", greek)]
-        names = ("strike", f"call_{greek}", f"put_{greek}", f"net_{greek}")
-        columns = (t.strike.tolist(), call.tolist(), put.tolist(), (call + put).tolist())
-        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
-
-    def _greek_payload(self, greek: str, expiration: str | date | None) -> dict[str, Any]:
-        """Return the per-strike payload of one greek, with its reading line where it has one."""
-        snap = self.filtered(expiration)
-        payload: dict[str, Any] = {**snap._head(), f"net_{greek}": snap.net[greek]}
-        reading = {"vex": vanna_line, "chex": charm_line}.get(greek)
-        if reading is not None:
-            payload[f"{greek}_interpretation"] = reading(snap.net[greek])
-        payload["strikes"] = snap._greek_rows(greek)
-        payload["warnings"] = snap.book.warnings
-        return payload
+        return zip(_floats(t.strike), _floats(call), _floats(put), _floats(call + put), strict=True)
 
     def dex(self, expiration: str | date | None = None) -> DexResponse:
         """Return the DEX payload (dollars of underlying per strike)."""
-        return self._greek_payload("dex", expiration)  # type: ignore[return-value]
+        snap = self.filtered(expiration)
+        return {
+            **snap._head(),
+            "net_dex": snap.net["dex"],
+            "strikes": [
+                {"strike": k, "call_dex": c, "put_dex": p, "net_dex": n}
+                for k, c, p, n in snap._greek_columns("dex")
+            ],
+            "warnings": snap.book.warnings,
+        }
 
     def vex(self, expiration: str | date | None = None) -> VexResponse:
         """Return the VEX payload ($ per vol point) with its interpretation line."""
-        return self._greek_payload("vex", expiration)  # type: ignore[return-value]
+        snap = self.filtered(expiration)
+        return {
+            **snap._head(),
+            "net_vex": snap.net["vex"],
+            "vex_interpretation": vanna_line(snap.net["vex"]),
+            "strikes": [
+                {"strike": k, "call_vex": c, "put_vex": p, "net_vex": n}
+                for k, c, p, n in snap._greek_columns("vex")
+            ],
+            "warnings": snap.book.warnings,
+        }
 
     def chex(self, expiration: str | date | None = None) -> ChexResponse:
         """Return the CHEX payload ($ per day) with its interpretation line."""
-        return self._greek_payload("chex", expiration)  # type: ignore[return-value]
+        snap = self.filtered(expiration)
+        return {
+            **snap._head(),
+            "net_chex": snap.net["chex"],
+            "chex_interpretation": charm_line(snap.net["chex"]),
+            "strikes": [
+                {"strike": k, "call_chex": c, "put_chex": p, "net_chex": n}
+                for k, c, p, n in snap._greek_columns("chex")
+            ],
+            "warnings": snap.book.warnings,
+        }
 
     def levels(self) -> ExposureLevelsResponse:
         """Return the key levels payload (strikes in the underlying's price units)."""
@@ -221,7 +268,12 @@ class ExposureSnapshot:
             "gamma_flip": self.flip.level,
             "gamma_flip_status": self.flip.status,
             "regime": regime(self.chain.spot, self.flip.level),
-            "exposures": {f"net_{g}": n[g] for g in ("gex", "dex", "vex", "chex")},
+            "exposures": {
+                "net_gex": n["gex"],
+                "net_dex": n["dex"],
+                "net_vex": n["vex"],
+                "net_chex": n["chex"],
+            },
             "interpretation": {
                 "gamma": gamma_line(label),
                 "vanna": vanna_line(n["vex"]),
@@ -232,7 +284,7 @@ class ExposureSnapshot:
             "warnings": self.book.warnings,
         }
 
-    def _zero_dte(self) -> dict[str, Any]:
+    def _zero_dte(self) -> SummaryZeroDte:
         """Return the same-day expiry's net GEX and share of the total."""
         same = self.book.same_day
         if not same.any():
@@ -257,7 +309,10 @@ class ExposureSnapshot:
                 {
                     "expiration": str(day),
                     "days_to_expiry": float(np.nan_to_num(t.years[i]) * self.config.days_per_year),
-                    **{f"net_{g}": v for g, v in sums.items()},
+                    "net_gex": sums["gex"],
+                    "net_dex": sums["dex"],
+                    "net_vex": sums["vex"],
+                    "net_chex": sums["chex"],
                     "call_oi": _count(t.oi["call"][i]),
                     "put_oi": _count(t.oi["put"][i]),
                     "pct_of_total_gex": 100.0 * sums["gex"] / total if total else None,

@@ -31,6 +31,9 @@ class Fetched:
     for and did not arrive (the snapshot may still be storable without it). `bar`: the
     underlying's daily bar when the reply carries one after the close (keys trade_date, open,
     high, low, close, volume; prices in the underlying's units), stored in `prices`.
+    `oi_as_of`: the session whose close the chain's open interest describes, when the source
+    says (a feed's OI is the previous session's, published the next morning), stored in the
+    `chains` dataset's column of that name.
     """
 
     symbol: str
@@ -41,6 +44,7 @@ class Fetched:
     requests: int = 0
     errors: tuple[str, ...] = ()
     bar: dict[str, Any] | None = None
+    oi_as_of: date | None = None
 
 
 class FetchError(Exception):
@@ -100,8 +104,9 @@ class SyntheticSource:
 class ChainFolderSource:
     """Chain files in a folder, one per symbol and day.
 
-    Named `SPY_2024-03-15.csv` (or .parquet) or `SPY/2024-03-15.csv`; CBOE quotedata or the
-    generic layout. The file's own time is used; files without one are taken at 16:15.
+    Named `SPY_2024-03-15.csv` (or .parquet, or .json) or `SPY/2024-03-15.csv`; CBOE
+    quotedata, a saved reply of Cboe's delayed-quotes JSON feed, or the generic layout. The
+    file's own time is used; files without one are taken at 16:15.
     """
 
     folder: Path
@@ -113,7 +118,9 @@ class ChainFolderSource:
         stamp = day.isoformat()
         for pattern in (f"{symbol}_{stamp}*", f"{symbol}/{stamp}*"):
             found = sorted(
-                p for p in self.folder.glob(pattern) if p.suffix.lower() in {".csv", ".parquet"}
+                p
+                for p in self.folder.glob(pattern)
+                if p.suffix.lower() in {".csv", ".parquet", ".json"}
             )
             if found:
                 return found[-1]
@@ -142,9 +149,11 @@ class ChainFolderSource:
 
 
 def _has_time(path: Path) -> bool:
-    """Return True when the file states its own time (CBOE `Date:` line or an as_of column)."""
+    """Return True when the file states its own time (CBOE `Date:`, JSON timestamp, as_of)."""
     from pipeline.sources.chains import is_cboe
 
+    if path.suffix.lower() == ".json":
+        return True  # a Cboe feed reply: its top-level timestamp
     if path.suffix.lower() == ".parquet":
         import polars as pl
 

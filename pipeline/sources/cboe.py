@@ -19,18 +19,21 @@ import re
 from datetime import datetime, timedelta, timezone
 from itertools import zip_longest
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 
 from pipeline.chain import Chain, describe_duplicates, duplicate_contracts
+from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import ChainFormatError
 from pipeline.sources.tabular import (
     LINE,
     MAX_CONTRACTS,
     MAX_LINE_CHARS,
     Check,
+    NumberOptions,
     NumberSpec,
     check_rows,
     clip,
@@ -41,6 +44,9 @@ from pipeline.sources.tabular import (
     shown,
     split_lines,
 )
+
+if TYPE_CHECKING:
+    from warehouse.schema import ColumnType
 
 #: How the header line starts; files are recognised by it (see chains.is_cboe).
 HEADER_START = "Expiration Date"
@@ -74,7 +80,7 @@ PREAMBLE_LINES = 12
 _TEXT_COLUMNS = {"expiration", "call_id", "put_id"}
 
 _ZONES = {"EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "UTC": 0, "GMT": 0}
-_NEW_YORK = ZoneInfo("America/New_York")
+
 _DAY_FIRST = re.compile(r"^(?P<day>\d{1,2}) (?P<month>[A-Za-z]+) (?P<year>\d{4})")
 _MONTH_FIRST = re.compile(r"^(?P<month>[A-Za-z]+) (?P<day>\d{1,2}) (?P<year>\d{4})")
 _TIME = re.compile(
@@ -103,16 +109,16 @@ def parse_cboe_date(text: str) -> datetime:
             raise ValueError(f"hour {hour} in {text!r} does not go with {clock['ampm']}")
         hour = hour % 12 + (12 if clock["ampm"] == "PM" else 0)
     stamp = stamp.replace(hour=hour, minute=int(clock["m"]))
-    return stamp.replace(tzinfo=_zone_of(clock["zone"], clock["offset"])).astimezone(_NEW_YORK)
+    return stamp.replace(tzinfo=_zone_of(clock["zone"], clock["offset"])).astimezone(NEW_YORK)
 
 
 def _zone_of(name: str | None, offset: str | None) -> timezone | ZoneInfo:
     """Return the zone of a date line: a named US zone, UTC±H[:MM], or New York when absent."""
     if name is None:
-        return _NEW_YORK
+        return NEW_YORK
     if name not in _ZONES:
         raise ValueError(f"unknown time zone {name!r}")
-    hours = _ZONES[name]
+    hours: float = _ZONES[name]
     if offset:
         sign = -1 if offset.startswith("-") else 1
         digits = offset[1:].replace(":", "")
@@ -217,11 +223,12 @@ def _number_specs() -> list[NumberSpec]:
     """Return how each numeric column of the CBOE layout must parse, and its plausible range."""
     specs = [NumberSpec("strike", "Strike", positive=True)]
     for side in ("call", "put"):
-        count = {"non_negative": True, "whole": True, "maximum": MAX_CONTRACTS}
-        optional = {"required": False, "non_negative": True}
+        count: NumberOptions = {"non_negative": True, "whole": True, "maximum": MAX_CONTRACTS}
+        optional: NumberOptions = {"required": False, "non_negative": True}
+        optional_count: NumberOptions = {**count, "required": False}
         specs += [
             NumberSpec(f"{side}_open_interest", LABELS[f"{side}_open_interest"], **count),
-            NumberSpec(f"{side}_volume", LABELS[f"{side}_volume"], required=False, **count),
+            NumberSpec(f"{side}_volume", LABELS[f"{side}_volume"], **optional_count),
             *(
                 NumberSpec(f"{side}_{c}", LABELS[f"{side}_{c}"], **optional)
                 for c in ("last", "iv", "bid", "ask", "gamma")
@@ -354,7 +361,7 @@ def _checked_rows(path: Path, body: bytes, first: int) -> pl.DataFrame:
         raise ChainFormatError(path, message) from None
 
 
-def _typed_schema() -> dict[str, pl.DataType]:
+def _typed_schema() -> dict[str, ColumnType]:
     """Return the typed read's schema: ids and expiration as text, every other column Float64."""
     return {c: pl.String if c in _TEXT_COLUMNS else pl.Float64 for c in COLUMNS}
 

@@ -40,6 +40,7 @@ from pipeline.sources.tabular import (
     load_csv,
     parse_numbers,
     raise_first,
+    read_text,
     shown,
 )
 
@@ -245,6 +246,14 @@ def is_cboe(path: Path) -> bool:
     return any("Last:" in line for line in lines) and any("Date:" in line for line in lines)
 
 
+def read_cboe_json(path: Path, *, symbol: str | None = None) -> Chain:
+    """Return the chain of a saved Cboe delayed-quotes JSON reply (see cboe_feed.read_reply)."""
+    from pipeline.sources.cboe_feed import parse_feed
+
+    text = read_text(path, ChainFormatError)  # UTF-8 only, BOM dropped, not empty
+    return parse_feed(text.encode(), origin=str(path), symbol=symbol).chain
+
+
 def read_chain(
     path: str | Path,
     *,
@@ -252,16 +261,21 @@ def read_chain(
     spot: float | None = None,
     as_of: datetime | None = None,
 ) -> Chain:
-    """Return the chain in `path`, CBOE quotedata or generic layout, detected from content.
+    """Return the chain in `path`: CBOE quotedata, a saved Cboe JSON reply, or generic layout.
 
-    For CBOE files `spot` and `as_of`, when given, replace the file's `Last:` and `Date:`.
+    `.json` files are replies of Cboe's delayed-quotes feed (pipeline.sources.cboe_feed; a
+    given `symbol` must be the one the reply names); other files are told apart by content.
+    For CBOE files `spot` and `as_of`, when given, replace the file's own spot and time.
     Every problem is one ChainFormatError (an InputError) naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise ChainFormatError(path, "no such file")
-    if path.suffix.lower() not in _PARQUET and is_cboe(path):
-        chain = read_cboe(path, symbol=symbol)
+    json_reply = path.suffix.lower() == ".json"
+    if json_reply or (path.suffix.lower() not in _PARQUET and is_cboe(path)):
+        chain = (
+            read_cboe_json(path, symbol=symbol) if json_reply else read_cboe(path, symbol=symbol)
+        )
         if spot is None and as_of is None:
             return chain
         return Chain(

@@ -28,17 +28,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 import httpcore
 import httpx
+
+from pipeline.engine.timing import NEW_YORK
 
 if TYPE_CHECKING:
     import ssl
 
     from pipeline.sources.base import Fetched, FetchError
 
-NEW_YORK_TZ = ZoneInfo("America/New_York")
+
 LIVE_URL = "https://lab.flashalpha.com"
 HISTORICAL_URL = "https://historical.flashalpha.com"
 PATHS = {
@@ -920,7 +921,7 @@ class FlashAlphaSource:
         planned), RunHaltedError when the run must stop; both carry the requests spent.
         """
         required, optional = fetch_plan(symbol, self.tier, self.expirations.get(symbol, ()))
-        when = at.astimezone(NEW_YORK_TZ).strftime("%Y-%m-%dT%H:%M")
+        when = at.astimezone(NEW_YORK).strftime("%Y-%m-%dT%H:%M")
         self._refuse_if_halted(symbol, when, required)
         self._claim(symbol, when, required)
         got = _Gathered()

@@ -143,7 +143,10 @@ def _holiday(days: pl.Series, weekday: pl.Expr) -> pl.Expr:
     calendar = nyse()
     first, last = calendar.first_session.date(), calendar.last_session.date()
     inside = days.drop_nulls().filter(days.drop_nulls().is_between(first, last))
-    sessions = sessions_between(inside.min(), inside.max()) if inside.len() else []
+    low, high = inside.min(), inside.max()  # None when empty
+    sessions = (
+        sessions_between(low, high) if isinstance(low, date) and isinstance(high, date) else []
+    )
     day = pl.col("trade_date")
     return (
         day.is_between(first, last)
@@ -207,7 +210,8 @@ def read_bars(
     unknown = bars.filter(pl.col("_unknown_open"))
     notes = []
     if unknown.height:
-        span = f"{unknown['trade_date'].min()} .. {unknown['trade_date'].max()}"
+        marked = unknown.get_column("trade_date").dt
+        span = f"{marked.min()} .. {marked.max()}"
         notes.append(
             f"{unknown.height} bars have open 0, Yahoo's mark for an unknown open "
             f"({span}): stored with no open"

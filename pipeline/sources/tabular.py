@@ -16,10 +16,14 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import polars as pl
 
 from pipeline.errors import FileFormatError
+
+if TYPE_CHECKING:
+    from warehouse.schema import ColumnType
 
 #: Name of the row-number column readers add (file line of each row, 1-based).
 LINE = "__line"
@@ -183,8 +187,8 @@ def _refuse_first_row(path: Path, suspect: pl.DataFrame, width: int, error: Erro
     elif row["_fields"] < width:
         message = f"has {row['_fields']} fields, expected {width}: a cell is missing"
     else:
-        extra = shown(row["_extra"])
-        message = f"has {row['_fields']} fields, expected {width}: extra cell(s) {extra}"
+        cells = shown(row["_extra"])
+        message = f"has {row['_fields']} fields, expected {width}: extra cell(s) {cells}"
     raise error(path, message, line=row[LINE])
 
 
@@ -192,7 +196,7 @@ def parse_rows(
     path: Path,
     rows: pl.DataFrame,
     columns: list[str],
-    schema: dict[str, pl.DataType] | None = None,
+    schema: dict[str, ColumnType] | None = None,
     error: ErrorType = FileFormatError,
 ) -> pl.DataFrame:
     """Return checked rows (from check_rows) as a frame of `columns` plus LINE.
@@ -200,7 +204,7 @@ def parse_rows(
     Columns are text unless `schema` types them; polars errors (a cell that does not fit its
     type) pass through, so a caller can retry as text to name the cell.
     """
-    types = schema or dict.fromkeys(columns, pl.String)
+    types: dict[str, ColumnType] = schema or dict.fromkeys(columns, pl.String)
     if rows.height == 0:
         return pl.DataFrame(schema={**types, LINE: pl.UInt32})
     body = "\n".join(rows.get_column(_TEXT).to_list()).encode()
@@ -290,6 +294,18 @@ class NumberSpec:
     finite: bool = True
     minimum: float | None = None
     maximum: float | None = None
+
+
+class NumberOptions(TypedDict, total=False):
+    """The settings of a NumberSpec past column and label, to share them as `**options`."""
+
+    required: bool
+    non_negative: bool
+    whole: bool
+    positive: bool
+    finite: bool
+    minimum: float | None
+    maximum: float | None
 
 
 def _value(spec: NumberSpec, dtype: pl.DataType) -> pl.Expr:

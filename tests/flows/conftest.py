@@ -1,4 +1,9 @@
-"""Flow tests run Prefect against a temporary database (no server, no network)."""
+"""Flow tests that need a Prefect API share one temporary server for the session.
+
+No test depends on that server starting in time: the harness waits as long as it takes
+(`server_startup_timeout=None` reads PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, set
+high here before Prefect is imported), on a port Prefect picks, with no fixed sleep.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,30 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Patient, not fast: a loaded machine may take a minute to start the server; a test that
+# waits for it is slow, one that gives up is wrong.
+STARTUP_PATIENCE_SECONDS = 900
+os.environ.setdefault(
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_PATIENCE_SECONDS)
+)
+# Run logs go to the API at INFO (what a served or worker run does), the console stays quiet.
+os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "INFO")
+os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "INFO")
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
 @pytest.fixture(scope="session")
 def prefect_harness():
+    """Point Prefect at a temporary server and database for the whole session."""
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as PATIENCE
+    from prefect.settings import temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    # Also when Prefect was imported before this file set the variable.
+    with (
+        temporary_settings({PATIENCE: STARTUP_PATIENCE_SECONDS}),
+        prefect_test_harness(server_startup_timeout=None),
+    ):
         yield
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.backfill import backfill_flow
+from flows.backfill import run_backfill
 from flows.settings import Settings
-from flows.snapshot import snapshot_flow
+from flows.snapshot import run_snapshot
 from pipeline.engine.timing import NEW_YORK
 from tests.conftest import REPO
 from tests.support.flashalpha_server import Fault, ServerState, serve
@@ -24,7 +24,6 @@ from tests.warehouse.test_lake import content_hash
 from warehouse import catalog
 from warehouse.lake import Lake
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
 AT = datetime(2024, 3, 15, 16, 15, tzinfo=NEW_YORK)
 
 
@@ -35,10 +34,10 @@ def tables(home: Path) -> dict:
 
 def test_snapshot_flow_stores_every_symbol_and_a_run_row(tmp_path):
     settings = Settings(home=tmp_path)
-    summary = snapshot_flow(settings, ["SPY", "QQQ"], "synthetic", AT)
+    summary = run_snapshot(settings, ["SPY", "QQQ"], "synthetic", AT)
     assert summary.failures == {} and summary.rows["snapshots"] == 2
     first = tables(tmp_path)
-    snapshot_flow(settings, ["SPY", "QQQ"], "synthetic", AT)  # the same moment again
+    run_snapshot(settings, ["SPY", "QQQ"], "synthetic", AT)  # the same moment again
     assert tables(tmp_path) == first
     runs = catalog.query(tmp_path, "SELECT flow, status, rows_written FROM runs")
     assert runs.height == 2 and set(runs.get_column("status")) == {"completed"}
@@ -54,7 +53,7 @@ def test_a_failing_symbol_never_costs_the_others(tmp_path):
         underlying_price=pl.lit(good.spot), as_of=pl.lit(AT.isoformat())
     ).write_csv(chains / "SPY_2024-03-15.csv")
     settings = Settings(home=tmp_path / "home", chains_dir=chains, task_retries=1)
-    summary = snapshot_flow(settings, ["SPY", "QQQ"], "chains", AT)
+    summary = run_snapshot(settings, ["SPY", "QQQ"], "chains", AT)
     assert summary.rows["snapshots"] == 1 and summary.rows["chains"] == good.frame.height
     assert list(summary.failures) == ["QQQ"] and "no chain file for QQQ" in summary.failures["QQQ"]
     status = catalog.query(settings.home, "SELECT status, failures FROM runs").row(0)
@@ -63,16 +62,16 @@ def test_a_failing_symbol_never_costs_the_others(tmp_path):
 
 def test_backfill_is_idempotent_and_resumable(tmp_path):
     settings = Settings(home=tmp_path)
-    first = backfill_flow(
+    first = run_backfill(
         settings, ["SPY", "IWM"], "synthetic", date(2024, 2, 26), date(2024, 3, 8)
     )
     assert [o.sessions for o in first.outcomes] == [10, 10]
     before = tables(tmp_path)
-    again = backfill_flow(
+    again = run_backfill(
         settings, ["SPY", "IWM"], "synthetic", date(2024, 2, 26), date(2024, 3, 8)
     )
     assert [(o.sessions, o.skipped) for o in again.outcomes] == [(0, 10), (0, 10)]
-    forced = backfill_flow(
+    forced = run_backfill(
         settings, ["SPY", "IWM"], "synthetic", date(2024, 2, 26), date(2024, 3, 8), force=True
     )
     assert [o.sessions for o in forced.outcomes] == [10, 10]
@@ -85,9 +84,9 @@ KILLABLE = """
 import sys
 from datetime import date
 from pathlib import Path
-from flows.backfill import backfill_flow
+from flows.backfill import run_backfill
 from flows.settings import Settings
-backfill_flow(Settings(home=Path(sys.argv[1]), max_workers=1), ["SPY"], "synthetic",
+run_backfill(Settings(home=Path(sys.argv[1]), max_workers=1), ["SPY"], "synthetic",
               date(2024, 1, 2), date(2024, 4, 30))
 """
 
@@ -96,7 +95,7 @@ backfill_flow(Settings(home=Path(sys.argv[1]), max_workers=1), ["SPY"], "synthet
 def test_a_killed_backfill_restarted_ends_like_an_uninterrupted_one(tmp_path):
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     settings = Settings(home=whole, max_workers=1)
-    backfill_flow(settings, ["SPY"], "synthetic", date(2024, 1, 2), date(2024, 4, 30))
+    run_backfill(settings, ["SPY"], "synthetic", date(2024, 1, 2), date(2024, 4, 30))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     # Its own process group: the kill must also reach the temporary Prefect server it starts.
     child = subprocess.Popen(
@@ -111,7 +110,7 @@ def test_a_killed_backfill_restarted_ends_like_an_uninterrupted_one(tmp_path):
     child.wait()
     stored = catalog.query(broken, "SELECT count(*) FROM snapshots").item()
     assert 0 < stored < 82, "the kill should land mid-backfill"
-    backfill_flow(
+    run_backfill(
         replace(settings, home=broken), ["SPY"], "synthetic", date(2024, 1, 2), date(2024, 4, 30)
     )
     assert tables(broken) == tables(whole)
@@ -127,10 +126,10 @@ def test_flashalpha_faults_healthy_symbols_land_and_the_retry_duplicates_nothing
             home=tmp_path, flashalpha_tier="growth", flashalpha_historical_url=server.url
         )
         server.state.add_faults(*[Fault("status", 500, symbol="QQQ")] * 40)
-        first = snapshot_flow(settings, ["SPY", "QQQ", "IWM"], "flashalpha-historical", AT)
+        first = run_snapshot(settings, ["SPY", "QQQ", "IWM"], "flashalpha-historical", AT)
         assert first.rows["snapshots"] == 2 and set(first.failures) == {"QQQ"}
         server.state.reset()
-        second = snapshot_flow(settings, ["SPY", "QQQ", "IWM"], "flashalpha-historical", AT)
+        second = run_snapshot(settings, ["SPY", "QQQ", "IWM"], "flashalpha-historical", AT)
         assert second.failures == {}
     finally:
         server.stop()
@@ -144,22 +143,37 @@ def test_flashalpha_faults_healthy_symbols_land_and_the_retry_duplicates_nothing
     assert used == FileQuotaLedger(tmp_path, "growth").used()
 
 
-def test_dask_task_runner_gives_the_same_tables(tmp_path):
+def test_dask_gives_the_same_tables_and_a_relative_home_lands_where_asked(tmp_path, monkeypatch):
     from distributed import LocalCluster
 
-    from flows.runners import task_runner
+    from flows.fanout import Dask
+    from flows.settings import load_settings
 
+    # Workers run in their own working directory: a relative home must not follow them there.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GAMMALAKE_HOME", "dask")
+    settings = load_settings()
+    assert settings.home == tmp_path / "dask"
+    done: list[int] = []
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
-        settings = Settings(
-            home=tmp_path / "dask", task_runner="dask", dask_address=cluster.scheduler_address
-        )
-        run = backfill_flow.with_options(task_runner=task_runner(settings))
-        summary = run(settings, ["SPY", "QQQ"], "synthetic", date(2024, 3, 4), date(2024, 3, 8))
-    assert summary.failures == {}
+        fanout = Dask(cluster.scheduler_address, 2)
+        try:
+            summary = run_backfill(
+                settings,
+                ["SPY", "QQQ"],
+                "synthetic",
+                date(2024, 3, 4),
+                date(2024, 3, 8),
+                progress=lambda symbol, n: done.append(n),
+                fanout=fanout,
+            )
+        finally:
+            fanout.close()
+    assert summary.failures == {} and sum(done) == 10  # the bar advances under Dask
     threads = Settings(home=tmp_path / "threads")
-    backfill_flow(threads, ["SPY", "QQQ"], "synthetic", date(2024, 3, 4), date(2024, 3, 8))
+    run_backfill(threads, ["SPY", "QQQ"], "synthetic", date(2024, 3, 4), date(2024, 3, 8))
     assert tables(tmp_path / "dask") == tables(tmp_path / "threads")
 
 
@@ -167,7 +181,7 @@ def test_parallel_chunks_give_the_tables_of_a_sequential_backfill(tmp_path):
     sequential = Settings(home=tmp_path / "one", max_workers=1)
     chunked = Settings(home=tmp_path / "two", max_workers=2)
     for settings in (sequential, chunked):
-        summary = backfill_flow(settings, ["SPY"], "synthetic", date(2024, 1, 2), date(2024, 3, 28))
+        summary = run_backfill(settings, ["SPY"], "synthetic", date(2024, 1, 2), date(2024, 3, 28))
         assert summary.failures == {} and summary.outcomes[0].sessions == 61
     assert tables(tmp_path / "two") == tables(tmp_path / "one")
 
@@ -179,8 +193,8 @@ def test_rebuild_from_raw_after_the_flows_reproduces_every_table(tmp_path):
     from flows.snapshot import pricing_of
 
     settings = Settings(home=tmp_path)
-    backfill_flow(settings, ["SPY", "QQQ"], "synthetic", date(2024, 2, 20), date(2024, 3, 14))
-    snapshot_flow(settings, ["SPY", "QQQ"], "synthetic", AT)
+    run_backfill(settings, ["SPY", "QQQ"], "synthetic", date(2024, 2, 20), date(2024, 3, 14))
+    run_snapshot(settings, ["SPY", "QQQ"], "synthetic", AT)
     before = tables(tmp_path)
     assert before["alerts"][0] > 0
     shutil.rmtree(tmp_path / "lake")
@@ -208,7 +222,7 @@ def test_historical_backfill_asks_for_each_days_minute(tmp_path, monkeypatch):
         settings = Settings(
             home=tmp_path, flashalpha_tier="growth", flashalpha_historical_url=server.url
         )
-        summary = backfill_flow(
+        summary = run_backfill(
             settings, ["SPY"], "flashalpha-historical", date(2024, 3, 11), date(2024, 3, 13)
         )
         asked = sorted({e["query"]["at"] for e in server.state.log})

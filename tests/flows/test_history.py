@@ -10,11 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.backfill import backfill_flow
+from flows.backfill import run_backfill
 from flows.capture import Pricing
 from flows.rebuild import rebuild_from_raw
 from flows.settings import Settings
-from flows.snapshot import snapshot_flow
+from flows.snapshot import run_snapshot
 from pipeline.engine.presets import preset
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sources.synthetic import SyntheticMarket
@@ -24,7 +24,6 @@ from warehouse import catalog
 from warehouse.lake import Lake
 from warehouse.raw import RawArchive, rejected
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
 AT = datetime(2024, 3, 15, 16, 15, tzinfo=NEW_YORK)
 SPAN = (date(2024, 2, 26), date(2024, 3, 15))
 
@@ -50,9 +49,9 @@ def derived(home: Path) -> dict[str, list]:
 
 
 def test_two_presets_keep_two_histories_side_by_side(tmp_path):
-    snapshot_flow(small(tmp_path), ["SPY"], "synthetic", AT)
+    run_snapshot(small(tmp_path), ["SPY"], "synthetic", AT)
     first = Lake(tmp_path).read("snapshots")
-    summary = snapshot_flow(small(tmp_path, preset="perfiliev"), ["SPY"], "synthetic", AT)
+    summary = run_snapshot(small(tmp_path, preset="perfiliev"), ["SPY"], "synthetic", AT)
     assert summary.method == "perfiliev@v1" and summary.status == "completed"
     both = Lake(tmp_path).read("snapshots").sort("method")
     assert both.get_column("method").to_list() == [METHOD, "perfiliev@v1"]
@@ -62,7 +61,7 @@ def test_two_presets_keep_two_histories_side_by_side(tmp_path):
 
 
 def test_a_backfill_keeps_inputs_and_chains_and_rebuild_reprices_them(tmp_path):
-    summary = backfill_flow(small(tmp_path), ["SPY"], "synthetic", *SPAN)
+    summary = run_backfill(small(tmp_path), ["SPY"], "synthetic", *SPAN)
     sessions = summary.outcomes[0].sessions
     assert sessions == 15 and summary.rows["chains"] == sessions * 6 * 21 * 2
     assert len(list(RawArchive(tmp_path).inputs())) == sessions
@@ -79,21 +78,21 @@ def test_a_backfill_keeps_inputs_and_chains_and_rebuild_reprices_them(tmp_path):
 
 def test_a_backfill_over_a_stored_session_derives_like_a_clean_one(tmp_path):
     clean, gappy = tmp_path / "clean", tmp_path / "gappy"
-    backfill_flow(small(clean), ["SPY"], "synthetic", *SPAN)
-    backfill_flow(small(gappy), ["SPY"], "synthetic", date(2024, 3, 5), date(2024, 3, 5))
-    backfill_flow(small(gappy), ["SPY"], "synthetic", date(2024, 3, 12), date(2024, 3, 13))
-    backfill_flow(small(gappy), ["SPY"], "synthetic", *SPAN)
+    run_backfill(small(clean), ["SPY"], "synthetic", *SPAN)
+    run_backfill(small(gappy), ["SPY"], "synthetic", date(2024, 3, 5), date(2024, 3, 5))
+    run_backfill(small(gappy), ["SPY"], "synthetic", date(2024, 3, 12), date(2024, 3, 13))
+    run_backfill(small(gappy), ["SPY"], "synthetic", *SPAN)
     assert derived(gappy) == derived(clean)
     assert tables(gappy) == tables(clean)
 
 
 def test_force_removes_alerts_that_no_longer_apply(tmp_path):
     settings = small(tmp_path)
-    backfill_flow(settings, ["SPY"], "synthetic", *SPAN)
+    run_backfill(settings, ["SPY"], "synthetic", *SPAN)
     before = derived(tmp_path)
     stale = Lake(tmp_path).read("alerts").head(1).with_columns(kind=pl.lit("stale_kind"))
     Lake(tmp_path).write("alerts", stale)
-    backfill_flow(settings, ["SPY"], "synthetic", *SPAN, force=True)
+    run_backfill(settings, ["SPY"], "synthetic", *SPAN, force=True)
     assert derived(tmp_path) == before
 
 
@@ -113,7 +112,7 @@ def test_chain_folder_backfill_skips_missing_days_and_lists_them(tmp_path):
     days = [date(2024, 3, d) for d in (11, 12, 14, 15)]  # 13 is missing
     write_chain_files(tmp_path / "chains", days)
     settings = small(tmp_path / "home", chains_dir=tmp_path / "chains")
-    summary = backfill_flow(settings, ["SPY"], "chains", date(2024, 3, 11), date(2024, 3, 15))
+    summary = run_backfill(settings, ["SPY"], "chains", date(2024, 3, 11), date(2024, 3, 15))
     outcome = summary.outcomes[0]
     assert outcome.sessions == 4 and outcome.missing == [date(2024, 3, 13)]
     assert summary.status == "completed"
@@ -121,7 +120,7 @@ def test_chain_folder_backfill_skips_missing_days_and_lists_them(tmp_path):
     assert notes.to_list() == ["SPY: 1 session(s) without input: 2024-03-13"]
     oi = Lake(settings.home).read("strikes").filter(pl.col("trade_date") == date(2024, 3, 14))
     assert oi.get_column("call_oi_change").null_count() == 0  # against 12 March, stored
-    strict = backfill_flow(
+    strict = run_backfill(
         replace(settings, home=tmp_path / "strict"),
         ["SPY"],
         "chains",
@@ -141,7 +140,7 @@ def test_a_chain_file_of_another_symbol_is_refused_and_the_run_says_so(tmp_path)
     frame = pl.read_csv(tmp_path / "chains" / "SPY_2024-03-15.csv")
     frame.with_columns(symbol=pl.lit("QQQ")).write_csv(tmp_path / "chains" / "SPY_2024-03-15.csv")
     settings = small(tmp_path / "home", chains_dir=tmp_path / "chains")
-    summary = snapshot_flow(settings, ["SPY"], "chains", AT)
+    summary = run_snapshot(settings, ["SPY"], "chains", AT)
     assert summary.status == "failed"
     assert "the chain is of QQQ, but SPY was asked for" in summary.failures["SPY"]
     assert not Lake(settings.home).files("snapshots")
@@ -154,7 +153,7 @@ def test_a_chain_file_of_another_symbol_is_refused_and_the_run_says_so(tmp_path)
 def test_run_status_is_partial_when_something_was_stored(tmp_path):
     write_chain_files(tmp_path / "chains", [date(2024, 3, 15)])
     settings = small(tmp_path / "home", chains_dir=tmp_path / "chains")
-    summary = snapshot_flow(settings, ["SPY", "QQQ"], "chains", AT)
+    summary = run_snapshot(settings, ["SPY", "QQQ"], "chains", AT)
     assert summary.status == "partial"
     assert [o.status for o in summary.outcomes] == ["ok", "failed"]
     assert catalog.query(settings.home, "SELECT status FROM runs").item() == "partial"
@@ -169,7 +168,7 @@ def test_a_free_plan_backfill_stores_what_it_could_afford_and_records_every_requ
     monkeypatch.setenv("FLASHALPHA_API_KEY", "free-key")
     try:
         settings = small(tmp_path, flashalpha_tier="free", flashalpha_historical_url=server.url)
-        summary = backfill_flow(
+        summary = run_backfill(
             settings, ["SPY"], "flashalpha-historical", date(2024, 3, 4), date(2024, 3, 12)
         )
         sent = len(server.state.log)
@@ -189,7 +188,7 @@ def test_a_stale_chain_file_under_another_days_name_is_refused_not_stored(tmp_pa
     stale = (tmp_path / "chains" / "SPY_2024-03-14.csv").read_text()
     (tmp_path / "chains" / "SPY_2024-03-15.csv").write_text(stale)  # Thursday's chain again
     settings = small(tmp_path / "home", chains_dir=tmp_path / "chains")
-    summary = backfill_flow(settings, ["SPY"], "chains", date(2024, 3, 14), date(2024, 3, 15))
+    summary = run_backfill(settings, ["SPY"], "chains", date(2024, 3, 14), date(2024, 3, 15))
     outcome = summary.outcomes[0]
     assert outcome.sessions == 1 and summary.status == "partial"
     assert (
@@ -206,9 +205,9 @@ def test_a_stale_chain_file_under_another_days_name_is_refused_not_stored(tmp_pa
 
 def test_a_plain_rebuild_remakes_only_what_its_method_made(tmp_path):
     settings = small(tmp_path)
-    backfill_flow(settings, ["SPY"], "synthetic", *SPAN)
+    run_backfill(settings, ["SPY"], "synthetic", *SPAN)
     later = datetime(2024, 3, 18, 16, 15, tzinfo=NEW_YORK)
-    snapshot_flow(replace(settings, preset="perfiliev"), ["SPY"], "synthetic", later)
+    run_snapshot(replace(settings, preset="perfiliev"), ["SPY"], "synthetic", later)
     before = tables(tmp_path)
     shutil.rmtree(tmp_path / "lake")
     done = rebuild_from_raw(tmp_path, Pricing(preset("default")))

@@ -18,6 +18,22 @@ from gammalake.cli.options import (
     writing,
 )
 
+DaskOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Run on the Dask scheduler at this address (e.g. tcp://10.0.0.5:8786), or 'local' "
+        "for a local cluster. Default: settings task_runner / dask_address."
+    ),
+]
+PrefectOption = Annotated[
+    bool,
+    typer.Option(
+        "--prefect",
+        help="Report the run to Prefect even without PREFECT_API_URL (starts a temporary "
+        "server: slower). With PREFECT_API_URL set, runs always report.",
+    ),
+]
+
 
 def snapshot(
     ctx: typer.Context,
@@ -27,20 +43,19 @@ def snapshot(
         str | None, typer.Option(help="When (ISO 8601 with offset); default now.")
     ] = None,
     preset: PresetOption = None,
+    dask: DaskOption = None,
+    prefect: PrefectOption = False,
 ) -> None:
     """Snapshot every symbol of the watchlist now (or --at), store it and show the alerts."""
-    from flows.runners import task_runner
-    from flows.snapshot import snapshot_flow
-    from gammalake.cli.summary import print_summary
+    from gammalake.cli.running import Job, run_job
     from pipeline.engine.timing import NEW_YORK
 
     settings = writing(ctx, preset)
     names = symbol_list(symbols) if symbols is not None else list(settings.watchlist)
     moment = parse_time(at, "--at", on_calendar=True) or datetime.now(NEW_YORK)
-    run = snapshot_flow.with_options(task_runner=task_runner(settings))
-    summary = run(settings, names, source_name(source or settings.source), moment)
-    print_summary(summary)
-    raise typer.Exit(1 if summary.failures else 0)
+    job = Job("snapshot", settings, names, source_name(source or settings.source), moment)
+    # A bar only where a run takes a while; a table alone says enough for a few symbols.
+    raise typer.Exit(run_job(job, dask, prefect, bar=len(names) if len(names) > 10 else 0))
 
 
 def backfill(
@@ -56,21 +71,16 @@ def backfill(
     strict: Annotated[
         bool, typer.Option(help="A session without input is an error, not a skipped day.")
     ] = False,
+    dask: DaskOption = None,
+    prefect: PrefectOption = False,
 ) -> None:
     """Fill the history over NYSE sessions; resumable (stored sessions are skipped)."""
-    from flows.backfill import backfill_flow
-    from flows.runners import task_runner
-    from gammalake.cli.summary import backfill_progress, print_summary
+    from gammalake.cli.running import Job, run_job
 
     settings = writing(ctx, preset)
     names = symbol_list(symbols)
     first, last = session_span(start, end)
-    bar, advance = backfill_progress(len(sessions(first, last)) * len(names))
-    run = backfill_flow.with_options(task_runner=task_runner(settings))
-    hook = advance if settings.task_runner == "threads" else None
     source = source_name(source or settings.source)
     check_synthetic_span(source, first)
-    with bar:
-        summary = run(settings, names, source, first, last, force, hook, strict)
-    print_summary(summary)
-    raise typer.Exit(1 if summary.failures else 0)
+    job = Job("backfill", settings, names, source, first, last, force=force, strict=strict)
+    raise typer.Exit(run_job(job, dask, prefect, bar=len(sessions(first, last)) * len(names)))

@@ -1,0 +1,148 @@
+"""Where a flow's units of work run: threads here, a Dask cluster, or Prefect tasks.
+
+A flow body hands each unit (one symbol, or one symbol's run of months) to a Fanout and waits
+for the results. The body never knows which one it has, so one body serves the quick local
+run, a Dask cluster and a Prefect run alike. Each Fanout also gives
+
+- a stop flag the units check between sessions (SIGINT/SIGTERM set it; on Dask it is a
+  cluster-wide `distributed.Event`, so workers in other processes see it), and
+- a progress hook the units can call from wherever they run (on Dask it goes through a
+  `distributed.Queue` that a thread here drains into the caller's hook).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+#: Advance a progress bar: (symbol, sessions done).
+Progress = Callable[[str, int], None]
+
+
+class StopFlag(Protocol):
+    """Set when the run must stop: units finish the session in hand and return."""
+
+    def is_set(self) -> bool:
+        """Return True once a stop was asked for."""
+        ...
+
+    def set(self) -> None:
+        """Ask every unit to stop."""
+        ...
+
+
+class Fanout(Protocol):
+    """Runs units of work and gives back futures (`.result()` returns or raises)."""
+
+    stop: StopFlag
+
+    def submit(self, fn: Callable[..., T], /, *args: Any) -> Any:
+        """Start `fn(*args)`; return a future."""
+        ...
+
+    def relay(self, hook: Progress | None) -> Progress | None:
+        """Return a progress hook the units can call where they run (None: no progress)."""
+        ...
+
+    def close(self) -> None:
+        """Release workers and threads."""
+        ...
+
+
+class Threads:
+    """Units run in this process, `max_workers` at a time."""
+
+    def __init__(self, max_workers: int) -> None:
+        """Run at most `max_workers` units at once."""
+        self.pool = ThreadPoolExecutor(max(1, max_workers), thread_name_prefix="gammalake")
+        self.stop: StopFlag = threading.Event()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
+        """Start `fn(*args)` in a worker thread; return its future."""
+        return self.pool.submit(fn, *args)
+
+    def relay(self, hook: Progress | None) -> Progress | None:
+        """Return `hook` itself: the units run here."""
+        return hook
+
+    def close(self) -> None:
+        """Stop the threads once their units are done (a stopped unit returns quickly)."""
+        self.pool.shutdown(wait=True)
+
+
+class _QueueProgress:
+    """A picklable progress hook: puts (symbol, n) on a cluster-wide queue."""
+
+    def __init__(self, name: str) -> None:
+        """Put into the `distributed.Queue` called `name`."""
+        self.name = name
+
+    def __call__(self, symbol: str, n: int) -> None:
+        """Report `n` sessions of `symbol` done."""
+        from distributed import Queue
+
+        Queue(self.name).put((symbol, n))
+
+
+class Dask:
+    """Units run on a Dask cluster: the one at `address`, or a local one of `n_workers`.
+
+    The home must be an absolute path before units are sent (workers have their own working
+    directory); Settings resolves it so.
+    """
+
+    def __init__(self, address: str | None, n_workers: int) -> None:
+        """Connect to the scheduler at `address`, or start a local cluster."""
+        import logging
+
+        from distributed import Client, Event
+
+        # The local cluster narrates its start-up at INFO; the CLI shows its own progress.
+        for name in ("distributed", "distributed.scheduler", "distributed.nanny"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        if address:
+            self.client = Client(address, timeout="30s")
+        else:
+            self.client = Client(n_workers=max(1, n_workers), threads_per_worker=1)
+        self.stop = Event(f"gammalake-stop-{uuid.uuid4().hex}", client=self.client)
+        self._drains: list[threading.Thread] = []
+        self._closing = threading.Event()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any) -> Any:
+        """Send `fn(*args)` to the cluster; return its future (never cached: pure=False)."""
+        return self.client.submit(fn, *args, pure=False)
+
+    def relay(self, hook: Progress | None) -> Progress | None:
+        """Return a hook that workers call; a thread here passes what they report to `hook`."""
+        if hook is None:
+            return None
+        from distributed import Queue
+
+        name = f"gammalake-progress-{uuid.uuid4().hex}"
+        queue = Queue(name, client=self.client)
+        drain = threading.Thread(target=self._drain, args=(queue, hook), daemon=True)
+        drain.start()
+        self._drains.append(drain)
+        return _QueueProgress(name)
+
+    def _drain(self, queue: Any, hook: Progress) -> None:
+        """Pass reported progress to `hook` until the fanout closes and the queue is empty."""
+        while True:
+            try:
+                symbol, n = queue.get(timeout=0.2)
+            except Exception:  # a timeout (nothing reported yet) or the cluster going away
+                if self._closing.is_set():
+                    return  # every unit is done and what they reported is passed on
+                continue
+            hook(symbol, n)
+
+    def close(self) -> None:
+        """Stop draining progress and disconnect (a local cluster shuts down)."""
+        self._closing.set()
+        for drain in self._drains:
+            drain.join(timeout=5)
+        self.client.close()

@@ -1,0 +1,280 @@
+"""The FlashAlpha exposure API over the stored history: `gammalake api`.
+
+    GET /v1/exposure/{gex,dex,vex,chex,levels,summary}/{symbol}
+        ?at=2026-11-20 | 2026-11-20T15:30[-05:00]   latest snapshot known then (default: latest)
+        &expiration=2026-11-27   (gex, dex, vex, chex)   priced from the snapshot's raw chain
+        &min_oi=100              (gex)                   idem
+        &method=default@v1 | perfiliev | vendor          default: the Lake's
+    X-Api-Key: KEY    required only when keys are configured
+
+Bodies are the `flashalpha` SDK's response types (see gammalake.payloads). Errors carry the
+real API's shape, `{"status": 404, "message": "..."}`: 401 for a missing or wrong key, 404 for
+an unknown symbol or a moment outside the stored history (the message names the covered range),
+400 for a bad parameter. Responses carry an ETag (a digest of the body; 304 on If-None-Match),
+Last-Modified (the snapshot's as_of) and Cache-Control: an hour for a moment before the last
+stored snapshot (its answer stays), `no-cache` otherwise (a newer snapshot may arrive).
+
+Everything outside /v1 is left to `extra_routes` (the dashboard lives at `/`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from gammalake.lake import Lake, parse_moment
+from gammalake.payloads import ENDPOINTS
+
+#: Query parameters each endpoint takes (any other is refused with 400, naming these).
+PARAMETERS: dict[str, frozenset[str]] = {
+    "gex": frozenset({"at", "method", "expiration", "min_oi"}),
+    "dex": frozenset({"at", "method", "expiration"}),
+    "vex": frozenset({"at", "method", "expiration"}),
+    "chex": frozenset({"at", "method", "expiration"}),
+    "levels": frozenset({"at", "method"}),
+    "summary": frozenset({"at", "method"}),
+}
+KEY_HEADER = "x-api-key"
+#: Cache lifetime of an answer about a moment before the last stored snapshot (seconds).
+PAST_MAX_AGE = 3600
+#: Lake calls running at once (DuckDB and the engine use every core; more only queue).
+WORKERS = 8
+
+
+def error(status: int, message: str) -> Response:
+    """Return an error in the FlashAlpha API's shape: {"status": 404, "message": "..."}."""
+    body = json.dumps({"status": status, "message": message}).encode()
+    return Response(body, status, media_type="application/json")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response body (JSON bytes), its snapshot's as_of, and whether it can change."""
+
+    body: bytes
+    as_of: datetime
+    final: bool
+
+
+class ExposureApi:
+    """The /v1/exposure endpoints over a Lake (one sibling Lake per method asked for)."""
+
+    def __init__(self, lake: Lake, keys: frozenset[str]) -> None:
+        """Serve `lake`; `keys` empty means no key is asked for."""
+        self.lake = lake
+        self.keys = keys
+        self._lakes: dict[str, Lake] = {lake.method: lake}
+        self._lock = threading.Lock()
+        self._limiter = anyio.CapacityLimiter(WORKERS)
+
+    def lake_for(self, method: str | None) -> Lake:
+        """Return the Lake reading `method` (a preset, a method or vendor; None: the default)."""
+        if not method:
+            return self.lake
+        with self._lock:
+            if method not in self._lakes:
+                self._lakes[method] = self.lake.using(method)
+            return self._lakes[method]
+
+    def allowed(self, request: Request) -> bool:
+        """Return True when no key is asked for, or the request's X-Api-Key is one of them."""
+        sent = request.headers.get(KEY_HEADER, "")
+        return not self.keys or any(hmac.compare_digest(sent, key) for key in self.keys)
+
+    async def endpoint(self, name: str, request: Request) -> Response:
+        """Answer GET /v1/exposure/{name}/{symbol}."""
+        if not self.allowed(request):
+            return error(401, "Invalid or missing API key (send it in the X-Api-Key header)")
+        query = dict(request.query_params)
+        unknown = sorted(set(query) - PARAMETERS[name])
+        if unknown:
+            takes = ", ".join(sorted(PARAMETERS[name]))
+            return error(400, f"unknown query parameter {unknown[0]!r}: {name} takes {takes}")
+        try:
+            answer = await anyio.to_thread.run_sync(
+                self.answer, name, request.path_params["symbol"], query, limiter=self._limiter
+            )
+        except LookupError as exc:
+            return error(404, _message(exc))
+        except ValueError as exc:
+            return error(400, _message(exc))
+        return respond(request, answer)
+
+    def answer(self, name: str, symbol: str, query: dict[str, str]) -> Answer:
+        """Return the body of one endpoint (raises LookupError: 404, ValueError: 400)."""
+        lake = self.lake_for(query.get("method"))
+        at = query.get("at") or None
+        options: dict[str, Any] = {}
+        if query.get("expiration"):
+            options["expiration"] = query["expiration"]
+        if "min_oi" in query:
+            options["min_oi"] = _count(query["min_oi"], "min_oi")
+        call = {
+            "levels": lake.exposure_levels,
+            "summary": lake.exposure_summary,
+        }.get(name) or getattr(lake, name)
+        payload = call(symbol, at, **options)
+        moment = datetime.fromisoformat(payload["as_of"])
+        final = at is not None and _before_last(lake, symbol, at)
+        body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+        return Answer(body, moment, final)
+
+
+def _count(text: str, name: str) -> int:
+    """Return a query parameter as a count (0 or more); ValueError naming it otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a whole number") from None
+    if value < 0:
+        raise ValueError(f"{name}={text!r} is negative")
+    return value
+
+
+def _before_last(lake: Lake, symbol: str, at: str) -> bool:
+    """Return True when `at` is before the symbol's last stored snapshot (its answer stays)."""
+    moment = parse_moment(at)
+    return moment is not None and moment < lake.coverage(symbol)[1]
+
+
+def _message(exc: BaseException) -> str:
+    """Return an exception's message (a KeyError's without its quotes)."""
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+def respond(request: Request, answer: Answer) -> Response:
+    """Return the 200 (or 304 when If-None-Match matches) with the cache headers."""
+    tag = '"' + hashlib.sha256(answer.body).hexdigest()[:32] + '"'
+    headers = {
+        "ETag": tag,
+        "Last-Modified": format_datetime(answer.as_of.astimezone(UTC), usegmt=True),
+        "Cache-Control": f"public, max-age={PAST_MAX_AGE}" if answer.final else "no-cache",
+    }
+    if _matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers=headers)
+    return Response(answer.body, 200, headers=headers, media_type="application/json")
+
+
+def _matches(header: str | None, tag: str) -> bool:
+    """Return True when an If-None-Match header names `tag` (weak or strong) or is `*`."""
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or tag in tags
+
+
+async def _not_found(request: Request) -> Response:
+    """Answer any other /v1 path with the API's 404 shape."""
+    return error(404, f"no such endpoint {request.url.path} (exposure: {', '.join(ENDPOINTS)})")
+
+
+def _handler(api: ExposureApi, name: str) -> Callable[[Request], Awaitable[Response]]:
+    """Return the request handler of one endpoint."""
+
+    async def handle(request: Request) -> Response:
+        return await api.endpoint(name, request)
+
+    handle.__name__ = f"exposure_{name}"
+    return handle
+
+
+def create_app(
+    lake: Lake, *, keys: frozenset[str] = frozenset(), extra_routes: Sequence[BaseRoute] = ()
+) -> Starlette:
+    """Return the ASGI app: /v1/exposure/* over `lake`, then `extra_routes` (e.g. the dashboard).
+
+    `keys`: accepted X-Api-Key values (empty: no key asked for). Paths outside /v1 belong to
+    `extra_routes`; /v1 paths that are not endpoints answer 404 in the API's shape.
+    """
+    api = ExposureApi(lake, keys)
+    routes: list[BaseRoute] = [
+        Route(f"/v1/exposure/{name}/{{symbol}}", _handler(api, name), methods=["GET"], name=name)
+        for name in ENDPOINTS
+    ]
+    routes.append(Route("/v1/{rest:path}", _not_found))
+    app = Starlette(routes=[*routes, *extra_routes])
+    app.state.lake = lake
+    return app
+
+
+@dataclass
+class Running:
+    """A server started by `start`: its base URL (http://host:port) and how to stop it."""
+
+    url: str
+    server: Any  # uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the server to finish its requests and stop; wait for its thread."""
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def _config(app: Starlette, host: str, port: int) -> Any:
+    """Return the uvicorn configuration of the API (quiet: no access log)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
+
+
+def bound_url(server: Any) -> str:
+    """Return http://host:port of a started uvicorn server (the port it really bound)."""
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+def start(app: Starlette, host: str = "127.0.0.1", port: int = 0, wait: float = 30.0) -> Running:
+    """Start uvicorn serving `app` in a thread (port 0: a free one); return once it listens.
+
+    Polls until the server has started, at most `wait` seconds (RuntimeError after that).
+    """
+    import uvicorn
+
+    server = uvicorn.Server(_config(app, host, port))
+    thread = threading.Thread(target=server.run, name="gammalake-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + wait
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            raise RuntimeError(f"the API server did not start on {host}:{port} in {wait:g} s")
+        time.sleep(0.005)
+    return Running(bound_url(server), server, thread)
+
+
+def serve(
+    app: Starlette,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve `app` with uvicorn until Ctrl-C (then KeyboardInterrupt propagates).
+
+    `ready` is called with the bound URL once the server listens (port 0: a free one).
+    """
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if ready is not None and self.started:
+                ready(bound_url(self))
+
+    _Server(_config(app, host, port)).run()

@@ -1,0 +1,217 @@
+"""Running a flow from the command line: here or through Prefect, and stopping when asked.
+
+A command runs the flow body directly, on threads here or on a Dask cluster, unless a Prefect
+API is configured (`PREFECT_API_URL`, or Prefect's active profile) or `--prefect` asks for one;
+then the run goes through Prefect and shows in its UI. Either way the `runs` table gets its row.
+
+SIGINT and SIGTERM set the run's stop flag: every unit finishes the session in hand (its
+partition is written whole, by temp file and rename), the views are refreshed, the run is
+recorded as `cancelled` with what it stored, one line is printed and the process exits 130.
+A second signal ends the process at once; what is on disk is still whole.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from types import FrameType
+
+from flows.fanout import Dask, Fanout, Progress, Threads
+from flows.runs import RunSummary
+from flows.settings import Settings
+
+#: Exit code of a run stopped by a signal (128 + SIGINT, as shells report Ctrl-C).
+CANCELLED_EXIT = 130
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a run goes.
+
+    `dask`: a scheduler address, or "local" for a local cluster (None: threads here);
+    `prefect`: report to a Prefect API.
+    """
+
+    dask: str | None = None
+    prefect: bool = False
+
+
+def where_of(settings: Settings, dask: str | None, prefect: bool) -> Where:
+    """Return where a run goes: command-line choices first, then the settings."""
+    from flows.prefect_api import configured_api_url
+
+    if dask is None and settings.task_runner == "dask":
+        dask = settings.dask_address or "local"
+    return Where(dask=dask, prefect=prefect or configured_api_url() is not None)
+
+
+def fanout_of(settings: Settings, where: Where) -> Fanout:
+    """Return the fanout of a run that does not go through Prefect."""
+    if where.dask is None:
+        return Threads(settings.max_workers)
+    return Dask(None if where.dask == "local" else where.dask, settings.max_workers)
+
+
+@contextmanager
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[list[str]]:
+    """Call `stop` on the first SIGINT or SIGTERM; yield the names of the signals received.
+
+    A second signal exits at once with CANCELLED_EXIT (the user insists; files on disk are
+    whole, the `runs` row is what is lost).
+    """
+    received: list[str] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if received:
+            os._exit(CANCELLED_EXIT)
+        received.append(signal.Signals(signum).name)
+        stop()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def cancelled_line(summary: RunSummary, signals: list[str]) -> str:
+    """Return the one line printed for a stopped run: what stopped it and what it stored."""
+    stored = [(o.symbol, sorted(o.stored)) for o in summary.outcomes if o.stored]
+    parts = [
+        f"{symbol} {days[0].date()}" + (f"..{days[-1].date()}" if len(days) > 1 else "")
+        for symbol, days in stored
+    ]
+    what = f"stored {sum(len(d) for _, d in stored)} snapshot(s)" + (
+        f" ({', '.join(parts[:4])}{', ...' if len(parts) > 4 else ''})" if parts else ""
+    )
+    why = signals[0] if signals else "a stop request"
+    return f"cancelled by {why}: {what}; run {summary.run_id[:8]} recorded as cancelled"
+
+
+def exit_code(summary: RunSummary) -> int:
+    """Return the process exit code of a run: 0, 1 when something failed, 130 if stopped."""
+    if summary.cancelled:
+        return CANCELLED_EXIT
+    return 1 if summary.failures else 0
+
+
+def say(line: str) -> None:
+    """Print one line to stderr (not mixed into a table on stdout)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A snapshot (`start` is its moment) or a backfill (sessions `start`..`end`) to run."""
+
+    kind: str
+    settings: Settings
+    symbols: list[str]
+    source: str
+    start: datetime | date
+    end: date | None = None
+    force: bool = False
+    strict: bool = False
+
+
+def run_job(
+    job: Job, dask: str | None = None, prefect: bool = False, bar: int = 0, alerts: int = 12
+) -> int:
+    """Run `job` where the settings and options say, show what it did; return the exit code.
+
+    `bar`: sessions (or symbols) the progress bar counts (0: no bar); `alerts`: how many of
+    the run's alerts the summary shows.
+    """
+    from gammalake.cli.summary import print_summary, run_progress
+
+    where = where_of(job.settings, dask, prefect)
+    unit = "sessions" if job.kind == "backfill" else "symbols"
+    context, advance, stored = run_progress(bar, job.kind, unit)
+    with context:
+        if where.prefect:
+            summary, signals = _through_prefect(job, where, advance, stored)
+        else:
+            summary, signals = _here(job, where, advance, stored)
+    if summary.cancelled:
+        say(cancelled_line(summary, signals))
+    else:
+        print_summary(summary, alerts_shown=alerts)
+    return exit_code(summary)
+
+
+def _here(
+    job: Job, where: Where, advance: Progress, stored: Progress
+) -> tuple[RunSummary, list[str]]:
+    """Run the flow body in this process (threads) or on Dask; stop on SIGINT/SIGTERM."""
+    fanout = fanout_of(job.settings, where)
+    try:
+        with stop_on_signals(fanout.stop.set) as signals:
+            return _body(job, fanout, advance, stored), signals
+    finally:
+        fanout.close()
+
+
+def _body(job: Job, fanout: Fanout | None, advance: Progress, stored: Progress) -> RunSummary:
+    """Return the summary of running the job's flow body on `fanout`."""
+    from flows.backfill import run_backfill
+    from flows.snapshot import run_snapshot
+
+    s = job.settings
+    if job.kind == "snapshot":
+        assert isinstance(job.start, datetime)
+        return run_snapshot(s, job.symbols, job.source, job.start, fanout, advance)
+    assert isinstance(job.start, date) and job.end is not None
+    return run_backfill(
+        s,
+        job.symbols,
+        job.source,
+        job.start,
+        job.end,
+        job.force,
+        advance,
+        job.strict,
+        fanout,
+        stored,
+    )
+
+
+def _through_prefect(
+    job: Job, where: Where, advance: Progress, stored: Progress
+) -> tuple[RunSummary, list[str]]:
+    """Run the job as a Prefect flow run (it shows in the UI); stop on SIGINT/SIGTERM.
+
+    The flow's state tells the truth (Failed when a symbol failed, Cancelled when stopped);
+    the summary comes back whatever the state, for the same table and exit code as a run here.
+    """
+    from dataclasses import replace
+
+    from flows.prefect_runs import request_stop, run_backfill_flow, run_snapshot_flow
+
+    s = job.settings
+    if where.dask is not None:
+        address = None if where.dask == "local" else where.dask
+        s = replace(s, task_runner="dask", dask_address=address)
+    with stop_on_signals(request_stop) as signals:
+        if job.kind == "snapshot":
+            assert isinstance(job.start, datetime)
+            summary = run_snapshot_flow(s, job.symbols, job.source, job.start, progress=advance)
+            return summary, signals
+        assert isinstance(job.start, date) and job.end is not None
+        summary = run_backfill_flow(
+            s,
+            job.symbols,
+            job.source,
+            job.start,
+            job.end,
+            force=job.force,
+            progress=advance,
+            strict=job.strict,
+            stored=stored,
+        )
+        return summary, signals
