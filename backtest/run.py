@@ -370,6 +370,9 @@ def _levels(panel: Panel) -> dict[str, Any]:
         "dates": frame.get_column("trade_date").cast(pl.String).to_list(),
         **{
             name: floats(frame.get_column(name).cast(float).to_numpy())
-            for name in ("open", "high", "low", "close", "gamma_flip", "call_wall", "put_wall")
+            for name in (
+                *("open", "high", "low", "close"),
+                *("gamma_flip", "call_wall", "put_wall", "net_gex"),
+            )
         },
     }

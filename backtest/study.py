@@ -223,7 +223,7 @@ def after_breach(frame: pl.DataFrame) -> pl.DataFrame:
                 "mean_1d_pct": 100 * r1.mean() if r1.size else None,
                 "ci_low_pct": 100 * low if r1.size >= 5 else None,
                 "ci_high_pct": 100 * high if r1.size >= 5 else None,
-                "mean_5d_pct": 100 * r5.mean() if r5.len() else None,
+                "mean_5d_pct": 100 * _mean(r5) if r5.len() else None,
                 "up_1d_rate": float((r1 > 0).mean()) if r1.size else None,
             }
         )
@@ -330,3 +330,10 @@ def _neither(frame: pl.DataFrame) -> int:
     has_flip = frame.get_column("gamma_flip").is_not_null().any()
     known = ["spot", "gamma_flip"] if has_flip else ["net_gex"]
     return frame.drop_nulls(known).filter(pl.col("gamma").is_null()).height
+
+
+def _mean(values: pl.Series) -> float:
+    """Return the mean of a non-empty numeric column as a float."""
+    mean = values.mean()
+    assert isinstance(mean, int | float)
+    return float(mean)

@@ -27,6 +27,7 @@ SPX = ROOT.parent / "shared/refdata/phammings-spx500-gamma/modules/spx_quotedata
 OUT = ROOT / "bench/results/orchestration.json"
 AT = "2024-03-15T16:15-04:00"
 #: Small chains for the wide watchlist: 6 expiries x 21 strikes x 2 = 252 contracts a symbol.
+LONG_SPAN = ("--start", "2015-01-02", "--end", "2024-12-31")
 SMALL = {"GAMMALAKE_SYNTHETIC_EXPIRIES": "6", "GAMMALAKE_SYNTHETIC_STRIKES": "21"}
 
 
@@ -86,8 +87,7 @@ def stop_time(after: float = 4.0) -> dict[str, object]:
     """Return seconds from SIGINT to exit of a long synthetic backfill, and its exit code."""
     with tempfile.TemporaryDirectory() as home:
         child = subprocess.Popen(
-            [str(BIN), "--home", home, "backfill", "--symbols", "SPY,QQQ"]
-            + ["--start", "2015-01-02", "--end", "2024-12-31"],
+            [str(BIN), "--home", home, "backfill", "--symbols", "SPY,QQQ", *LONG_SPAN],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -7,7 +7,7 @@ Kinds: `flip_cross_up` / `flip_cross_down` (spot moved to the other side of the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -81,7 +81,7 @@ def derive_alerts(previous: Row | None, current: Row, wall_pct: float) -> list[d
     ]
 
 
-def deliver(alerts: list[Mapping[str, Any]], url: str | None) -> bool:
+def deliver(alerts: Sequence[Mapping[str, Any]], url: str | None) -> bool:
     """Send alert messages to an Apprise URL (e.g. a Slack or mail URL); False when not sent."""
     if not url or not alerts:
         return False

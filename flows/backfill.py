@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
+from typing import cast
 
 from flows.capture import (
     Captured,
@@ -191,7 +192,7 @@ def backfill_symbol(
     lists the days it could not do. Once `stop` is set, the sessions taken so far are written
     and the rest are left (the outcome says cancelled).
     """
-    outcome, batch = SymbolOutcome(symbol), []
+    outcome, batch = SymbolOutcome(symbol), cast(list[Captured], [])
     writer = _Writer(settings.home, outcome)
     walk = _Walk(settings, source, pricing, symbol, writer.later)
     try:

@@ -388,8 +388,8 @@ def derive(
     except PayloadError as exc:
         raise RejectedError(str(exc), requests=fetched.requests) from None
     alerts = against_previous(rows, previous, wall_pct)
-    computed = origin.computes and fetched.chain is not None
-    chain = (fetched.chain, origin.name, fetched.oi_as_of) if computed else None
+    given = fetched.chain if origin.computes else None
+    chain = (given, origin.name, fetched.oi_as_of) if given is not None else None
     return Captured(fetched.symbol, rows, alerts, fetched.requests, fetched.errors, chain)
 
 

@@ -108,7 +108,7 @@ class Dask:
             self.client = Client(address, timeout="30s")
         else:
             self.client = Client(n_workers=max(1, n_workers), threads_per_worker=1)
-        self.stop = Event(f"gammalake-stop-{uuid.uuid4().hex}", client=self.client)
+        self.stop: StopFlag = Event(f"gammalake-stop-{uuid.uuid4().hex}", client=self.client)
         self._drains: list[threading.Thread] = []
         self._closing = threading.Event()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from flows.settings import Settings
 from pipeline.errors import InputError
 from pipeline.sources.dix import read_dix
 from pipeline.sources.prices import read_bars, session_span, synthetic_bars
@@ -44,8 +45,7 @@ def import_prices(home: Path, path: Path, symbol: str, source: str = "import") -
     bars = read_bars(path, symbol, source)
     written = Lake(home).write_all({"prices": bars.rows})
     catalog.ensure(home)
-    days = bars.rows.get_column("trade_date")
-    return Imported(written, days.min(), days.max(), bars.notes)
+    return Imported(written, *_span(bars.rows.get_column("trade_date")), bars.notes)
 
 
 def import_synthetic_prices(
@@ -68,11 +68,17 @@ def import_dix(home: Path, path: Path) -> Imported:
     dix = read_dix(path)
     written = Lake(home).write_all({"snapshots": dix.snapshots, "prices": dix.prices})
     catalog.ensure(home)
-    days = dix.snapshots.get_column("trade_date")
-    return Imported(written, days.min(), days.max(), [])
+    return Imported(written, *_span(dix.snapshots.get_column("trade_date")), [])
 
 
-def check_update(settings: object, symbols: list[str], start: date) -> date:
+def _span(days: pl.Series) -> tuple[date, date]:
+    """Return the first and last day of a non-empty Date column (readers refuse empty files)."""
+    first, last = days.min(), days.max()
+    assert isinstance(first, date) and isinstance(last, date)
+    return first, last
+
+
+def check_update(settings: Settings, symbols: list[str], start: date) -> date:
     """Return the latest session once `prices update`'s input is known good; else raise.
 
     Refused: another source than synthetic, no symbol, a --start after the latest session or
@@ -93,7 +99,7 @@ def check_update(settings: object, symbols: list[str], start: date) -> date:
     return latest
 
 
-def update_prices(settings: object, symbols: list[str], start: date) -> Imported:
+def update_prices(settings: Settings, symbols: list[str], start: date) -> Imported:
     """Store bars from the day after each symbol's last stored bar to the latest session.
 
     Everything check_update refuses is refused before any write.

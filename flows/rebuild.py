@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 from pyarrow import ArrowException
@@ -149,7 +150,7 @@ def replay(
 
     `chains`: also re-write the `chains` rows (the inputs; the same under any method).
     """
-    done, batch = Rebuilt(), []
+    done, batch = Rebuilt(), cast(list[Captured], [])
     previous: Previous | None = None
     month: tuple[int, int] | None = None
     for paths in snapshots:

@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pipeline.errors import InputError
 from warehouse.home import Layout, resolve_home
@@ -69,7 +69,9 @@ class Settings:
             return key or None
         from prefect.blocks.system import Secret
 
-        return Secret.load(self.flashalpha_secret_block).get()
+        # Secret.load is sync here (no event loop runs); its stub also admits a coroutine.
+        block = cast(Secret, Secret.load(self.flashalpha_secret_block))
+        return str(block.get())
 
 
 def _coerce(value: Any, kind: Any) -> Any:

@@ -71,6 +71,7 @@ def store_payloads(
     secrets: Iterable[str] = (),
 ) -> Stored:
     """Archive vendor payloads (one file per endpoint), check them, store them (`vendor`)."""
-    fetched = Fetched(symbol, as_of, dict(payloads), request=dict(request or {}))
+    meta = {endpoint: dict(fields) for endpoint, fields in (request or {}).items()}
+    fetched = Fetched(symbol, as_of, dict(payloads), request=meta)
     # Vendor figures are never priced; the configuration is only a placeholder for them.
     return _store(home, Origin(source, False), fetched, Pricing(preset("default")), secrets)

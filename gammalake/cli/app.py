@@ -15,7 +15,17 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from gammalake.cli.commands import chain, collect, data, demo, maintain, research, schedule, sql
+from gammalake.cli.commands import (
+    chain,
+    collect,
+    data,
+    demo,
+    maintain,
+    reports,
+    research,
+    schedule,
+    sql,
+)
 from gammalake.cli.options import hoist_global_options
 
 #: `-h` works wherever `--help` does (sub-commands and groups inherit it from the app).
@@ -126,6 +136,7 @@ for command in (
     app.command()(command)
 app.add_typer(data.prices_app, name="prices", context_settings=HELP)
 app.add_typer(data.import_app, name="import", context_settings=HELP)
+app.add_typer(reports.reports_app, name="reports", context_settings=HELP)
 
 
 def main() -> None:

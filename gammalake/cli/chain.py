@@ -30,6 +30,7 @@ class ChainOptions:
     dividend_yield: float | None = None
     expiration: str | None = None
     min_oi: int | None = None
+    am_settlement: bool = False
 
     def __post_init__(self) -> None:
         """Refuse an --expiration that is not a date like 2024-02-01."""
@@ -58,6 +59,7 @@ class ChainOptions:
             "flip_method": self.flip_method,
             "rate": self.rate,
             "dividend_yield": self.dividend_yield,
+            "am_settlement": self.am_settlement or None,  # off: the preset's (also off)
         }
         return named_preset(self.preset).with_overrides(
             **{k: v for k, v in changes.items() if v is not None}

@@ -133,7 +133,9 @@ def _quiet(task: str, done: int, total: int) -> None:
     """Hear of progress and draw nothing (output is not a terminal)."""
 
 
-def backtest_command(home: Path, request: Request, out: Path | None) -> tuple[Path, Path]:
+def backtest_command(
+    home: Path, request: Request, out: Path | None, *, self_contained: bool = False
+) -> tuple[Path, Path]:
     """Run the backtest, print each symbol's statistics, write the report; return its paths.
 
     A symbol whose reported returns made no trade gets one line instead of its table; close-only
@@ -151,7 +153,10 @@ def backtest_command(home: Path, request: Request, out: Path | None) -> tuple[Pa
         console.print(f"[yellow]{line}[/]", highlight=False, soft_wrap=True)
     title = f"gammalake backtest: {result['strategy']} on {', '.join(request.symbols)}"
     path = report_path(home, f"backtest-{result['strategy']}", out)
-    return write_report(path, title, backtest_subtitle(result), sections, result, cautions)
+    subtitle = backtest_subtitle(result)
+    return write_report(
+        path, title, subtitle, sections, result, cautions, self_contained=self_contained
+    )
 
 
 def _stats_table(symbol: str, name: str, figures: dict[str, Any]) -> Table:
@@ -186,10 +191,12 @@ def study_command(
     *,
     method: str | None = None,
     preset: str = "default",
+    self_contained: bool = False,
 ) -> tuple[Path, Path]:
     """Run the study, print the regime and wall tables, write the report; return its paths.
 
-    `method`: the --method text; None means the method of `preset` (the settings' preset).
+    `method`: the --method text; None means the method of `preset` (the settings' preset);
+    `self_contained`: embed plotly.js (one file to mail) instead of sharing the folder's copy.
     """
     chosen = backtest_method(method, preset)
     with progress_bar("study", len(symbols)) as progress:
@@ -201,7 +208,14 @@ def study_command(
         console.print(_regime_table(symbol, figures))
     title = f"gammalake study: {', '.join(symbols)}"
     path = report_path(home, "study", out)
-    return write_report(path, title, study_subtitle(result), study_sections(result), result)
+    return write_report(
+        path,
+        title,
+        study_subtitle(result),
+        study_sections(result),
+        result,
+        self_contained=self_contained,
+    )
 
 
 def _regime_table(symbol: str, figures: dict[str, Any]) -> Table:

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from pipeline.chain import Chain, complete_frame
 from pipeline.engine.config import EngineConfig
 from pipeline.engine.greeks import FloatArray, bsm_greeks, implied_vol
-from pipeline.engine.timing import expiry_clock, session_date
+from pipeline.engine.timing import AM_ROOTS, expiry_clock, session_date
 
 BoolArray = NDArray[np.bool_]
 
@@ -111,6 +111,16 @@ def contracts_of(chain: Chain) -> Contracts:
     )
 
 
+def am_settled(chain: Chain) -> BoolArray:
+    """Return which contracts are of an AM-settled root (by their OSI id's root, e.g. SPX).
+
+    Contracts without an id are taken as PM-settled (the presets' convention).
+    """
+    frame = complete_frame(chain.frame)
+    roots = frame.get_column("contract").str.extract(r"^([A-Z]+)\s*\d{6}[CP]", 1)
+    return roots.is_in(list(AM_ROOTS)).fill_null(False).to_numpy()
+
+
 def _dates_text(days: NDArray[np.datetime64]) -> str:
     """Return the distinct dates in `days` as 'YYYY-MM-DD, ...'."""
     return ", ".join(str(d) for d in np.unique(days))
@@ -147,7 +157,8 @@ def _volatility(c: Contracts, years: FloatArray, spot: float, cfg: EngineConfig)
 def build_book(chain: Chain, config: EngineConfig) -> DealerBook:
     """Return the dealer book of `chain` under `config`, with dropped contracts counted."""
     c = contracts_of(chain)
-    clock = expiry_clock(c.expiration, chain.as_of, config)
+    am = am_settled(chain) if config.am_settlement else None
+    clock = expiry_clock(c.expiration, chain.as_of, config, am)
     warnings: list[str] = []
     gone = clock.expired | clock.dropped_zero_dte
     if clock.expired.any():

@@ -31,8 +31,8 @@ WEEK_DAYS = 7.0
 STATISTICS: dict[str, str] = {
     "flip_distance": "gamma flip - spot, % of spot",
     "net_gex_scaled": "net GEX / (spot^2 x total OI) x spot (unit-free)",
-    "zero_dte_share": "0DTE share of gross |GEX|, %",
-    "front_week_share": "share of gross |GEX| expiring within 7 days, %",
+    "zero_dte_share": "0DTE share of gross GEX, %",
+    "front_week_share": "share of gross GEX expiring within 7 days, %",
     "call_wall_distance": "call wall - spot, % of spot",
     "put_wall_distance": "put wall - spot, % of spot",
     "skew_90": "IV at 0.90 spot - ATM IV, 30-day expiry, vol points",
@@ -112,7 +112,7 @@ def _days(book: DealerBook) -> FloatArray:
 
 
 def _gross_share(book: DealerBook, mask: np.ndarray) -> float | None:
-    """Return the % of the book's gross |GEX| held by contracts in `mask`."""
+    """Return the % of the book's gross GEX (sum of |GEX| over contracts) held by `mask`."""
     gross = float(np.abs(book.gex).sum())
     return 100.0 * float(np.abs(book.gex[mask]).sum()) / gross if gross else None
 

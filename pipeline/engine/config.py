@@ -53,6 +53,10 @@ class EngineConfig:
     from the snapshot date over `days_per_year` when "business". `zero_dte` says what a
     business-day count of zero becomes (one day, or dropped). `gamma_source` "vendor" takes
     the chain's own gamma column for per-strike GEX (falling back to the model where absent).
+    `am_settlement`: contracts of AM-settled roots (SPX monthlies, NDX, RUT, VIX; told apart by
+    the root of their OSI id, e.g. SPX vs SPXW) expire at the open (09:30 New York) of their
+    expiration date instead of `expiry_close`; off in every preset, so the published figures
+    the presets reproduce stay as they are.
     """
 
     name: str = "default"
@@ -64,6 +68,7 @@ class EngineConfig:
     zero_dte: ZeroDte = "one_day"
     gamma_source: GammaSource = "model"
     solve_missing_iv: bool = True
+    am_settlement: bool = False
     dealer: DealerModel = field(default_factory=DealerModel)
     flip: FlipConfig = field(default_factory=FlipConfig)
     flat_gex_fraction: float = 0.01
@@ -104,6 +109,7 @@ class ConfigOverrides(TypedDict, total=False):
     zero_dte: ZeroDte
     gamma_source: GammaSource
     solve_missing_iv: bool
+    am_settlement: bool
     dealer: DealerModel
     flat_gex_fraction: float
 

@@ -12,6 +12,11 @@ from numpy.typing import NDArray
 from pipeline.engine.config import EngineConfig
 
 NEW_YORK = ZoneInfo("America/New_York")
+#: Option roots whose contracts settle at the open of the expiration date (AM-settled): SPX
+#: monthlies (SPXW weeklies settle PM), NDX (NDXP: PM), RUT (RUTW: PM), VIX.
+AM_ROOTS = frozenset({"SPX", "NDX", "RUT", "VIX"})
+#: The opening time AM-settled contracts expire at (New York).
+AM_EXPIRY = "09:30"
 
 
 @dataclass(frozen=True)
@@ -44,21 +49,34 @@ def _close_epochs(days: NDArray[np.datetime64], close: str) -> NDArray[np.float6
 
 
 def expiry_clock(
-    expirations: NDArray[np.datetime64], as_of: datetime, config: EngineConfig
+    expirations: NDArray[np.datetime64],
+    as_of: datetime,
+    config: EngineConfig,
+    am_settled: NDArray[np.bool_] | None = None,
 ) -> ExpiryClock:
-    """Return years to expiry for each expiration date (datetime64[D]) under `config`."""
+    """Return years to expiry for each expiration date (datetime64[D]) under `config`.
+
+    `am_settled` marks contracts that expire at the open (AM_EXPIRY) of their date: in
+    calendar time they are measured to it; by business days they are expired once the
+    snapshot is past the open of their expiration date.
+    """
     today = np.datetime64(session_date(as_of), "D")
     same_day = expirations == today
+    am = np.zeros(expirations.shape, dtype=bool) if am_settled is None else am_settled
     if config.year_basis == "business":
         # By date, not by the count's sign: busday_count from a Sunday back to Friday is 0.
-        expired = expirations < today
+        opened = as_of.timestamp() >= _close_epochs(np.array([today]), AM_EXPIRY)[0]
+        expired = (expirations < today) | (am & same_day & opened)
         count = np.busday_count(today, np.maximum(expirations, today)).astype(np.float64)
         zero = count == 0
         dropped = zero & (config.zero_dte == "drop")
         count = np.where(zero & ~dropped, 1.0, count)
         years = count / config.days_per_year
     else:
-        seconds = _close_epochs(expirations, config.expiry_close) - as_of.timestamp()
+        ends = _close_epochs(expirations, config.expiry_close)
+        if am.any():
+            ends = np.where(am, _close_epochs(expirations, AM_EXPIRY), ends)
+        seconds = ends - as_of.timestamp()
         expired = seconds <= 0
         dropped = np.zeros_like(expired)
         years = seconds / (config.days_per_year * 86400.0)

@@ -67,8 +67,15 @@ class RunHaltedError(FetchError):
 class Source(Protocol):
     """Anything that can produce a snapshot of a symbol at a moment."""
 
-    name: str
-    computes: bool  # True: fetch returns a chain the engine prices; False: vendor payloads
+    @property
+    def name(self) -> str:
+        """Return the source's name, stored in every row it produced (e.g. `synthetic`)."""
+        ...
+
+    @property
+    def computes(self) -> bool:
+        """Return True when fetch gives a chain the engine prices; False: vendor payloads."""
+        ...
 
     def fetch(self, symbol: str, at: datetime) -> Fetched:
         """Return the snapshot input of `symbol` at `at` (timezone-aware); raise FetchError."""

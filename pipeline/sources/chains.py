@@ -34,6 +34,7 @@ from pipeline.sources.tabular import (
     LINE,
     MAX_CONTRACTS,
     Check,
+    NumberOptions,
     NumberSpec,
     clip,
     first_bad_line,
@@ -48,9 +49,9 @@ _RIGHTS = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}
 _META = ("symbol", "underlying_price", "as_of")
 KNOWN_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *_META)
 _PARQUET = {".parquet", ".pq"}
-_COUNT = {"non_negative": True, "whole": True, "maximum": MAX_CONTRACTS}
+_COUNT: NumberOptions = {"non_negative": True, "whole": True, "maximum": MAX_CONTRACTS}
 #: How each numeric column must parse; counts are whole, in a plausible range.
-_SPECS: dict[str, dict[str, object]] = {
+_SPECS: dict[str, NumberOptions] = {
     "strike": {"positive": True},
     "open_interest": _COUNT,
     "volume": {"required": False, **_COUNT},
@@ -181,7 +182,7 @@ def _as_of(frame: pl.DataFrame, path: Path, as_of: datetime | None) -> datetime:
 
 def _contracts(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     """Return the contract rows, every cell checked, with their file lines."""
-    specs = [NumberSpec(c, c, **_SPECS[c]) for c in _SPECS if c in frame.columns]  # type: ignore[arg-type]
+    specs = [NumberSpec(c, c, **_SPECS[c]) for c in _SPECS if c in frame.columns]
     numbers = parse_numbers(frame, path, specs, ChainFormatError)
     text = {
         c: frame.get_column(c).str.strip_chars()

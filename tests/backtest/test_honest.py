@@ -156,6 +156,7 @@ def test_one_idle_configuration_says_so_without_a_grid(close_only: Path) -> None
     assert cautions == [f"{figures['no_trade']}."]
     assert [b["title"] for b in sections[0].blocks] == [
         "Price with the known gamma flip and walls",
+        "Net GEX known each session",
         "Every configuration tried, best Sharpe first",
     ]
 

@@ -94,7 +94,9 @@ def test_the_session_bar_matches_the_replys_session_fields(tmp_path, feed):
     feed.state.weekend = True
     settings = settings_for(tmp_path, feed.url)
     run_snapshot(settings, ["SYM002"], "cboe", feed.state.stamp())
-    reply = httpx.get(f"{feed.url}/SYM002.json", headers={"User-Agent": "Mozilla/5.0 (test)"}).json()["data"]
+    reply = httpx.get(
+        f"{feed.url}/SYM002.json", headers={"User-Agent": "Mozilla/5.0 (test)"}
+    ).json()["data"]
     bar = catalog.query(tmp_path, "SELECT open, high, low, close, volume FROM prices").row(
         0, named=True
     )

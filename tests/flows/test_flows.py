@@ -62,14 +62,10 @@ def test_a_failing_symbol_never_costs_the_others(tmp_path):
 
 def test_backfill_is_idempotent_and_resumable(tmp_path):
     settings = Settings(home=tmp_path)
-    first = run_backfill(
-        settings, ["SPY", "IWM"], "synthetic", date(2024, 2, 26), date(2024, 3, 8)
-    )
+    first = run_backfill(settings, ["SPY", "IWM"], "synthetic", date(2024, 2, 26), date(2024, 3, 8))
     assert [o.sessions for o in first.outcomes] == [10, 10]
     before = tables(tmp_path)
-    again = run_backfill(
-        settings, ["SPY", "IWM"], "synthetic", date(2024, 2, 26), date(2024, 3, 8)
-    )
+    again = run_backfill(settings, ["SPY", "IWM"], "synthetic", date(2024, 2, 26), date(2024, 3, 8))
     assert [(o.sessions, o.skipped) for o in again.outcomes] == [(0, 10), (0, 10)]
     forced = run_backfill(
         settings, ["SPY", "IWM"], "synthetic", date(2024, 2, 26), date(2024, 3, 8), force=True

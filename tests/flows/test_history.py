@@ -8,7 +8,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 from flows.backfill import run_backfill
 from flows.capture import Pricing

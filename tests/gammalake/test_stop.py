@@ -75,7 +75,7 @@ def test_a_snapshot_stops_too(tmp_path):
     names = ",".join(f"S{i:03d}" for i in range(400))
     child = _start(home, "snapshot", "--symbols", names, "--at", "2024-03-15T16:15-04:00")
     _wait_for_snapshots(home, child, 2)
-    took, out, err = _stop(child, signal.SIGINT)
+    took, _, err = _stop(child, signal.SIGINT)
     assert child.returncode == 130 and took < STOP_SECONDS, (took, err)
     assert err.strip().startswith("cancelled by SIGINT: stored ")
     run = catalog.query(home, "SELECT status FROM runs").item()

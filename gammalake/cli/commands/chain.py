@@ -38,6 +38,13 @@ def chain(
         str | None, typer.Option(help="Only this expiration (YYYY-MM-DD).")
     ] = None,
     min_oi: Annotated[int | None, typer.Option(help="Only contracts with this much OI.")] = None,
+    am_settlement: Annotated[
+        bool,
+        typer.Option(
+            "--am-settlement",
+            help="AM-settled roots (SPX monthlies, NDX, RUT, VIX) expire at 09:30 of their day.",
+        ),
+    ] = False,
     symbol: Annotated[str | None, typer.Option(help="Override the symbol.")] = None,
     spot: Annotated[float | None, typer.Option(help="Override / supply the spot.")] = None,
     as_of: Annotated[
@@ -59,6 +66,7 @@ def chain(
         dividend_yield=dividend_yield,
         expiration=expiration,
         min_oi=min_oi,
+        am_settlement=am_settlement,
     )
     run_chain(
         file,

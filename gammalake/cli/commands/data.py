@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gammalake.cli.options import date_of, one_symbol, settings_of, symbol_list, writing
+
+if TYPE_CHECKING:
+    from flows.imports import Imported
 
 prices_app = typer.Typer(help="Daily price bars.", no_args_is_help=True)
 
@@ -15,7 +18,7 @@ prices_app = typer.Typer(help="Daily price bars.", no_args_is_help=True)
 import_app = typer.Typer(help="History from other publishers.", no_args_is_help=True)
 
 
-def _print_import(what: str, result: object) -> None:
+def _print_import(what: str, result: Imported) -> None:
     """Print what an import stored."""
     print(f"imported {what}: {result.rows} covering {result.first} .. {result.last}")
     for note in result.notes:

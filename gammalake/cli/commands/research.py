@@ -9,6 +9,15 @@ import typer
 
 from gammalake.cli.options import MethodOption, settings_of, span, symbol_list
 
+SelfContainedOption = Annotated[
+    bool,
+    typer.Option(
+        "--self-contained",
+        help="Embed plotly.js: one file to mail (+4.8 MB). Default: share the reports "
+        "folder's plotly.min.js.",
+    ),
+]
+
 
 def backtest(
     ctx: typer.Context,
@@ -40,6 +49,7 @@ def backtest(
     list_strategies: Annotated[
         bool, typer.Option("--list", help="List the strategies and exit.")
     ] = False,
+    self_contained: SelfContainedOption = False,
 ) -> None:
     """Backtest a strategy on the stored history; write an HTML report and its JSON."""
     from gammalake.cli.console import make_console
@@ -66,7 +76,7 @@ def backtest(
         "test": test,
     }
     request = make_request(strategy, symbol_list(symbols), span(start, end), options)
-    page, numbers = backtest_command(ctx.obj, request, out)
+    page, numbers = backtest_command(ctx.obj, request, out, self_contained=self_contained)
     make_console().print(f"report: {page}\nfigures: {numbers}")
 
 
@@ -78,6 +88,7 @@ def study(
     source: Annotated[str | None, typer.Option(help="Snapshot source when several.")] = None,
     method: MethodOption = None,
     out: Annotated[Path | None, typer.Option(help="Report path without suffix.")] = None,
+    self_contained: SelfContainedOption = False,
 ) -> None:
     """Facts of the history: vol by regime and net-GEX quantile, wall holds, breaches."""
     from gammalake.cli.console import make_console
@@ -91,5 +102,6 @@ def study(
         out,
         method=method,
         preset=settings_of(ctx).preset,
+        self_contained=self_contained,
     )
     make_console().print(f"report: {page}\nfigures: {numbers}")

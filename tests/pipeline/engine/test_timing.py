@@ -54,3 +54,42 @@ def test_zero_dte_drop_removes_zero_business_day_expiries():
     clock = expiry_clock(days("2022-02-07", "2022-02-08"), saturday, cfg)
     assert clock.dropped_zero_dte.tolist() == [True, False]
     assert np.isnan(clock.years[0]) and clock.years[1] == pytest.approx(1 / 262)
+
+
+def test_am_settled_roots_expire_at_the_open_when_asked():
+    from pipeline.engine.book import build_book
+    from pipeline.engine.method import config_of, method_of
+    from tests.conftest import make_chain
+
+    thursday = datetime(2024, 3, 14, 16, 15, tzinfo=NEW_YORK)  # the day before March's SPX AM
+    chain = make_chain(
+        [("2024-03-15", 5000.0, "C", 100, 0.15), ("2024-03-15", 5000.0, "C", 100, 0.15)],
+        spot=5000.0,
+        as_of=thursday,
+        symbol="SPX",
+        contract=["SPX   240315C05000000", "SPXW240315C05000000"],
+    )
+    am = preset("default").with_overrides(am_settlement=True)
+    years = build_book(chain, am).years
+    year = 365.0 * 86400.0
+    opening = datetime(2024, 3, 15, 9, 30, tzinfo=NEW_YORK).timestamp()
+    closing = datetime(2024, 3, 15, 16, 0, tzinfo=NEW_YORK).timestamp()
+    assert years[0] == (opening - thursday.timestamp()) / year  # SPX monthly: to the open
+    assert years[1] == (closing - thursday.timestamp()) / year  # SPXW weekly: to the close
+    plain = build_book(chain, preset("default")).years
+    assert plain[0] == plain[1] == years[1]  # off in the presets: their figures unchanged
+    assert method_of(am) == "default+am_settlement=true@v1"
+    assert config_of(method_of(am)) == am
+
+
+def test_an_am_settled_contract_is_gone_after_the_open_of_its_day_by_business_days():
+    config = preset("perfiliev").with_overrides(am_settlement=True)
+    days = np.array(["2024-03-15", "2024-03-15"], dtype="datetime64[D]")
+    friday_noon = datetime(2024, 3, 15, 12, 0, tzinfo=NEW_YORK)
+    clock = expiry_clock(days, friday_noon, config, np.array([True, False]))
+    assert clock.expired.tolist() == [True, False]
+    before_open = datetime(2024, 3, 15, 9, 0, tzinfo=NEW_YORK)
+    assert expiry_clock(days, before_open, config, np.array([True, False])).expired.tolist() == [
+        False,
+        False,
+    ]
