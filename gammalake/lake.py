@@ -14,6 +14,7 @@ no offset is given) is the latest snapshot known at or before it. Outside the st
 
 from __future__ import annotations
 
+import copy
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -144,8 +145,8 @@ class Lake:
         chosen = _method(method)
         if chosen == self.method:
             return self
-        other = object.__new__(Lake)
-        other.home, other.method, other._history = self.home, chosen, self._history
+        other = copy.copy(self)
+        other.method = chosen
         return other
 
     # --- what is stored ---------------------------------------------------------------------
@@ -472,7 +473,13 @@ class Lake:
         return payload if isinstance(payload, dict) and "strikes" in payload else None
 
     def _repriced(self, row: dict[str, Any]) -> ExposureSnapshot:
-        """Return the snapshot's raw chain priced under its method; NoInputError when none."""
+        """Return the snapshot's raw chain priced under its method; NoInputError when none.
+
+        Only the engine version that made the row can re-make its figures: another one would
+        give figures that are not the stored ones.
+        """
+        from pipeline.engine.method import ENGINE_VERSION, engine_version
+
         try:
             path = self._history.raw_input_path(row)
         except WarehouseInputError as exc:
@@ -480,6 +487,12 @@ class Lake:
                 f"{exc}: figures by expiration or min_oi are priced from the raw chain, "
                 "so they cannot be given for this snapshot"
             ) from None
+        if engine_version(row["method"]) != ENGINE_VERSION:
+            raise NoInputError(
+                f"{self._what(row)} was priced as {row['method']}; this engine is "
+                f"v{ENGINE_VERSION}, so it cannot re-make its figures by expiration or min_oi "
+                "(`gammalake rebuild` re-prices the history under this engine)"
+            )
         return _priced(path, path.stat().st_mtime_ns, row["method"])
 
     def _what(self, row: dict[str, Any]) -> str:

@@ -12,7 +12,8 @@ real API's shape, `{"status": 404, "message": "..."}`: 401 for a missing or wron
 an unknown symbol or a moment outside the stored history (the message names the covered range),
 400 for a bad parameter. Responses carry an ETag (a digest of the body; 304 on If-None-Match),
 Last-Modified (the snapshot's as_of) and Cache-Control: an hour for a moment before the last
-stored snapshot (its answer stays), `no-cache` otherwise (a newer snapshot may arrive).
+stored snapshot (its answer stays; `private` when keys are asked, `public` otherwise),
+`no-cache` otherwise (a newer snapshot may arrive).
 
 Everything outside /v1 is left to `extra_routes` (the dashboard lives at `/`).
 """
@@ -36,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gammalake.lake import Lake, parse_moment
+from gammalake.lake import Lake, NotStoredError, parse_moment
 from gammalake.payloads import ENDPOINTS
 
 #: Query parameters each endpoint takes (any other is refused with 400, naming these).
@@ -108,14 +109,14 @@ class ExposureApi:
             answer = await anyio.to_thread.run_sync(
                 self.answer, name, request.path_params["symbol"], query, limiter=self._limiter
             )
-        except LookupError as exc:
-            return error(404, _message(exc))
-        except ValueError as exc:
-            return error(400, _message(exc))
-        return respond(request, answer)
+        except NotStoredError as exc:
+            return error(404, str(exc))
+        except ValueError as exc:  # InputError, WarehouseInputError: a bad parameter
+            return error(400, str(exc))
+        return respond(request, answer, shared=not self.keys)
 
     def answer(self, name: str, symbol: str, query: dict[str, str]) -> Answer:
-        """Return the body of one endpoint (raises LookupError: 404, ValueError: 400)."""
+        """Return the body of one endpoint (raises NotStoredError: 404, ValueError: 400)."""
         lake = self.lake_for(query.get("method"))
         at = query.get("at") or None
         options: dict[str, Any] = {}
@@ -151,19 +152,20 @@ def _before_last(lake: Lake, symbol: str, at: str) -> bool:
     return moment is not None and moment < lake.coverage(symbol)[1]
 
 
-def _message(exc: BaseException) -> str:
-    """Return an exception's message (a KeyError's without its quotes)."""
-    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+def respond(request: Request, answer: Answer, shared: bool = True) -> Response:
+    """Return the 200 (or 304 when If-None-Match matches) with the cache headers.
 
-
-def respond(request: Request, answer: Answer) -> Response:
-    """Return the 200 (or 304 when If-None-Match matches) with the cache headers."""
+    `shared`: shared caches may keep the answer (no key asked); with keys only the client may.
+    """
     tag = '"' + hashlib.sha256(answer.body).hexdigest()[:32] + '"'
+    scope = "public" if shared else "private"
     headers = {
         "ETag": tag,
         "Last-Modified": format_datetime(answer.as_of.astimezone(UTC), usegmt=True),
-        "Cache-Control": f"public, max-age={PAST_MAX_AGE}" if answer.final else "no-cache",
+        "Cache-Control": f"{scope}, max-age={PAST_MAX_AGE}" if answer.final else "no-cache",
     }
+    if not shared:
+        headers["Vary"] = "X-Api-Key"
     if _matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=headers)
     return Response(answer.body, 200, headers=headers, media_type="application/json")

@@ -16,11 +16,13 @@ import typer
 from typer.core import TyperGroup
 
 from gammalake.cli.commands import (
+    api,
     chain,
     collect,
     data,
     demo,
     maintain,
+    mcp,
     reports,
     research,
     schedule,
@@ -132,6 +134,8 @@ for command in (
     maintain.doctor,
     maintain.quota,
     maintain.rebuild,
+    mcp.mcp,
+    api.api,
 ):
     app.command()(command)
 app.add_typer(data.prices_app, name="prices", context_settings=HELP)

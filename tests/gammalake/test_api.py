@@ -450,7 +450,9 @@ def test_a_missing_or_wrong_key_gets_401(server):
 def test_without_keys_no_key_is_asked(home):
     running = serving(home, keys=frozenset())
     try:
-        assert httpx.get(f"{running.url}/v1/exposure/levels/SPY").status_code == 200
+        answer = httpx.get(f"{running.url}/v1/exposure/levels/SPY?at=2026-03-26")
+        assert answer.status_code == 200
+        assert answer.headers["cache-control"] == "public, max-age=3600"
     finally:
         running.stop()
 
@@ -505,7 +507,8 @@ def test_sdk_errors_carry_the_message(server):
 
 def test_cache_headers_and_304(client):
     past = client.get("/v1/exposure/gex/SPY?at=2026-03-26")
-    assert past.headers["cache-control"] == "public, max-age=3600"
+    assert past.headers["cache-control"] == "private, max-age=3600"  # keys are asked
+    assert past.headers["vary"] == "X-Api-Key"
     assert past.headers["last-modified"] == "Thu, 26 Mar 2026 20:15:00 GMT"
     again = client.get(
         "/v1/exposure/gex/SPY?at=2026-03-26", headers={"If-None-Match": past.headers["etag"]}
@@ -552,64 +555,91 @@ def test_the_root_is_left_to_extra_routes(home, server):
 
 # --- the command ----------------------------------------------------------------------------
 
-COMMAND = """
-from gammalake.cli.app import app, main
-from gammalake.cli.commands.api import api
-if not any(c.callback is api or c.name == "api" for c in app.registered_commands):
-    app.command()(api)
-main()
-"""
+
+#: The installed command, beside this interpreter.
+GAMMALAKE = str(Path(sys.executable).with_name("gammalake"))
 
 
 def read_banner(process: subprocess.Popen, deadline: float) -> str:
-    """Return the command's start-up lines once it prints them (or fail after `deadline` s)."""
+    """Return the command's start-up lines once it prints them (fail after `deadline` s).
+
+    Reads the pipe unbuffered: a buffered reader could hold the lines while `select` waits.
+    """
     import time
 
-    text, stop = "", time.monotonic() + deadline
-    while "Ctrl-C stops" not in text:
+    text, stop = b"", time.monotonic() + deadline
+    while b"Ctrl-C stops" not in text:
         remaining = stop - time.monotonic()
-        assert remaining > 0 and process.poll() is None, text + process.stderr.read()
+        if remaining <= 0 or process.poll() is not None:
+            process.kill()
+            pytest.fail(f"no banner: {text!r} {process.stderr.read()!r}")
         ready, _, _ = select.select([process.stdout], [], [], remaining)
         if ready:
-            text += process.stdout.readline()
-    return text
+            text += os.read(process.stdout.fileno(), 4096)
+    return text.decode()
 
 
 def test_gammalake_api_serves_until_ctrl_c(home):
     env = {**os.environ, "GAMMALAKE_API_KEYS": " k1, k2 ,"}
     process = subprocess.Popen(
-        [sys.executable, "-c", COMMAND, "--home", str(home), "api", "--port", "0"],
+        [
+            str(Path(sys.executable).with_name("gammalake")),
+            "--home",
+            str(home),
+            "api",
+            "--port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         env=env,
     )
     try:
-        banner = read_banner(process, 60)
+        banner = read_banner(process, 120)
         url = banner.split()[3]
         assert url.startswith("http://127.0.0.1:")
         assert "method default@v1, symbols: QQQ, SPX, SPY" in banner
         assert "2 key(s) from $GAMMALAKE_API_KEYS" in banner
-        assert (
-            httpx.get(f"{url}/v1/exposure/levels/SPY", headers={"X-Api-Key": "k2"}).status_code
-            == 200
-        )
+        headers = {"X-Api-Key": "k2"}
+        assert httpx.get(f"{url}/v1/exposure/levels/SPY", headers=headers).status_code == 200
         assert httpx.get(f"{url}/v1/exposure/levels/SPY").status_code == 401
     finally:
         process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=30)
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
     assert code == 130
 
 
 def test_gammalake_api_refuses_a_home_with_nothing(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-c", COMMAND, "--home", str(tmp_path / "none"), "api"],
+        [GAMMALAKE, "--home", str(tmp_path / "none"), "api"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: --home {tmp_path / 'none'}: no such folder")
+
+
+def test_gammalake_api_on_a_port_in_use_is_one_line(home):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [GAMMALAKE, "--home", str(home), "api", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use",
+        "hint: choose another port with --port (0: any free one) or another --host",
+    ]
 
 
 def test_api_keys_parse_a_comma_separated_list():

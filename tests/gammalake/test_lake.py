@@ -278,6 +278,15 @@ def test_the_whole_chain_repriced_equals_what_is_stored(lake):
     assert lake.gex("SPY", "2026-03-26", min_oi=0) == lake.gex("SPY", "2026-03-26")
 
 
+def test_another_engine_version_does_not_pretend_to_remake_the_figures(lake, monkeypatch):
+    from gammalake.lake import NoInputError
+    from pipeline.engine import method
+
+    monkeypatch.setattr(method, "ENGINE_VERSION", 2)
+    with pytest.raises(NoInputError, match=r"was priced as default@v1; this engine is v2"):
+        lake.gex("SPY", expiration="2026-04-17")
+
+
 def test_min_oi_keeps_contracts_with_that_much_open_interest(lake):
     everything = lake.gex("SPY", "2026-03-26")
     some = lake.gex("SPY", "2026-03-26", min_oi=2000)

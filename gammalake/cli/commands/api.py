@@ -45,19 +45,39 @@ def api(
 
     Keys: set GAMMALAKE_API_KEYS=key1,key2 to require one in the X-Api-Key header.
     """
+    from gammalake.api.dashboard import routes as dashboard_routes
     from gammalake.api.server import create_app, serve
     from gammalake.cli.options import settings_of
     from gammalake.lake import Lake, default_method
     from pipeline.errors import InputError
+    from warehouse.home import Layout
 
     home = ctx.obj
     if not home.is_dir():
         raise InputError(f"--home {home}: no such folder, nothing is stored there yet")
+    _check_free(host, port)
     chosen = method or default_method(home, settings_of(ctx).preset)
     lake = Lake(home, chosen)
     keys = api_keys(os.environ.get(KEYS_VARIABLE))
-    app = create_app(lake, keys=keys)
+    app = create_app(lake, keys=keys, extra_routes=dashboard_routes(lake, Layout(home).reports))
     serve(app, host, port, ready=lambda url: print(_banner(url, lake, keys), flush=True))
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse, in one line with a hint, a host and port this process cannot listen on."""
+    import socket
+
+    from pipeline.errors import InputError
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        # create_server appends "(while attempting to bind on address ...)": already said.
+        reason = (exc.strerror or str(exc)).split(" (while attempting")[0]
+        error = InputError(f"cannot listen on {host}:{port}: {reason}")
+        error.hint = "choose another port with --port (0: any free one) or another --host"
+        raise error from None
 
 
 def _banner(url: str, lake: Lake, keys: frozenset[str]) -> str:

@@ -167,7 +167,16 @@ def test_expired_rows_are_dropped_and_counted():
     assert warnings == ["dropped 1 contracts of expired expiries (2024-02-29)"]
 
 
-def test_hedging_is_symmetric_to_first_order_and_matches_gex(synthetic):
+def test_hedging_is_symmetric_to_first_order_and_matches_gex():
+    # Away from the flip, where the first-order (GEX) term dominates the second-order one:
+    # QQQ sits 1.3% below its flip at that moment (SPY, 0.23% from its own, hedges one way
+    # both up and down, as it should so near the flip).
+    synthetic = ExposureSnapshot(
+        SyntheticMarket().chain("QQQ", datetime(2024, 3, 1, 11, 0, tzinfo=NEW_YORK)),
+        preset("default"),
+    )
+    flip, spot = synthetic.levels()["levels"]["gamma_flip"], synthetic.chain.spot
+    assert abs(spot / flip - 1) > 0.01
     h = synthetic.summary()["hedging_estimate"]
     up, down = (
         h["spot_up_1pct"]["dealer_shares_to_trade"],

@@ -1,0 +1,791 @@
+"""The dashboard at `/` of `gammalake api`: the article's views over the stored history.
+
+    GET /                               the page (static/index.html); its state lives in the
+                                        query: ?symbol=SPY&at=2024-03-15&method=default@v1
+    GET /assets/plotly.min.js           plotly.js of the installed plotly package
+    GET /assets/{app.js,app.css,...}    the page's own files (static/), no build step
+    GET /dashboard/meta                 symbols, methods, the default method, stored reports
+    GET /dashboard/series/{symbol}      sessions; price with the known flip, walls and regime
+                                        shading; net GEX over time
+    GET /dashboard/day/{symbol}?at=     one moment: regime headline, key levels, GEX by strike,
+                                        gamma profile, per-expiry breakdown, OI movers
+    GET /dashboard/greeks/{symbol}?at=  one moment's DEX, VEX and CHEX by strike
+    GET /dashboard/scanner?at=          the watchlist at that moment, with that day's alerts
+    GET /dashboard/alerts?at=           the alerts feed known at that moment, newest first
+    GET /reports/{name}                 a stored backtest or study report (and its plotly.min.js)
+
+Every /dashboard endpoint takes `method=` (default: the Lake's) and answers JSON; errors carry
+the API's shape, {"status": 404, "message": "..."}. Figures are plotly JSON made by
+`backtest.charts`, the module the reports draw with, so both draw alike. Nothing is fetched
+from outside: plotly.js and the page's files are served from here.
+
+Units: exposures in $ as stored (GEX per 1% move, DEX $ of underlying, VEX per vol point,
+CHEX per day), charts in $ bn or $ mn as their axes say; levels and spot in the underlying's
+price; distances in % of spot; OI in contracts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+from plotly.utils import PlotlyJSONEncoder
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from backtest import charts
+from gammalake.lake import Lake, parse_moment
+from gammalake.payloads import GREEKS, new_york, stored_response
+from warehouse.history import History, Key
+from warehouse.schema import validate_symbol
+
+#: The page's own files (index.html, app.js, app.css, favicon.svg).
+STATIC = Path(__file__).parent / "static"
+#: Rows of the OI movers table.
+OI_MOVERS = 10
+#: The alerts feed: days looked back from the moment shown, and rows at most.
+FEED_DAYS = 14
+FEED_ROWS = 40
+#: Hypothetical spots the gamma profile is priced at (over the flip search range).
+PROFILE_POINTS = 161
+#: Height of the smaller charts (px): gamma profile, DEX, VEX, CHEX.
+PANEL_HEIGHT = 300
+#: Seconds the watchlist tables (daily levels of every symbol, every alert) are reused, and
+#: (NEWER) the least before they are read again when a session past their last is asked for.
+WATCH_TTL = 30.0
+NEWER = 0.5
+#: Fields of a scanner row (`Lake.scanner`), before its alerts and note.
+SCAN_FIELDS = (
+    *("symbol", "as_of", "trade_date", "source", "method", "spot", "gamma_flip"),
+    *("distance_to_flip_pct", "regime", "call_wall", "put_wall", "net_gex", "net_gex_label"),
+)
+#: Day panels kept ready (JSON bytes), by method, symbol and snapshot.
+DAY_CACHE = 128
+#: The key-levels panel, in the article's order: field and label.
+KEY_LEVELS = (
+    ("call_wall", "Call wall (resistance)"),
+    ("put_wall", "Put wall (support)"),
+    ("max_positive_gamma", "Max + gamma (pin)"),
+    ("max_negative_gamma", "Max - gamma (amplify)"),
+    ("highest_oi_strike", "Highest OI (magnet)"),
+    ("zero_dte_magnet", "0DTE magnet (intraday)"),
+    ("gamma_flip", "Gamma flip"),
+)
+_REGIMES = {"positive_gamma": "positive", "negative_gamma": "negative"}
+_REPORT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(html|json|js)$")
+_ASSET_CACHE = "public, max-age=86400"
+
+
+def dumps(value: Any) -> bytes:
+    """Return `value` as JSON bytes (figures, numpy values; NaN and infinities as null)."""
+    return json.dumps(value, cls=PlotlyJSONEncoder, separators=(",", ":")).encode()
+
+
+def _json(body: bytes, status: int = 200) -> Response:
+    """Return a JSON response that browsers must re-validate (the lake may grow)."""
+    return Response(
+        body, status, media_type="application/json", headers={"Cache-Control": "no-cache"}
+    )
+
+
+def _error(status: int, message: str) -> Response:
+    """Return an error in the API's shape: {"status": 404, "message": "..."}."""
+    return _json(dumps({"status": status, "message": message}), status)
+
+
+def _symbol(text: str) -> str:
+    """Return a symbol upper-cased and checked (ValueError naming it when it is not a ticker)."""
+    return validate_symbol(text.strip().upper())
+
+
+def _figure(fig: go.Figure | None) -> dict[str, Any] | None:
+    """Return a figure as the dict plotly.js draws (None kept)."""
+    return None if fig is None else fig.to_plotly_json()
+
+
+def _optional(call: Callable[[], Any]) -> tuple[Any, str | None]:
+    """Return (call(), None), or (None, the reason) when nothing is stored for it."""
+    try:
+        return call(), None
+    except LookupError as exc:
+        return None, str(exc)
+
+
+# --- one moment -------------------------------------------------------------------------------
+
+
+def distance_pct(spot: float | None, level: float | None) -> float | None:
+    """Return how far `level` is from spot, in % of spot (the article's (spot - flip) / spot)."""
+    if spot is None or level is None or not spot:
+        return None
+    return 100.0 * (spot - level) / spot
+
+
+def headline(gex: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the regime headline: spot, flip, regime, distance to the flip (%), net exposures.
+
+    `side` is "above" (spot above the flip: positive gamma, green), "below" (red) or "unknown".
+    """
+    spot, flip = gex["underlying_price"], gex["gamma_flip"]
+    side = "unknown" if flip is None else ("above" if spot > flip else "below")
+    regime = (summary or {}).get("regime") or {
+        "above": "positive_gamma",
+        "below": "negative_gamma",
+    }.get(side, "undetermined")
+    exposures = (summary or {}).get("exposures") or {}
+    return {
+        "spot": spot,
+        "gamma_flip": flip,
+        "gamma_flip_status": gex["gamma_flip_status"],
+        "side": side,
+        "regime": regime,
+        "distance_to_flip_pct": distance_pct(spot, flip),
+        "net_gex": gex["net_gex"],
+        "net_gex_label": gex["net_gex_label"],
+        "net_dex": exposures.get("net_dex"),
+        "net_vex": exposures.get("net_vex"),
+        "net_chex": exposures.get("net_chex"),
+        "interpretation": (summary or {}).get("interpretation"),
+        "zero_dte": (summary or {}).get("zero_dte"),
+    }
+
+
+def key_levels(levels: dict[str, Any], spot: float) -> list[dict[str, Any]]:
+    """Return the key levels panel: key, label, value (price or None) and distance from spot (%).
+
+    Distance is (spot - level) / spot in %: positive when the level is below spot.
+    """
+    return [
+        {
+            "key": key,
+            "label": label,
+            "value": levels.get(key),
+            "distance_pct": distance_pct(spot, levels.get(key)),
+        }
+        for key, label in KEY_LEVELS
+    ]
+
+
+def oi_movers(strikes: list[dict[str, Any]], top: int = OI_MOVERS) -> dict[str, Any]:
+    """Return the strikes with the largest |call OI change| + |put OI change| (contracts).
+
+    A null change (no earlier snapshot to compare) counts as unknown: a strike with neither
+    change known is left out, and `note` says so when no strike has one.
+    """
+    known = [
+        s
+        for s in strikes
+        if s.get("call_oi_change") is not None or s.get("put_oi_change") is not None
+    ]
+
+    def size(row: dict[str, Any]) -> int:
+        return abs(row.get("call_oi_change") or 0) + abs(row.get("put_oi_change") or 0)
+
+    rows = sorted(known, key=size, reverse=True)[:top]
+    keep = ("strike", "call_oi_change", "put_oi_change", "call_oi", "put_oi")
+    note = None if known else "no OI change known: no earlier snapshot of this symbol to compare"
+    return {"rows": [{k: r.get(k) for k in keep} for r in rows], "note": note}
+
+
+def gex_figure(gex: dict[str, Any]) -> go.Figure:
+    """Return GEX by strike (call, put, net; spot and flip lines), $ bn per 1% move."""
+    rows = gex["strikes"]
+    fig = charts.gex_by_strike_chart(
+        [r["strike"] for r in rows],
+        [r["call_gex"] for r in rows],
+        [r["put_gex"] for r in rows],
+        spot=gex["underlying_price"],
+        flip=gex["gamma_flip"],
+    )
+    return charts.legend_above_labels(charts.keep_line_labels_apart(fig))
+
+
+def greek_figure(greek: str, payload: dict[str, Any], flip: float | None) -> go.Figure:
+    """Return DEX, VEX or CHEX by strike (call, put, net) from its SDK-shaped payload."""
+    rows = payload["strikes"]
+    return charts.greek_by_strike_chart(
+        greek,
+        [r["strike"] for r in rows],
+        [r[f"call_{greek}"] for r in rows],
+        [r[f"put_{greek}"] for r in rows],
+        spot=payload["underlying_price"],
+        flip=flip,
+    )
+
+
+@lru_cache(maxsize=32)
+def _profile_curve(path: Path, stamp: int, method: str) -> tuple[list[float], list[float]]:
+    """Return (spots, total GEX $ per 1% move) of an archived chain priced under `method`.
+
+    Spots span the method's flip search range; `stamp` (the file's mtime, ns) keys the cache.
+    """
+    from pipeline.chain import Chain
+    from pipeline.engine.book import build_book
+    from pipeline.engine.flip import GammaProfile
+    from pipeline.engine.method import config_of
+    from warehouse.raw import read_input
+
+    item = read_input(path)
+    config = config_of(method)
+    book = build_book(
+        Chain(item.symbol, item.spot, item.as_of, item.frame, origin=item.origin), config
+    )
+    profile = GammaProfile(book)
+    if profile.empty:
+        raise LookupError(f"{item.symbol}: no contract of the stored chain can be re-priced")
+    low, high = config.flip.range_low * item.spot, config.flip.range_high * item.spot
+    spots = np.linspace(low, high, PROFILE_POINTS)
+    return spots.tolist(), profile(spots).tolist()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every payload of one stored snapshot, as the Lake gives them, read with one lookup.
+
+    `payloads`: gex, dex, vex, chex, levels and summary in the SDK's shapes, None when the
+    snapshot holds none (vendor payloads without that endpoint; `notes` says so); `expiries`
+    as `Lake.expiries` gives them; `row` the stored snapshot row.
+    """
+
+    row: dict[str, Any]
+    payloads: dict[str, dict[str, Any] | None]
+    expiries: list[dict[str, Any]]
+    notes: dict[str, str]
+
+
+def read_snapshot(
+    lake: Lake, history: History, levels: dict[str, Any], *, expiries: bool = True
+) -> Snapshot:
+    """Return all payloads of the snapshot whose `lake.exposure_levels` response is `levels`.
+
+    The Lake found it (and raised its NotStoredError, naming the stored range, when there is
+    none); the rest is built from that row and its strikes by the Lake's own functions
+    (`gammalake.payloads.stored_response`): one lookup instead of one per payload, so equal to
+    `lake.gex(symbol, at)` and the others (tested). `expiries` False skips the per-expiry
+    rows (left empty).
+    """
+    found = history.latest(levels["symbol"], lake.method, parse_moment(levels["as_of"]))
+    if found is None:
+        raise LookupError(f"{levels['symbol']}: no snapshot at {levels['as_of']}")
+    row, key = found.row, Key.of(found.row)
+    strikes = history.strikes(key)
+    payloads: dict[str, dict[str, Any] | None] = {"levels": levels}
+    notes: dict[str, str] = {}
+    for greek in GREEKS:
+        stored = row[f"net_{greek}"] is not None
+        payloads[greek] = stored_response(greek, row, strikes) if stored else None
+        if not stored:
+            notes[greek] = f"no {greek.upper()} stored (vendor payloads without /{greek})"
+    summary = row["hedge_up_1pct_shares"] is not None or row["interpretation_gamma"] is not None
+    payloads["summary"] = stored_response("summary", row) if summary else None
+    if not summary:
+        notes["summary"] = "no summary stored (vendor payloads without /summary)"
+    by_expiry = _expiries(history.expiries(key)) if expiries else []
+    return Snapshot(row, payloads, by_expiry, notes)
+
+
+def _expiries(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Return stored per-expiry rows as `Lake.expiries` does (ISO expiration, no key columns)."""
+    keep = [c for c in frame.columns if c not in ("symbol", "source", "method", "as_of")]
+    rows = frame.select(keep).drop("trade_date").to_dicts()
+    return [{**r, "expiration": r["expiration"].isoformat()} for r in rows]
+
+
+def profile_figure(history: History, snap: Snapshot) -> go.Figure:
+    """Return the gamma profile (total GEX re-priced at hypothetical spots) with its flip.
+
+    Priced from the snapshot's raw chain under its method; LookupError naming why when the
+    snapshot has no chain (vendor figures), was priced by another engine version, or none of
+    it can be priced.
+    """
+    from pipeline.engine.method import ENGINE_VERSION, engine_version
+
+    try:
+        path = history.raw_input_path(snap.row)
+    except ValueError as exc:
+        raise LookupError(f"no gamma profile: {exc}") from None
+    if engine_version(snap.row["method"]) != ENGINE_VERSION:
+        raise LookupError(
+            f"no gamma profile: the snapshot was priced as {snap.row['method']} and this engine "
+            f"is v{ENGINE_VERSION}, whose profile would not be the stored figures' "
+            "(`gammalake rebuild` re-prices the history)"
+        )
+    spots, totals = _profile_curve(path, path.stat().st_mtime_ns, snap.row["method"])
+    levels = snap.payloads["levels"] or {}
+    fig = charts.gamma_profile_chart(
+        spots, totals, spot=levels["underlying_price"], flip=levels["levels"]["gamma_flip"]
+    )
+    fig.update_layout(height=PANEL_HEIGHT)
+    return charts.keep_line_labels_apart(fig)
+
+
+def day_panels(lake: Lake, history: History, levels: dict[str, Any]) -> dict[str, Any]:
+    """Return the views of one moment but DEX/VEX/CHEX (see `greek_panels`), as plotly JSON.
+
+    `levels`: the moment's `lake.exposure_levels` response. The gamma profile is priced on a
+    thread while the GEX figure is built.
+    """
+    snap = read_snapshot(lake, history, levels)
+    gex = snap.payloads["gex"]
+    if gex is None:
+        raise LookupError(f"{levels['symbol']} at {levels['as_of']}: {snap.notes['gex']}")
+    with ThreadPoolExecutor(1) as pool:
+        profile = pool.submit(_optional, lambda: _figure(profile_figure(history, snap)))
+        figures = {"gex": _figure(gex_figure(gex))}
+        figures["profile"], profile_note = profile.result()
+    notes = {k: v for k, v in snap.notes.items() if k in ("summary",)}
+    return {
+        "symbol": gex["symbol"],
+        "as_of": gex["as_of"],
+        "trade_date": gex["as_of"][:10],
+        "headline": headline(gex, snap.payloads["summary"]),
+        "levels": key_levels(levels["levels"], gex["underlying_price"]),
+        "expiries": snap.expiries,
+        "oi_movers": oi_movers(gex["strikes"]),
+        "figures": figures,
+        "notes": {**notes, **({"profile": profile_note} if profile_note else {})},
+    }
+
+
+def _greek_json(
+    greek: str, payload: dict[str, Any] | None, flip: float | None
+) -> dict[str, Any] | None:
+    """Return one greek's by-strike figure as plotly JSON, None when it is not stored."""
+    return None if payload is None else _figure(greek_figure(greek, payload, flip))
+
+
+def greek_panels(lake: Lake, history: History, levels: dict[str, Any]) -> dict[str, Any]:
+    """Return DEX, VEX and CHEX by strike of one moment (plotly JSON; None when not stored).
+
+    Apart from `day_panels`: the page asks for them once their charts are on screen.
+    """
+    snap = read_snapshot(lake, history, levels, expiries=False)
+    flip = levels["levels"]["gamma_flip"]
+    figures = {g: _greek_json(g, snap.payloads[g], flip) for g in ("dex", "vex", "chex")}
+    notes = {k: v for k, v in snap.notes.items() if k in figures}
+    return {
+        "symbol": levels["symbol"],
+        "as_of": levels["as_of"],
+        "figures": figures,
+        "notes": notes,
+    }
+
+
+# --- across time ------------------------------------------------------------------------------
+
+
+def price_bars(lake: Lake, symbol: str) -> dict[date, tuple[float | None, ...]]:
+    """Return stored daily bars (open, high, low, close) by session; empty when none are stored.
+
+    One source per session (the first by name) when several stored bars of the same day.
+    """
+    query = (
+        "SELECT trade_date, open, high, low, close FROM prices "
+        f"WHERE symbol = '{validate_symbol(symbol)}' "
+        "QUALIFY row_number() OVER (PARTITION BY trade_date ORDER BY source) = 1"
+    )
+    try:
+        rows = lake.sql(query).rows()
+    except ValueError:  # no prices dataset yet
+        return {}
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def session_bars(
+    days: list[date], spots: list[float], stored: dict[date, tuple[float | None, ...]]
+) -> dict[str, list[float | None]]:
+    """Return open, high, low, close per session: the stored bar, else the spot as its close.
+
+    A bar without a high or low gets its close there (the price chart's y range stays right).
+    """
+    bars = [stored.get(d) or (None, None, None, s) for d, s in zip(days, spots, strict=True)]
+    opens, highs, lows, closes = (list(column) for column in zip(*bars, strict=True))
+    return {
+        "open": opens,
+        "high": [c if h is None else h for h, c in zip(highs, closes, strict=True)],
+        "low": [c if lo is None else lo for lo, c in zip(lows, closes, strict=True)],
+        "close": closes,
+    }
+
+
+def _close_line_only(price: go.Figure) -> None:
+    """Make a price chart without stored bars draw its closes (the spots) as a line at any zoom.
+
+    Candles of open = high = low = close are dashes; `candle_days` -1 keeps `ZOOM_SCRIPT` on the
+    line whatever the span.
+    """
+    price.update_traces(visible=False, selector={"meta": "candles"})
+    price.update_traces(visible=True, selector={"meta": "close"})
+    meta = dict(price.layout.meta)
+    price.update_layout(meta={"gammalake": {**meta["gammalake"], "candle_days": -1}})
+
+
+def series_panels(lake: Lake, symbol: str) -> dict[str, Any]:
+    """Return the sessions and the across-time figures of a symbol (price, net GEX).
+
+    The price chart draws each session's bar with the flip and walls of its last snapshot and
+    its regime as shading (`backtest.charts.price_chart`, as the backtest reports do).
+    """
+    frame = lake.history(symbol)
+    days = frame.get_column("trade_date").to_list()
+    dates = [d.isoformat() for d in days]
+    stored = price_bars(lake, symbol)
+    bars = session_bars(days, frame.get_column("spot").to_list(), stored) if days else {}
+    known = {k: frame.get_column(k).to_list() for k in charts.LEVELS}
+    regime = [_REGIMES.get(r or "") for r in frame.get_column("regime").to_list()]
+    price = charts.price_chart(dates, bars, known, regime=regime, link="dashboard")
+    price.update_layout(height=440, margin={"t": 30})
+    if days and not stored:
+        _close_line_only(price)
+    net = charts.net_gex_chart(dates, frame.get_column("net_gex").to_list(), link="dashboard")
+    net.update_layout(height=240, margin={"t": 30})
+    missing = sum(1 for d in days if d not in stored)
+    note = (
+        f"{missing} of {len(days)} sessions have no stored bar: the snapshot's spot is drawn "
+        "as their close (gammalake prices import / synthetic stores bars)"
+    )
+    return {
+        "symbol": symbol,
+        "sessions": dates,
+        "figures": {"price": _figure(price), "net_gex": _figure(net)},
+        "note": note if missing else None,
+    }
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+
+def _report_title(path: Path) -> str:
+    """Return the <title> of a report page (its file name when it has none)."""
+    head = path.read_text(encoding="utf-8", errors="replace")[:4000]
+    match = re.search(r"<title>(.*?)</title>", head, re.S | re.I)
+    return re.sub(r"\s+", " ", match.group(1)).strip() if match else path.stem
+
+
+def stored_reports(folder: Path) -> list[dict[str, Any]]:
+    """Return the HTML reports of `folder`, newest first: name, kind, title, url, modified, KB."""
+    if not folder.is_dir():
+        return []
+    pages = sorted(folder.glob("*.html"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return [
+        {
+            "name": page.name,
+            "kind": page.name.split("-", 1)[0],
+            "title": _report_title(page),
+            "url": f"/reports/{page.name}",
+            "modified": date.fromtimestamp(page.stat().st_mtime).isoformat(),
+            "kb": round(page.stat().st_size / 1024),
+        }
+        for page in pages
+        if _REPORT.fullmatch(page.name)
+    ]
+
+
+# --- the watchlist ----------------------------------------------------------------------------
+
+
+class Watchlist:
+    """The scanner and the alerts feed at any session, from two tables read once.
+
+    `Lake.scanner(at)` looks each symbol up again; a slider replaying sessions asks for it at
+    every step. Here `Lake.history` of every symbol (its last snapshot per session) and every
+    `Lake.alerts` row are read once and re-read when older than `ttl` seconds (a new snapshot
+    shows within that), and each session is a look-up. Rows equal `Lake.scanner`'s for a date
+    (tested); a moment with a time of day is asked of `Lake.scanner` itself.
+    """
+
+    def __init__(self, lake: Lake, ttl: float = WATCH_TTL) -> None:
+        """Serve `lake`'s symbols; nothing is read before the first question."""
+        self.lake = lake
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._read = -math.inf
+        self._sessions: dict[str, list[dict[str, Any]]] = {}
+        self._alerts: list[dict[str, Any]] = []
+        self._by_day: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._newest = date.min  # the last session in the tables
+
+    def _fresh(self, moment: datetime | None) -> None:
+        """Re-read the tables when older than `ttl` s, or `NEWER` s when asked past their end.
+
+        A page following the last session asks for the next one as soon as it is stored.
+        """
+        with self._lock:
+            age = time.monotonic() - self._read
+            past = moment is not None and moment.date() > self._newest
+            if age <= self.ttl and not (past and age > NEWER):
+                return
+            sessions = {s: self.lake.history(s).to_dicts() for s in self.lake.symbols()}
+            ends = [rows[-1]["trade_date"] for rows in sessions.values() if rows]
+            self._newest = max(ends, default=date.min)
+            alerts = self.lake.alerts(limit=None)
+            by_day: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            for alert in alerts:
+                alert["moment"] = datetime.fromisoformat(alert["as_of"])
+                by_day.setdefault((alert["symbol"], alert["trade_date"]), []).append(alert)
+            self._sessions, self._alerts, self._by_day = sessions, alerts, by_day
+            self._read = time.monotonic()
+
+    def scanner(self, at: str | None) -> list[dict[str, Any]]:
+        """Return `Lake.scanner(at)`'s rows: per symbol its regime, flip, walls, day's alerts."""
+        if at is not None and len(at.strip()) != 10:
+            return self.lake.scanner(at)
+        moment = parse_moment(at)
+        self._fresh(moment)
+        return [self._row(s, rows, moment) for s, rows in self._sessions.items()]
+
+    def _row(
+        self, symbol: str, rows: list[dict[str, Any]], moment: datetime | None
+    ) -> dict[str, Any]:
+        """Return one scanner row: the symbol's last session known at `moment`."""
+        index = len(rows) if moment is None else bisect_right([r["as_of"] for r in rows], moment)
+        after = bool(rows) and moment is not None and moment.date() > rows[-1]["as_of"].date()
+        if not index or after:
+            return _unscanned(symbol, rows, moment)
+        row = rows[index - 1]
+        spot, flip = row["spot"], row["gamma_flip"]
+        alerts = self._by_day.get((symbol, row["trade_date"].isoformat()), [])
+        return {
+            "symbol": symbol,
+            "as_of": new_york(row["as_of"]),
+            "trade_date": row["trade_date"].isoformat(),
+            **{k: row[k] for k in ("source", "method", "spot", "gamma_flip")},
+            "distance_to_flip_pct": None if flip is None else 100.0 * (spot - flip) / spot,
+            **{k: row[k] for k in ("regime", "call_wall", "put_wall", "net_gex", "net_gex_label")},
+            "alerts": [
+                {k: a[k] for k in ("kind", "message", "level", "as_of")}
+                for a in alerts
+                if moment is None or a["moment"] <= moment
+            ],
+            "note": None,
+        }
+
+    def feed(self, at: str | None) -> list[dict[str, Any]]:
+        """Return the alerts known at `at` (None: now) of its last FEED_DAYS days, newest first."""
+        moment = parse_moment(at)
+        self._fresh(moment)
+        if moment is None:
+            return [_public(a) for a in self._alerts[:FEED_ROWS]]
+        since = moment - timedelta(days=FEED_DAYS)
+        known = (a for a in self._alerts if since <= a["moment"] <= moment)
+        return [_public(a) for a in islice(known, FEED_ROWS)]
+
+
+def _unscanned(symbol: str, rows: list[dict[str, Any]], moment: datetime | None) -> dict[str, Any]:
+    """Return the scanner row of a symbol with nothing stored at `moment` (figures None)."""
+    span = f"{rows[0]['as_of'].date()} .. {rows[-1]['as_of'].date()}" if rows else "none"
+    asked = moment.isoformat(timespec="seconds") if moment else "now"
+    note = f"{symbol}: nothing stored at {asked}; stored sessions {span}"
+    return {**dict.fromkeys(SCAN_FIELDS), "symbol": symbol, "alerts": [], "note": note}
+
+
+def _public(alert: dict[str, Any]) -> dict[str, Any]:
+    """Return an alert row as `Lake.alerts` gives it (without the parsed moment)."""
+    return {k: v for k, v in alert.items() if k != "moment"}
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+
+class Dashboard:
+    """The dashboard's data over a Lake (one sibling Lake per method asked for)."""
+
+    def __init__(self, lake: Lake, reports: Path) -> None:
+        """Serve `lake`; `reports` is the folder of stored reports (it may not exist yet)."""
+        self.lake = lake
+        self.reports = reports
+        self.history = History(lake.home)
+        self._lakes: dict[str, Lake] = {lake.method: lake}
+        self._days: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
+        self._watch: dict[str, Watchlist] = {}
+        self._lock = threading.Lock()
+
+    def lake_for(self, method: str | None) -> Lake:
+        """Return the Lake reading `method` (None or empty: the default)."""
+        if not method:
+            return self.lake
+        with self._lock:
+            if method not in self._lakes:
+                self._lakes[method] = self.lake.using(method)
+            return self._lakes[method]
+
+    def methods(self) -> list[str]:
+        """Return every method with stored snapshots (the default first when none is stored)."""
+        try:
+            found = self.lake.sql("SELECT DISTINCT method FROM snapshots ORDER BY 1").rows()
+        except ValueError:
+            found = []
+        names = [row[0] for row in found]
+        return names if self.lake.method in names else [self.lake.method, *names]
+
+    def meta(self, method: str | None) -> dict[str, Any]:
+        """Return what the page's controls offer: symbols, methods, reports."""
+        lake = self.lake_for(method)
+        return {
+            "method": lake.method,
+            "default_method": self.lake.method,
+            "methods": self.methods(),
+            "symbols": lake.symbols(),
+            "home": str(self.lake.home),
+            "reports": stored_reports(self.reports),
+        }
+
+    def day(self, symbol: str, at: str | None, method: str | None) -> bytes:
+        """Return the JSON of one moment's views (cached by the snapshot it shows)."""
+        return self._cached("day", day_panels, symbol, at, method)
+
+    def greeks(self, symbol: str, at: str | None, method: str | None) -> bytes:
+        """Return the JSON of one moment's DEX, VEX and CHEX by strike (cached likewise)."""
+        return self._cached("greeks", greek_panels, symbol, at, method)
+
+    def _cached(
+        self,
+        kind: str,
+        build: Callable[[Lake, History, dict[str, Any]], dict[str, Any]],
+        symbol: str,
+        at: str | None,
+        method: str | None,
+    ) -> bytes:
+        """Return `build`'s JSON for the snapshot shown at `at`, from the cache when made before.
+
+        The key is the snapshot's levels response (as_of and levels), so a re-written snapshot
+        is built again.
+        """
+        lake = self.lake_for(method)
+        levels = lake.exposure_levels(symbol, at)
+        key = (kind, lake.method, levels["symbol"], json.dumps(levels, sort_keys=True))
+        with self._lock:
+            if key in self._days:
+                self._days.move_to_end(key)
+                return self._days[key]
+        body = dumps({**build(lake, self.history, levels), "method": lake.method})
+        with self._lock:
+            self._days[key] = body
+            while len(self._days) > DAY_CACHE:
+                self._days.popitem(last=False)
+        return body
+
+    def watchlist(self, method: str | None) -> Watchlist:
+        """Return the watchlist tables of `method`'s Lake."""
+        lake = self.lake_for(method)
+        with self._lock:
+            if lake.method not in self._watch:
+                self._watch[lake.method] = Watchlist(lake)
+            return self._watch[lake.method]
+
+    def scanner(self, at: str | None, method: str | None) -> dict[str, Any]:
+        """Return the watchlist (every stored symbol) at `at`: regime, flip, walls, alerts."""
+        return {"at": at, "rows": self.watchlist(method).scanner(at)}
+
+    def alerts(self, at: str | None, method: str | None) -> dict[str, Any]:
+        """Return the alerts known at `at` (None: now) of the last FEED_DAYS days, newest first."""
+        return {"rows": self.watchlist(method).feed(at)}
+
+
+def _handler(call: Callable[[Request], Any]) -> Callable[[Request], Response]:
+    """Return a (threaded) endpoint answering `call(request)` as JSON, errors in the API's shape.
+
+    LookupError (nothing stored there) is 404, ValueError (a bad parameter) 400.
+    """
+
+    def handle(request: Request) -> Response:
+        try:
+            value = call(request)
+        except LookupError as exc:
+            return _error(404, str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return _json(value if isinstance(value, bytes) else dumps(value))
+
+    handle.__name__ = getattr(call, "__name__", "dashboard")
+    return handle
+
+
+def _report_file(reports: Path) -> Callable[[Request], Response]:
+    """Return the endpoint serving one file of the reports folder (no sub-folders)."""
+
+    def report(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = reports / name
+        if not _REPORT.fullmatch(name) or not path.is_file():
+            return _error(404, f"no report {name!r} in {reports}")
+        return FileResponse(path)
+
+    return report
+
+
+def _not_found(request: Request) -> Response:
+    """Answer any other /dashboard or /reports path with the API's 404 shape."""
+    return _error(404, f"no report or dashboard view at {request.url.path}")
+
+
+def _file(path: Path, cache: str = "no-cache") -> Callable[[Request], Response]:
+    """Return an endpoint serving one file."""
+
+    def serve(request: Request) -> Response:
+        return FileResponse(path, headers={"Cache-Control": cache})
+
+    return serve
+
+
+def _zoom_script(request: Request) -> Response:
+    """Serve `charts.ZOOM_SCRIPT`, the reports' zoom behaviour (candles or line, y refit)."""
+    return Response(
+        charts.ZOOM_SCRIPT, media_type="text/javascript", headers={"Cache-Control": "no-cache"}
+    )
+
+
+def routes(lake: Lake, reports: Path) -> list[BaseRoute]:
+    """Return the dashboard's routes, for `create_app(lake, extra_routes=routes(lake, reports))`.
+
+    `reports`: the folder of stored backtest and study reports (`<home>/reports`).
+    """
+    from backtest.report import plotly_source
+
+    board = Dashboard(lake, reports)
+
+    def query(request: Request, name: str) -> str | None:
+        return request.query_params.get(name) or None
+
+    endpoints = {
+        "/dashboard/meta": lambda r: board.meta(query(r, "method")),
+        "/dashboard/series/{symbol}": lambda r: series_panels(
+            board.lake_for(query(r, "method")), _symbol(r.path_params["symbol"])
+        ),
+        "/dashboard/day/{symbol}": lambda r: board.day(
+            _symbol(r.path_params["symbol"]), query(r, "at"), query(r, "method")
+        ),
+        "/dashboard/greeks/{symbol}": lambda r: board.greeks(
+            _symbol(r.path_params["symbol"]), query(r, "at"), query(r, "method")
+        ),
+        "/dashboard/scanner": lambda r: board.scanner(query(r, "at"), query(r, "method")),
+        "/dashboard/alerts": lambda r: board.alerts(query(r, "at"), query(r, "method")),
+    }
+    return [
+        Route("/", _file(STATIC / "index.html"), methods=["GET"], name="dashboard"),
+        Route("/assets/plotly.min.js", _file(plotly_source(), _ASSET_CACHE), methods=["GET"]),
+        Route("/assets/zoom.js", _zoom_script, methods=["GET"]),
+        Mount("/assets", StaticFiles(directory=STATIC), name="assets"),
+        *(Route(path, _handler(call), methods=["GET"]) for path, call in endpoints.items()),
+        Route("/reports/{name}", _report_file(reports), methods=["GET"], name="reports"),
+        Route("/reports/{rest:path}", _not_found, methods=["GET"]),
+        Route("/dashboard/{rest:path}", _not_found, methods=["GET"]),
+    ]

@@ -1,0 +1,515 @@
+// gammalake dashboard: plain JavaScript, no build step, nothing fetched from outside this server.
+// State lives in the URL query (?symbol=SPY&at=2024-03-15&method=...), so a view can be linked.
+// Figures come as plotly JSON from /dashboard/* (drawn by backtest/charts.py on the server).
+// Timing: every rendered session adds a performance measure "gl-day" (request to last chart
+// drawn) and a row to window.gammalake.timings; "gl-ready" marks the first complete view.
+"use strict";
+
+(() => {
+  const CONFIG = {
+    displaylogo: false,
+    responsive: true,
+    modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d"],
+  };
+  const PLAY_MS = 900; // one session per step when replaying
+  const REFRESH_MS = 60000; // how often the last session is asked again (new snapshots)
+  const KEEP = 120; // sessions kept in each cache of the page
+  const LEVEL_COLOURS = { call_wall: "#2f6fde", put_wall: "#f0700c", gamma_flip: "#e3a008" };
+
+  const $ = (id) => document.getElementById(id);
+  const state = { symbol: null, at: null, method: null, defaultMethod: null, sessions: [], index: 0 };
+  const days = new Map(); // method|symbol|at -> Promise of the day's JSON
+  const greeks = new Map(); // method|symbol|at -> Promise of the day's DEX/VEX/CHEX
+  const sides = new Map(); // method|at -> Promise of [scanner, alerts]
+  const timings = [];
+  let latest = 0; // the newest session asked for wins; older answers are dropped
+  let player = null;
+  // pending: requests in flight; waiting(): charts whose figure waits to scroll into view
+  window.gammalake = { state, timings, pending: 0, waiting: () => waiting.size };
+
+  // --- formatting ---------------------------------------------------------------------------
+  const nf2 = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const nf0 = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  const missing = (v) => v === null || v === undefined || Number.isNaN(v);
+  const price = (v) => (missing(v) ? "-" : nf2.format(v));
+  const level = (v) => (missing(v) ? "-" : Number.isInteger(v) ? nf0.format(v) : nf2.format(v));
+  const pct = (v) => (missing(v) ? "-" : `${v > 0 ? "+" : ""}${v.toFixed(2)}%`);
+  const count = (v, signed = false) => (missing(v) ? "-" : `${signed && v > 0 ? "+" : ""}${nf0.format(v)}`);
+  const tone = (v) => (missing(v) || v === 0 ? "" : v > 0 ? "pos" : "neg");
+  function money(v) {
+    if (missing(v)) return "-";
+    const a = Math.abs(v);
+    const [d, unit] = a >= 1e9 ? [1e9, " bn"] : a >= 1e6 ? [1e6, " mn"] : a >= 1e3 ? [1e3, " k"] : [1, ""];
+    return `${v < 0 ? "-" : "+"}$${nf2.format(a / d)}${unit}`;
+  }
+  function brief(v) { // money to 3 significant digits, for narrow tables: -$982 mn, +$1.32 bn
+    if (missing(v)) return "-";
+    const a = Math.abs(v);
+    const [d, unit] = a >= 1e9 ? [1e9, " bn"] : a >= 1e6 ? [1e6, " mn"] : a >= 1e3 ? [1e3, " k"] : [1, ""];
+    const x = a / d;
+    return `${v < 0 ? "-" : "+"}$${x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2)}${unit}`;
+  }
+  const words = (text) => String(text || "").replace(/_/g, " ");
+  const withoutSymbol = (message) => String(message).replace(/^[A-Z0-9.^_-]+:\s*/, "");
+
+  // --- DOM helpers --------------------------------------------------------------------------
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(props)) {
+      if (k === "class") node.className = v;
+      else if (k === "on") Object.entries(v).forEach(([e, f]) => node.addEventListener(e, f));
+      else if (k in node) node[k] = v;
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return node;
+  }
+  function table(id, head, rows) {
+    const t = $(id);
+    t.replaceChildren(el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))), el("tbody", {}, ...rows));
+  }
+  const td = (text, cls = "") => el("td", { class: cls }, text);
+  function note(id, text) {
+    const n = $(id);
+    if (n) n.textContent = text || "";
+  }
+  function showError(error) {
+    const box = $("error");
+    box.textContent = String(error && error.message ? error.message : error);
+    box.hidden = false;
+  }
+
+  // --- data ---------------------------------------------------------------------------------
+  async function getJSON(url) {
+    window.gammalake.pending += 1;
+    let response;
+    try {
+      response = await fetch(url, { headers: { Accept: "application/json" } });
+    } finally {
+      window.gammalake.pending -= 1;
+    }
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.message || `${response.status} on ${url}`);
+    return body;
+  }
+  function query(extra = {}) {
+    const p = new URLSearchParams();
+    Object.entries(extra).forEach(([k, v]) => v && p.set(k, v));
+    if (state.method && state.method !== state.defaultMethod) p.set("method", state.method);
+    const text = p.toString();
+    return text ? `?${text}` : "";
+  }
+  function once(cache, key, load) {
+    if (!cache.has(key)) {
+      cache.set(key, load().catch((e) => { cache.delete(key); throw e; }));
+      if (cache.size > KEEP) cache.delete(cache.keys().next().value); // the oldest
+    }
+    return cache.get(key);
+  }
+  const dayKey = (at) => `${state.method}|${state.symbol}|${at}`;
+  const fetchDay = (at) =>
+    once(days, dayKey(at), () => getJSON(`/dashboard/day/${encodeURIComponent(state.symbol)}${query({ at })}`));
+  const fetchGreeks = (at) =>
+    once(greeks, dayKey(at), () => getJSON(`/dashboard/greeks/${encodeURIComponent(state.symbol)}${query({ at })}`));
+  const fetchSide = (at) =>
+    once(sides, `${state.method}|${at}`, () =>
+      Promise.all([getJSON(`/dashboard/scanner${query({ at })}`), getJSON(`/dashboard/alerts${query({ at })}`)]));
+
+  // --- charts -------------------------------------------------------------------------------
+  // A chart's figure comes from `get` (a function returning a figure, null or a promise of
+  // one). Charts off screen wait in `waiting` and are drawn when they scroll into view, so a
+  // session switch draws (and for DEX/VEX/CHEX, fetches) what is on screen.
+  const waiting = new Map();
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      const get = waiting.get(entry.target.id);
+      if (entry.isIntersecting && get) {
+        waiting.delete(entry.target.id);
+        show(entry.target, get).catch(showError);
+      }
+    }
+  }, { rootMargin: "100px 0px" });
+  function onScreen(node) {
+    const box = node.getBoundingClientRect();
+    return box.bottom >= 0 && box.top <= window.innerHeight;
+  }
+  function draw(node, figure) {
+    node.style.minHeight = `${figure.layout.height || 300}px`;
+    return Plotly.react(node, figure.data, figure.layout, CONFIG);
+  }
+  async function show(node, get) {
+    const token = (node._glToken = (node._glToken || 0) + 1);
+    const figure = await get();
+    if (token !== node._glToken) return; // a newer session was asked for meanwhile
+    if (figure) return draw(node, figure);
+    Plotly.purge(node);
+    node.style.minHeight = "0px";
+  }
+  function plot(id, get) {
+    const node = $(id);
+    waiting.delete(id);
+    if (!node.dataset.watched) {
+      node.dataset.watched = "1";
+      observer.observe(node);
+    }
+    if (onScreen(node)) return show(node, get);
+    node._glToken = (node._glToken || 0) + 1;
+    waiting.set(id, get);
+    return Promise.resolve();
+  }
+
+  // The session shown, as a dotted line over the across-time charts: an overlay placed from
+  // the chart's axes (no plotly redraw), moved again whenever the chart is zoomed or resized.
+  function markSession(id, at) {
+    const node = $(id);
+    const marker = $(`${id}-marker`);
+    const layout = node && node._fullLayout;
+    if (!layout || !layout.xaxis || !at) return;
+    const xa = layout.xaxis;
+    const ya = layout.yaxis;
+    const x = xa._offset + xa.l2p(xa.d2l(at));
+    const inside = x >= xa._offset && x <= xa._offset + xa._length;
+    marker.hidden = !inside;
+    Object.assign(marker.style, { left: `${x - 1}px`, top: `${ya._offset}px`, height: `${ya._length}px` });
+  }
+  function across(id, figure) {
+    const node = $(id);
+    return draw(node, figure).then(() => {
+      if (node._glHooked) return;
+      node._glHooked = true;
+      if (window.gammalakeZoom) window.gammalakeZoom(node);
+      node.on("plotly_afterplot", () => markSession(id, state.at));
+      node.on("plotly_click", (event) => {
+        const day = String(event.points[0].x).slice(0, 10);
+        const index = state.sessions.indexOf(day);
+        if (index >= 0) showDay(index, true);
+      });
+    });
+  }
+
+  // --- panels -------------------------------------------------------------------------------
+  function renderHeadline(day) {
+    const h = day.headline;
+    const when = `${day.as_of.replace("T", " ").slice(0, 16)} New York`;
+    $("headline").className = `headline ${h.side}`;
+    $("hl-symbol").textContent = day.symbol;
+    $("hl-spot").textContent = price(h.spot);
+    $("hl-regime").textContent = words(h.regime).toUpperCase();
+    $("hl-label").textContent = `dealers ${words(h.net_gex_label)}`;
+    $("hl-when").textContent = `as of ${when}`;
+    $("hl-flip").textContent = missing(h.gamma_flip) ? `- (${words(h.gamma_flip_status)})` : price(h.gamma_flip);
+    $("hl-distance").textContent = pct(h.distance_to_flip_pct);
+    $("hl-side").textContent = h.side === "above" ? "spot above the flip" : h.side === "below" ? "spot below the flip" : "";
+    $("hl-gex").textContent = money(h.net_gex);
+    $("hl-dex").textContent = money(h.net_dex);
+    $("hl-vex").textContent = money(h.net_vex);
+    $("hl-chex").textContent = money(h.net_chex);
+    const zero = h.zero_dte && h.zero_dte.expiration
+      ? ` 0DTE (${h.zero_dte.expiration}): ${pct(h.zero_dte.pct_of_total_gex).replace("+", "")} of GEX.` : "";
+    $("hl-reading").textContent = `${(h.interpretation && h.interpretation.gamma) || ""}${zero}`;
+    $("asof").textContent = `snapshot ${when} · ${day.method}`;
+    document.title = `${day.symbol} ${day.trade_date} · gammalake`;
+  }
+
+  function renderLevels(day) {
+    const rows = day.levels.map((l) =>
+      el("tr", {},
+        el("td", { class: "lbl" }, el("span", { class: "swatch", style: `background:${LEVEL_COLOURS[l.key] || "#afb8c1"}` }), l.label),
+        td(price(l.value)),
+        td(missing(l.distance_pct) ? "-" : pct(-l.distance_pct), tone(-l.distance_pct))));
+    table("levels", ["Level", "Price", "vs spot"], rows);
+    note("levels-note", `vs spot: (level - spot) / spot. Spot ${price(day.headline.spot)}.`);
+    const h = day.headline;
+    const read = h.interpretation || {};
+    const items = [
+      ["Vanna", read.vanna], ["Charm", read.charm],
+      ["0DTE", h.zero_dte && h.zero_dte.expiration
+        ? `${brief(h.zero_dte.net_gex)} net GEX expires ${h.zero_dte.expiration} (${pct(h.zero_dte.pct_of_total_gex).replace("+", "")} of the total)`
+        : "no same-day expiry in this snapshot"],
+    ].filter(([, text]) => text);
+    $("readings").replaceChildren(...items.flatMap(([k, text]) => [el("dt", {}, k), el("dd", {}, text)]));
+  }
+
+  function renderExpiries(day) {
+    const rows = day.expiries.map((e) => {
+      const share = Math.min(100, Math.abs(e.pct_of_total_gex || 0));
+      return el("tr", {},
+        td(e.expiration),
+        td(missing(e.days_to_expiry) ? "-" : e.days_to_expiry.toFixed(e.days_to_expiry < 1 ? 2 : 0)),
+        td(brief(e.net_gex), tone(e.net_gex)),
+        el("td", { class: "bar-cell" }, el("span", { class: "fill", style: `width:${share}%` }), el("span", { class: "txt" }, pct(e.pct_of_total_gex).replace("+", ""))),
+        td(level(e.top_strike)));
+    });
+    table("expiries", ["Expiry", "DTE", "Net GEX", "Share", "Top"], rows);
+    $("expiries").tHead.rows[0].cells[4].title = "the strike with the most net GEX of that expiry";
+    $("expiries").tHead.rows[0].cells[3].title = "share of the total net GEX, %";
+  }
+
+  function renderMovers(day) {
+    const rows = day.oi_movers.rows.map((r) =>
+      el("tr", { title: `open interest: calls ${count(r.call_oi)}, puts ${count(r.put_oi)}` },
+        td(level(r.strike)),
+        td(count(r.call_oi_change, true), tone(r.call_oi_change)),
+        td(count(r.put_oi_change, true), tone(r.put_oi_change)),
+        td(`${count(r.call_oi)} / ${count(r.put_oi)}`, "muted")));
+    table("oi", ["Strike", "Δ call OI", "Δ put OI", "OI call / put"], rows);
+    note("oi-note", day.oi_movers.note);
+  }
+
+  function renderScanner(scan) {
+    $("scan-at").textContent = scan.at ? `at ${scan.at}` : "latest";
+    const rows = [];
+    for (const r of scan.rows) {
+      const current = r.symbol === state.symbol ? " current" : "";
+      const pick = { click: () => selectSymbol(r.symbol) };
+      if (r.note) {
+        rows.push(el("tr", { class: `sym${current}`, on: pick }, td(r.symbol), el("td", { colSpan: 5, class: "lbl muted" }, "not stored at this moment")));
+        continue;
+      }
+      rows.push(el("tr", { class: `sym${current}`, on: pick, title: `${r.symbol}: show it` },
+        el("td", {}, el("strong", {}, r.symbol)),
+        td(price(r.spot)),
+        el("td", {}, el("span", { class: `pill ${r.regime}` }, r.regime === "positive_gamma" ? "POS" : r.regime === "negative_gamma" ? "NEG" : "-")),
+        td(pct(r.distance_to_flip_pct), tone(r.distance_to_flip_pct)),
+        td(`${level(r.call_wall)} / ${level(r.put_wall)}`),
+        td(String(r.alerts.length))));
+      if (r.alerts.length) {
+        rows.push(el("tr", { class: "alerts" }, el("td", { colSpan: 6 }, r.alerts.map((a) => withoutSymbol(a.message)).join(" · "))));
+      }
+    }
+    table("scanner", ["Symbol", "Spot", "Regime", "To flip", "Walls call / put", "Alerts"], rows);
+  }
+
+  function renderAlerts(feed) {
+    const items = feed.rows.map((a) =>
+      el("li", { title: "show this session", on: { click: () => selectSymbol(a.symbol, a.trade_date) } },
+        el("span", { class: "when" }, a.as_of.replace("T", " ").slice(0, 16)),
+        el("span", { class: "sym" }, a.symbol),
+        withoutSymbol(a.message)));
+    $("alerts").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no alert in the last two weeks")]));
+  }
+
+  function renderReports(reports) {
+    const items = reports.map((r) =>
+      el("li", {},
+        el("span", { class: "kind" }, r.kind),
+        el("a", { href: r.url, target: "_blank", rel: "noopener" }, r.title),
+        el("div", { class: "meta" }, `${r.name} · ${r.modified} · ${r.kb} KB`)));
+    $("reports").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no report yet: gammalake backtest / study")]));
+  }
+
+  async function renderDay(day, at) {
+    renderHeadline(day);
+    renderLevels(day);
+    renderExpiries(day);
+    renderMovers(day);
+    note("profile-note", day.notes.profile);
+    const greek = (g) => () => fetchGreeks(at).then((x) => { note(`${g}-note`, x.notes[g]); return x.figures[g]; });
+    await Promise.all([
+      plot("gex-chart", () => day.figures.gex),
+      plot("profile-chart", () => day.figures.profile),
+      ...["dex", "vex", "chex"].map((g) => plot(`${g}-chart`, greek(g))),
+    ]);
+    markSession("price-chart", day.trade_date);
+    markSession("netgex-chart", day.trade_date);
+  }
+
+  // --- navigation ---------------------------------------------------------------------------
+  function syncControls() {
+    $("slider").value = String(state.index);
+    $("date").value = state.at;
+    $("prev").disabled = state.index <= 0;
+    $("next").disabled = state.index >= state.sessions.length - 1;
+  }
+  function writeUrl(push) {
+    const p = new URLSearchParams({ symbol: state.symbol, at: state.at });
+    if (state.method !== state.defaultMethod) p.set("method", state.method);
+    const search = `?${p}`;
+    if (location.search !== search) history[push ? "pushState" : "replaceState"](null, "", search);
+  }
+  function pickIndex(at) {
+    const n = state.sessions.length;
+    if (!at) return n - 1;
+    const day = at.slice(0, 10);
+    let index = 0;
+    state.sessions.forEach((s, i) => { if (s <= day) index = i; });
+    return index;
+  }
+
+  async function showDay(index, push = false) {
+    const at = state.sessions[index];
+    if (!at) return;
+    const mine = ++latest;
+    state.index = index;
+    state.at = at;
+    syncControls();
+    const cached = days.has(dayKey(at));
+    performance.mark(`gl-day-start-${mine}`);
+    if (onScreen($("dex-chart"))) fetchGreeks(at).catch(() => {}); // asked with the day
+    try {
+      const [day, [scan, feed]] = await Promise.all([fetchDay(at), fetchSide(at)]);
+      if (mine !== latest) return;
+      const fetched = performance.now();
+      renderScanner(scan);
+      renderAlerts(feed);
+      await renderDay(day, at);
+      if (mine !== latest) return;
+      performance.mark(`gl-day-end-${mine}`);
+      const m = performance.measure("gl-day", `gl-day-start-${mine}`, `gl-day-end-${mine}`);
+      const data = fetched - m.startTime;
+      timings.push({ symbol: state.symbol, at, ms: m.duration, data_ms: data, draw_ms: m.duration - data, cached });
+      $("error").hidden = true;
+      Object.assign(document.body.dataset, { state: "ready", day: at, symbol: state.symbol });
+      writeUrl(push);
+      setTimeout(() => prefetch(index), 0);
+    } catch (error) {
+      if (mine === latest) showError(error);
+    }
+  }
+  function prefetch(index) {
+    for (const i of [index + 1, index - 1]) {
+      const at = state.sessions[i];
+      if (!at) continue;
+      fetchDay(at).catch(() => {});
+      fetchSide(at).catch(() => {});
+      if (onScreen($("dex-chart"))) fetchGreeks(at).catch(() => {});
+    }
+  }
+
+  async function loadSeries() {
+    const series = await getJSON(`/dashboard/series/${encodeURIComponent(state.symbol)}${query()}`);
+    state.sessions = series.sessions;
+    $("date").replaceChildren(...[...series.sessions].reverse().map((d) => el("option", { value: d }, d)));
+    $("slider").max = String(Math.max(0, series.sessions.length - 1));
+    $("symbol").value = state.symbol;
+    note("price-note", series.note);
+    await Promise.all([across("price-chart", series.figures.price), across("netgex-chart", series.figures.net_gex)]);
+  }
+
+  async function selectSymbol(symbol, at = state.at) {
+    if (symbol !== state.symbol) {
+      state.symbol = symbol;
+      await loadSeries();
+    }
+    await showDay(pickIndex(at), true);
+  }
+
+  async function loadMeta() {
+    const meta = await getJSON(`/dashboard/meta${state.method ? `?method=${encodeURIComponent(state.method)}` : ""}`);
+    state.defaultMethod = meta.default_method;
+    state.method = meta.method;
+    $("method").replaceChildren(...meta.methods.map((m) => el("option", { value: m }, m)));
+    $("method").value = meta.method;
+    $("method-box").hidden = meta.methods.length < 2;
+    $("symbol").replaceChildren(...meta.symbols.map((s) => el("option", { value: s }, s)));
+    renderReports(meta.reports);
+    return meta;
+  }
+
+  async function selectMethod(method) {
+    state.method = method;
+    const meta = await loadMeta();
+    if (!meta.symbols.includes(state.symbol)) state.symbol = meta.symbols[0];
+    await loadSeries();
+    await showDay(pickIndex(state.at), true);
+  }
+
+  function step(by) {
+    const index = state.index + by;
+    if (index >= 0 && index < state.sessions.length) showDay(index);
+  }
+  function togglePlay() {
+    if (player) {
+      clearInterval(player);
+      player = null;
+      $("play").textContent = "play";
+      return;
+    }
+    if (state.index >= state.sessions.length - 1) showDay(0);
+    $("play").textContent = "pause";
+    player = setInterval(() => {
+      if (state.index >= state.sessions.length - 1) togglePlay();
+      else step(1);
+    }, PLAY_MS);
+  }
+
+  // The page stays open: every REFRESH_MS the sessions are read again and the last one's views
+  // dropped from the caches, so new snapshots show; a view of the last session follows them.
+  async function refresh() {
+    if (document.hidden || player || !state.symbol) return;
+    const last = state.sessions[state.sessions.length - 1];
+    const following = state.at === last;
+    days.delete(dayKey(last));
+    greeks.delete(dayKey(last));
+    sides.delete(`${state.method}|${last}`);
+    try {
+      await loadSeries();
+      if (following) return await showDay(state.sessions.length - 1);
+      state.index = Math.max(0, state.sessions.indexOf(state.at));
+      syncControls();
+      markSession("price-chart", state.at);
+      markSession("netgex-chart", state.at);
+    } catch (error) {
+      showError(error);
+    }
+  }
+
+  function wire() {
+    $("symbol").addEventListener("change", (e) => selectSymbol(e.target.value));
+    $("method").addEventListener("change", (e) => selectMethod(e.target.value));
+    $("date").addEventListener("change", (e) => showDay(state.sessions.indexOf(e.target.value), true));
+    $("slider").addEventListener("input", (e) => showDay(Number(e.target.value)));
+    $("prev").addEventListener("click", () => step(-1));
+    $("next").addEventListener("click", () => step(1));
+    $("play").addEventListener("click", togglePlay);
+    document.addEventListener("keydown", (e) => {
+      if (e.target.closest && e.target.closest("select, input")) return;
+      if (e.key === "ArrowLeft") step(-1);
+      if (e.key === "ArrowRight") step(1);
+    });
+    window.addEventListener("popstate", () => start(false));
+    setInterval(refresh, REFRESH_MS);
+  }
+
+  async function start(first = true) {
+    const url = new URLSearchParams(location.search);
+    const method = url.get("method") || null;
+    try {
+      if (first || (method || state.defaultMethod) !== state.method) {
+        state.method = method;
+        const meta = await loadMeta();
+        if (!meta.symbols.length) {
+          $("empty").textContent = `Nothing is stored in ${meta.home} yet (method ${meta.method}). ` +
+            "Fill it with `gammalake backfill --symbols SPY --start 2024-01-02 --end 2024-03-28`, then reload.";
+          $("empty").hidden = false;
+          document.querySelector("main").hidden = true;
+          document.body.dataset.state = "empty";
+          return;
+        }
+        state.symbol = null;
+      }
+      const symbols = [...$("symbol").options].map((o) => o.value);
+      const wanted = (url.get("symbol") || "").toUpperCase();
+      const symbol = symbols.includes(wanted) ? wanted : symbols.includes("SPY") ? "SPY" : symbols[0];
+      if (symbol !== state.symbol) {
+        state.symbol = symbol;
+        await loadSeries();
+      }
+      await showDay(pickIndex(url.get("at")));
+      if (first) performance.mark("gl-ready");
+    } catch (error) {
+      showError(error);
+    }
+  }
+
+  function boot() {
+    if (!window.Plotly) {
+      showError("plotly.js did not load from /assets/plotly.min.js");
+      return;
+    }
+    wire();
+    start(true);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+  else boot();
+})();

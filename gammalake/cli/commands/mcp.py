@@ -1,0 +1,74 @@
+"""`gammalake mcp`: the stored history as MCP tools for agents, over stdio or streamable HTTP.
+
+Client configuration (Claude Desktop, Cursor, ...), stdio:
+`{"mcpServers": {"gammalake": {"command": "gammalake", "args": ["mcp"],
+"env": {"GAMMALAKE_HOME": "/path/to/home"}}}}`; HTTP (`gammalake mcp --http`):
+`{"mcpServers": {"gammalake": {"url": "http://127.0.0.1:8788/mcp"}}}`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def mcp(
+    ctx: typer.Context,
+    http: Annotated[
+        bool,
+        typer.Option(
+            "--http", help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio."
+        ),
+    ] = False,
+    host: Annotated[
+        str,
+        typer.Option(help="Interface for --http (no key is asked: keep it on 127.0.0.1)."),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port for --http (0: any free one, printed).")
+    ] = 8788,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="Default method of the figures: a preset (default, perfiliev, all_short), a "
+            "method like default@v1, or vendor. Default: the catalog's, else the settings' "
+            "preset. Tools may choose another with their `method` argument."
+        ),
+    ] = None,
+) -> None:
+    """Serve MCP tools over the stored history (stdio by default; --http for streamable HTTP).
+
+    Tools: stored, gex, dex, vex, chex, exposure_levels, exposure_summary, levels_history,
+    scanner, alerts, sql (read-only, row limit). Reads only; nothing is fetched.
+    """
+    from gammalake.cli.options import settings_of
+    from gammalake.lake import Lake, default_method
+    from gammalake.mcp import create_server, say, serve_http, serve_stdio
+    from pipeline.errors import InputError
+
+    home = ctx.obj
+    if not home.is_dir():
+        raise InputError(f"--home {home}: no such folder, nothing is stored there yet")
+    lake = Lake(home, method or default_method(home, settings_of(ctx).preset))
+    server = create_server(lake)
+    about = f"home {lake.home}, method {lake.method}, symbols: {_listed(lake.symbols())}"
+    if not http:
+        say(f"gammalake mcp on stdio: {about}")
+        serve_stdio(server)
+        return
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        say(f"warning: --host {host} serves the lake, SQL included, to anyone who reaches it")
+    serve_http(server, host, port, ready=lambda url: _ready(url, about))
+
+
+def _listed(symbols: list[str]) -> str:
+    """Return up to ten symbols comma-separated, with how many more there are."""
+    more = f" (+{len(symbols) - 10} more)" if len(symbols) > 10 else ""
+    return (", ".join(symbols[:10]) + more) or "none stored yet"
+
+
+def _ready(url: str, about: str) -> None:
+    """Print where the HTTP server listens (stdout: scripts and tests read the first line)."""
+    print(f"gammalake mcp on {url}", flush=True)
+    print(f"{about}; Ctrl-C stops", flush=True)

@@ -1,0 +1,450 @@
+"""`gammalake mcp`: the stored history as MCP tools for agents (Claude, Cursor, any MCP client).
+
+Built on the official `mcp` SDK (2.x, `MCPServer`). Every tool reads through `gammalake.Lake`,
+so its figures are the Lake's (and the local API's) exactly; nothing is fetched or computed
+beyond what the Lake gives. Tools: `stored` (what is stored), `gex`, `dex`, `vex`, `chex`,
+`exposure_levels`, `exposure_summary` (one symbol at one moment), `levels_history` (daily
+levels over a range), `scanner`, `alerts` and `sql` (read-only, with a row limit).
+
+Units (each tool's description states its own, the server's instructions all of them): GEX in
+dollars per 1% move of the underlying, DEX in dollars of delta, VEX in dollars per volatility
+point, CHEX in dollars per day; prices, strikes and levels in the underlying's currency;
+distances in percent; times ISO 8601 in New York.
+
+Errors (unknown symbol, a moment outside the stored history, bad SQL, a write statement, a limit
+out of range) come back as tool errors (`isError`) carrying the Lake's one-line message, which
+names what is stored; never a traceback, never invented data. Transports: stdio (`serve_stdio`)
+and streamable HTTP (`serve_http`, on 127.0.0.1 by default, path /mcp).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from types import FrameType
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from gammalake.lake import Lake, parse_day
+from pipeline.engine.timing import NEW_YORK
+from pipeline.errors import InputError
+from warehouse.errors import WarehouseInputError
+
+#: Rows `sql` returns unless asked otherwise, and the most it returns.
+SQL_ROWS, SQL_MAX_ROWS = 200, 5_000
+#: Sessions `levels_history` returns unless asked otherwise, and the most it returns.
+HISTORY_ROWS, HISTORY_MAX_ROWS = 260, 5_000
+#: Alerts `alerts` returns unless asked otherwise, and the most it returns.
+ALERT_ROWS, ALERT_MAX_ROWS = 50, 1_000
+#: The tools, in the order agents see them (methods of `LakeTools`).
+TOOLS = (
+    *("stored", "gex", "dex", "vex", "chex", "exposure_levels", "exposure_summary"),
+    *("levels_history", "scanner", "alerts", "sql"),
+)
+#: Seconds a stdio server has to end after Ctrl-C before it exits with 130 regardless.
+STOP_GRACE = 1.0
+#: Where the streamable HTTP transport answers.
+HTTP_PATH = "/mcp"
+
+UNITS = (
+    "Units: GEX in dollars per 1% move of the underlying, DEX in dollars of delta, VEX in "
+    "dollars per volatility point, CHEX in dollars per day; prices, strikes and levels in the "
+    "underlying's currency; distances in percent; times ISO 8601 in New York."
+)
+INSTRUCTIONS = (
+    "gammalake: a point-in-time history of options dealer exposure (GEX/DEX/VEX/CHEX, gamma "
+    "flip, call and put walls) stored on this machine. Start with `stored` to see the symbols "
+    "and the range each covers. `at` picks the latest snapshot known at that moment (a date "
+    "means that day's last snapshot; a time is New York unless it has an offset; omitted: the "
+    "latest). Nothing outside the stored history is invented: such calls return an error naming "
+    "what is stored. " + UNITS
+)
+READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+Symbol = Annotated[str, Field(description="Ticker, e.g. SPY (see `stored`).")]
+At = Annotated[
+    str | None,
+    Field(
+        description="Moment: a date (2026-11-20: that day's last snapshot) or an ISO time "
+        "(2026-11-20T15:30, New York unless an offset is given). Omitted: the latest snapshot."
+    ),
+]
+Method = Annotated[
+    str | None,
+    Field(
+        description="Whose figures: a preset (default, perfiliev, all_short), a method like "
+        "default@v1, or vendor. Omitted: the server's method."
+    ),
+]
+Expiration = Annotated[
+    str | None,
+    Field(description="One expiration (ISO date) only, priced from the stored chain."),
+]
+
+
+@contextmanager
+def _answers() -> Iterator[None]:
+    """Turn the Lake's refusals (nothing stored, bad input, bad SQL) into one-line tool errors."""
+    try:
+        yield
+    except (LookupError, InputError, WarehouseInputError) as exc:
+        raise ToolError(str(exc)) from None
+
+
+def _count(value: int, name: str, most: int) -> int:
+    """Return `value` when it is a count from 1 to `most`; else raise a ToolError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise ToolError(f"{name}={value!r} is out of range: give 1 .. {most:,} rows")
+    return value
+
+
+def plain(value: Any) -> Any:
+    """Return `value` as JSON-ready data: aware times in New York ISO, NaN and inf as None."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime):
+        return (value.astimezone(NEW_YORK) if value.tzinfo else value).isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return plain(float(value))
+    if isinstance(value, bytes):
+        return value.hex()
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+class LakeTools:
+    """The MCP tools over one Lake; each method's docstring is the description agents read."""
+
+    def __init__(self, lake: Lake) -> None:
+        """Serve `lake` (its method is the default of every tool's `method`)."""
+        self.lake = lake
+
+    def _of(self, method: str | None) -> Lake:
+        """Return the Lake reading `method` (None: the server's)."""
+        return self.lake.using(method) if method else self.lake
+
+    def stored(self, method: Method = None) -> dict[str, Any]:
+        """List the stored symbols and, for each, the first and last snapshot (ISO, New York).
+
+        Call this first: every other tool answers only inside these ranges. Returns home,
+        method, and symbols: [{symbol, first, last, sessions}].
+        """
+        with _answers():
+            lake = self._of(method)
+            rows = []
+            for name in lake.symbols():
+                first, last = lake.coverage(name)
+                rows.append(
+                    {
+                        "symbol": name,
+                        "first": first,
+                        "last": last,
+                        "sessions": len(lake.sessions(name)),
+                    }
+                )
+            return plain({"home": str(lake.home), "method": lake.method, "symbols": rows})
+
+    def gex(
+        self,
+        symbol: Symbol,
+        at: At = None,
+        expiration: Expiration = None,
+        min_oi: Annotated[
+            int | None, Field(description="Only contracts with at least this open interest.")
+        ] = None,
+        method: Method = None,
+    ) -> dict[str, Any]:
+        """Gamma exposure (GEX) by strike, as FlashAlpha's /v1/exposure/gex (GexResponse).
+
+        GEX in dollars per 1% move of the underlying (call_gex, put_gex, net_gex per strike and
+        in total); underlying_price, gamma_flip and strikes in the underlying's currency; OI in
+        contracts; as_of ISO 8601 New York. net_gex_label: long_gamma or short_gamma.
+        """
+        with _answers():
+            return plain(self._of(method).gex(symbol, at, expiration, min_oi))
+
+    def dex(
+        self, symbol: Symbol, at: At = None, expiration: Expiration = None, method: Method = None
+    ) -> dict[str, Any]:
+        """Delta exposure (DEX) by strike, as FlashAlpha's /v1/exposure/dex (DexResponse).
+
+        DEX in dollars of delta (dealer delta times the underlying's price; call_dex, put_dex,
+        net_dex); strikes and underlying_price in the underlying's currency; as_of ISO 8601
+        New York.
+        """
+        with _answers():
+            return plain(self._of(method).dex(symbol, at, expiration))
+
+    def vex(
+        self, symbol: Symbol, at: At = None, expiration: Expiration = None, method: Method = None
+    ) -> dict[str, Any]:
+        """Vanna exposure (VEX) by strike, as FlashAlpha's /v1/exposure/vex (VexResponse).
+
+        VEX in dollars per volatility point (call_vex, put_vex, net_vex), with a plain-words
+        vex_interpretation; strikes in the underlying's currency; as_of ISO 8601 New York.
+        """
+        with _answers():
+            return plain(self._of(method).vex(symbol, at, expiration))
+
+    def chex(
+        self, symbol: Symbol, at: At = None, expiration: Expiration = None, method: Method = None
+    ) -> dict[str, Any]:
+        """Charm exposure (CHEX) by strike, as FlashAlpha's /v1/exposure/chex (ChexResponse).
+
+        CHEX in dollars per day (call_chex, put_chex, net_chex), with a plain-words
+        chex_interpretation; strikes in the underlying's currency; as_of ISO 8601 New York.
+        """
+        with _answers():
+            return plain(self._of(method).chex(symbol, at, expiration))
+
+    def exposure_levels(
+        self, symbol: Symbol, at: At = None, method: Method = None
+    ) -> dict[str, Any]:
+        """Key levels, as FlashAlpha's /v1/exposure/levels (ExposureLevelsResponse).
+
+        levels: gamma_flip, call_wall (resistance), put_wall (support), max_positive_gamma,
+        max_negative_gamma, highest_oi_strike, zero_dte_magnet (None without a same-day
+        expiry); all prices in the underlying's currency. as_of ISO 8601 New York.
+        """
+        with _answers():
+            return plain(self._of(method).exposure_levels(symbol, at))
+
+    def exposure_summary(
+        self, symbol: Symbol, at: At = None, method: Method = None
+    ) -> dict[str, Any]:
+        """Regime and net exposures, as FlashAlpha's /v1/exposure/summary.
+
+        regime (positive_gamma / negative_gamma), gamma_flip (price); exposures: net_gex
+        ($ per 1% move), net_dex ($ of delta), net_vex ($ per vol point), net_chex ($ per day);
+        interpretation in words; hedging_estimate for a +-1% move: dealer shares to trade
+        (+ buy, - sell) and their notional in dollars; zero_dte: net_gex ($ per 1%) and
+        pct_of_total_gex (percent). as_of ISO 8601 New York.
+        """
+        with _answers():
+            return plain(self._of(method).exposure_summary(symbol, at))
+
+    def levels_history(
+        self,
+        symbol: Symbol,
+        start: Annotated[str | None, Field(description="First session (ISO date).")] = None,
+        end: Annotated[str | None, Field(description="Last session (ISO date).")] = None,
+        limit: Annotated[
+            int, Field(description=f"Most sessions returned (1 .. {HISTORY_MAX_ROWS:,}).")
+        ] = HISTORY_ROWS,
+        method: Method = None,
+    ) -> dict[str, Any]:
+        """Daily levels and exposures over a range: one row per session (its last snapshot).
+
+        Rows, oldest first: trade_date, as_of (ISO 8601 New York), spot, gamma_flip, call_wall,
+        put_wall, max_positive_gamma, max_negative_gamma, highest_oi_strike, zero_dte_magnet
+        (prices in the underlying's currency), regime, net_gex ($ per 1% move), net_dex ($ of
+        delta), net_vex ($ per vol point), net_chex ($ per day). At most `limit` rows: when
+        more sessions match, truncated is true and next_start is where to continue.
+        """
+        with _answers():
+            most = _count(limit, "limit", HISTORY_MAX_ROWS)
+            first, last = parse_day(start, "start"), parse_day(end, "end")
+            if first and last and first > last:
+                raise InputError(f"start={first} is after end={last}")
+            lake = self._of(method)
+            frame = lake.history(symbol, first, last)
+            covered = lake.coverage(symbol)
+            shown = frame.head(most).to_dicts()
+            more = frame.item(most, "trade_date") if frame.height > most else None
+            return plain(
+                {
+                    "symbol": symbol.strip().upper(),
+                    "method": lake.method,
+                    "covered": {"first": covered[0], "last": covered[1]},
+                    "rows": shown,
+                    "row_count": len(shown),
+                    "truncated": more is not None,
+                    "next_start": more,
+                }
+            )
+
+    def scanner(
+        self,
+        at: At = None,
+        symbols: Annotated[
+            list[str] | str | None,
+            Field(description="Symbols to scan (a list or SPY,QQQ). Omitted: every stored one."),
+        ] = None,
+        method: Method = None,
+    ) -> dict[str, Any]:
+        """Regime scanner: per symbol, its snapshot known at `at` and that session's alerts.
+
+        Rows: symbol, as_of (ISO 8601 New York), spot, gamma_flip, call_wall, put_wall (prices
+        in the underlying's currency), distance_to_flip_pct (percent: 100 * (spot - flip) /
+        spot), regime, net_gex ($ per 1% move), alerts, and note (why a symbol has no row then).
+        """
+        with _answers():
+            lake = self._of(method)
+            names = symbols.split(",") if isinstance(symbols, str) else symbols
+            return plain({"method": lake.method, "rows": lake.scanner(at, names)})
+
+    def alerts(
+        self,
+        symbol: Annotated[
+            str | None, Field(description="One symbol. Omitted: every symbol.")
+        ] = None,
+        since: Annotated[
+            str | None,
+            Field(description="Only alerts known since then (a date means 00:00 New York)."),
+        ] = None,
+        limit: Annotated[
+            int, Field(description=f"Most alerts returned (1 .. {ALERT_MAX_ROWS:,}).")
+        ] = ALERT_ROWS,
+        method: Method = None,
+    ) -> dict[str, Any]:
+        """Recent alerts (walls moved, flip crossed, spot near a wall), newest first.
+
+        Each: symbol, as_of (ISO 8601 New York), trade_date, kind, message, level (a price in
+        the underlying's currency), source, method.
+        """
+        with _answers():
+            most = _count(limit, "limit", ALERT_MAX_ROWS)
+            lake = self._of(method)
+            if symbol is not None:
+                lake.coverage(symbol)  # an unknown symbol is an error naming the stored ones
+            return plain({"method": lake.method, "alerts": lake.alerts(symbol, since, most)})
+
+    def sql(
+        self,
+        query: Annotated[str, Field(description="DuckDB SQL; reads only.")],
+        limit: Annotated[
+            int, Field(description=f"Most rows returned (1 .. {SQL_MAX_ROWS:,}).")
+        ] = SQL_ROWS,
+        method: Method = None,
+    ) -> dict[str, Any]:
+        """Read-only DuckDB SQL over the stored history's views (writes are refused).
+
+        Views: snapshots (one row per snapshot: symbol, source, method, as_of, trade_date,
+        underlying_price, net_gex/net_dex/net_vex/net_chex, regime, gamma_flip, call_wall,
+        put_wall, ...), strikes (per strike: call/put/net gex, dex, vex, chex, OI, volume),
+        expiries, daily_levels, regime_daily (levels with prices and pct_to_call_wall /
+        pct_above_flip in percent), gex_profile, expiry_profile, oi_movers, alerts,
+        prices_daily, runs; they hold the server's method (or `method`). GEX in dollars per 1%
+        move, DEX in dollars of delta, VEX in dollars per vol point, CHEX in dollars per day.
+        Result times are shown in ISO 8601 New York. Returns columns, rows (dicts) and
+        truncated (true when more than `limit` rows matched).
+        """
+        with _answers():
+            most = _count(limit, "limit", SQL_MAX_ROWS)
+            frame = self._of(method).sql(query, limit=most + 1)
+            rows = frame.head(most).to_dicts()
+            return plain(
+                {
+                    "columns": frame.columns,
+                    "rows": rows,
+                    "row_count": len(rows),
+                    "truncated": frame.height > most,
+                }
+            )
+
+    def all(self) -> list[Callable[..., dict[str, Any]]]:
+        """Return the tools, in the order agents see them."""
+        return [getattr(self, name) for name in TOOLS]
+
+
+def create_server(lake: Lake) -> MCPServer:
+    """Return the MCP server of `lake`'s tools (read-only; units in every description)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("gammalake")
+    except PackageNotFoundError:  # a source tree that was never installed
+        number = "0"
+    server: MCPServer = MCPServer(
+        "gammalake", instructions=INSTRUCTIONS, version=number, log_level="WARNING"
+    )
+    for tool in LakeTools(lake).all():
+        server.add_tool(tool, description=_description(tool), annotations=READ_ONLY)
+    return server
+
+
+def _description(tool: Callable[..., Any]) -> str:
+    """Return a tool's description: its docstring on one line (it states the units)."""
+    return " ".join((tool.__doc__ or "").split())
+
+
+def serve_stdio(server: MCPServer) -> None:
+    """Serve over stdin/stdout until the client closes stdin or Ctrl-C (stdout carries only MCP).
+
+    The SDK reads stdin in a worker thread that no signal interrupts, so Ctrl-C alone would
+    wait for the client's next line. After Ctrl-C a daemon timer therefore ends the process
+    with 130 if it has not ended within STOP_GRACE seconds: the server only reads, nothing is
+    left half-written. A SIGINT that was ignored when the process started stays ignored.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        server.run("stdio")
+        return
+    signal.signal(signal.SIGINT, _interrupted)
+    try:
+        server.run("stdio")
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    """Stop on Ctrl-C: raise KeyboardInterrupt, and exit 130 anyway once the grace has passed."""
+    timer = threading.Timer(STOP_GRACE, os._exit, args=(130,))
+    timer.daemon = True
+    timer.start()
+    raise KeyboardInterrupt
+
+
+def serve_http(
+    server: MCPServer,
+    host: str = "127.0.0.1",
+    port: int = 8788,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve streamable HTTP at http://host:port/mcp until Ctrl-C (port 0: a free one).
+
+    `ready` is called with the endpoint's URL once the socket listens. On a loopback host the
+    SDK's DNS-rebinding protection accepts only loopback Host and Origin headers.
+    """
+    import uvicorn
+
+    app = server.streamable_http_app(streamable_http_path=HTTP_PATH, host=host)
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if ready is not None and self.started:
+                bound = self.servers[0].sockets[0].getsockname()
+                ready(f"http://{_url_host(bound[0])}:{bound[1]}{HTTP_PATH}")
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    _Server(config).run()
+
+
+def _url_host(host: str) -> str:
+    """Return a host as it is written in a URL (IPv6 in brackets)."""
+    return f"[{host}]" if ":" in host else host
+
+
+def say(text: str) -> None:
+    """Print a line for people on stderr (stdout belongs to the stdio transport)."""
+    print(text, file=sys.stderr, flush=True)

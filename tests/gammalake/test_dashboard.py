@@ -1,0 +1,610 @@
+"""The dashboard at `/` of `gammalake api`: its JSON equals the Lake's numbers, and the page works.
+
+One synthetic home is made for the module with the CLI, as a user makes it: two months of SPY
+and QQQ (`backfill`), their bars (`prices synthetic`), three weeks more under a second method
+(`--preset perfiliev`) and a study and a backtest report. The app (`create_app(lake,
+extra_routes=routes(lake, reports))`) runs under uvicorn on 127.0.0.1, a free port, in a thread.
+
+The browser tests drive Debian's Chromium with Playwright (skipped, saying why, when either is
+missing). A console error, a failed request, an HTTP error or a request leaving the server fails
+them. They save screenshots under a temporary folder and the README's under docs/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gammalake.api import dashboard
+from gammalake.api.server import Running, create_app, start
+from gammalake.lake import Lake
+
+BIN = Path(sys.executable).with_name("gammalake")
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+#: Set to 1 to refresh the README's screenshots under docs/ (a normal run writes them only
+#: under a temporary folder, so tests never change tracked files).
+REFRESH_DOCS = os.environ.get("GAMMALAKE_REFRESH_DOCS") == "1"
+CHROMIUM = Path("/usr/bin/chromium")
+START, END = "2024-01-29", "2024-03-28"
+SECOND_METHOD_START = "2024-03-11"
+DAY = "2024-03-15"
+#: A session switch (request to last chart drawn) must take less than this (ms).
+SWITCH_BUDGET_MS = 300.0
+
+
+def cli(home: Path, *args: str) -> None:
+    """Run `gammalake --home HOME ...` as a user does; fail showing its output when it fails."""
+    done = subprocess.run(
+        [str(BIN), "--home", str(home), *args], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"gammalake {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a home with two months of SPY and QQQ, bars, a second method and two reports."""
+    home = tmp_path_factory.mktemp("dashboard") / "home"
+    symbols = ("--symbols", "SPY,QQQ")
+    cli(home, "backfill", *symbols, "--start", START, "--end", END)
+    cli(home, "prices", "synthetic", *symbols, "--start", START, "--end", END)
+    cli(home, "study", "--symbols", "SPY", "--method", "default")
+    cli(home, "backtest", "--strategy", "regime", "--symbols", "SPY", "--method", "default")
+    second = ("--start", SECOND_METHOD_START, "--end", END, "--preset", "perfiliev")
+    cli(home, "backfill", *symbols, *second)
+    return home
+
+
+@pytest.fixture(scope="module")
+def lake(home: Path) -> Lake:
+    """Return the home's Lake reading the default preset's figures."""
+    return Lake(home, "default")
+
+
+@pytest.fixture(scope="module")
+def server(home: Path, lake: Lake) -> Iterator[Running]:
+    """Serve the API and the dashboard under uvicorn on 127.0.0.1, a free port, in a thread."""
+    app = create_app(lake, extra_routes=dashboard.routes(lake, home / "reports"))
+    running = start(app, "127.0.0.1", 0, wait=30.0)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: Running) -> Iterator[httpx.Client]:
+    """Return an HTTP client of the running server."""
+    with httpx.Client(base_url=server.url, timeout=30.0) as http:
+        yield http
+
+
+def get(client: httpx.Client, path: str) -> Any:
+    """Return the JSON of a 200 answer."""
+    answer = client.get(path)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def approx_list(values: list[float], scale: float = 1.0) -> Any:
+    """Return values divided by `scale`, for approximate comparison."""
+    return pytest.approx([v / scale for v in values], rel=1e-12)
+
+
+# --- the JSON endpoints -----------------------------------------------------------------------
+
+
+def test_page_and_assets_come_from_the_server(client: httpx.Client) -> None:
+    from backtest.charts import ZOOM_SCRIPT
+    from backtest.report import plotly_source
+
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    linked = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert linked and all(url.startswith("/") for url in linked), linked
+    for url in linked:
+        assert client.get(url).status_code == 200, url
+    plotly = client.get("/assets/plotly.min.js")
+    assert plotly.content == plotly_source().read_bytes()
+    assert "max-age" in plotly.headers["cache-control"]
+    assert client.get("/assets/zoom.js").text == ZOOM_SCRIPT
+    for name in ("app.js", "app.css"):
+        text = client.get(f"/assets/{name}").text
+        assert "http://" not in text and "https://" not in text, name
+
+
+def test_meta_lists_symbols_methods_and_reports(client: httpx.Client, lake: Lake) -> None:
+    meta = get(client, "/dashboard/meta")
+    assert meta["symbols"] == lake.symbols() == ["QQQ", "SPY"]
+    assert meta["method"] == meta["default_method"] == lake.method == "default@v1"
+    assert meta["methods"] == ["default@v1", "perfiliev@v1"]
+    kinds = {r["kind"] for r in meta["reports"]}
+    assert kinds == {"backtest", "study"}
+    for report in meta["reports"]:
+        page = client.get(report["url"])
+        assert page.status_code == 200 and report["title"] in page.text
+        assert './plotly.min.js"' in page.text
+    assert client.get("/reports/plotly.min.js").status_code == 200
+    second = get(client, "/dashboard/meta?method=perfiliev")
+    assert second["method"] == "perfiliev@v1" and second["symbols"] == ["QQQ", "SPY"]
+
+
+def test_day_figures_equal_the_lakes_numbers(client: httpx.Client, lake: Lake) -> None:
+    day = get(client, f"/dashboard/day/SPY?at={DAY}")
+    gex = lake.gex("SPY", at=DAY)
+    rows = gex["strikes"]
+    calls, puts, net = day["figures"]["gex"]["data"]
+    assert calls["x"] == [r["strike"] for r in rows]
+    assert calls["y"] == approx_list([r["call_gex"] for r in rows], 1e9)
+    assert puts["y"] == approx_list([r["put_gex"] for r in rows], 1e9)
+    assert net["y"] == approx_list([r["net_gex"] for r in rows], 1e9)
+    assert calls["marker"]["color"] == "#1a7f37" and puts["marker"]["color"] == "#cf222e"
+    lines = sorted(s["x0"] for s in day["figures"]["gex"]["layout"]["shapes"])
+    assert lines == sorted([gex["underlying_price"], gex["gamma_flip"]])
+    head = day["headline"]
+    assert (head["spot"], head["gamma_flip"], head["net_gex"]) == (
+        gex["underlying_price"],
+        gex["gamma_flip"],
+        gex["net_gex"],
+    )
+    spot, flip = gex["underlying_price"], gex["gamma_flip"]
+    assert head["distance_to_flip_pct"] == pytest.approx(100 * (spot - flip) / spot)
+    assert head["side"] == ("above" if spot > flip else "below")
+    assert head["regime"] == lake.exposure_summary("SPY", at=DAY)["regime"]
+    assert head["net_dex"] == lake.dex("SPY", at=DAY)["net_dex"]
+    levels = lake.exposure_levels("SPY", at=DAY)["levels"]
+    assert {r["key"]: r["value"] for r in day["levels"]} == {
+        k: levels[k] for k, _ in dashboard.KEY_LEVELS
+    }
+    assert day["expiries"] == lake.expiries("SPY", at=DAY)
+    assert day["as_of"] == gex["as_of"] and day["trade_date"] == DAY
+
+
+def test_gamma_profile_crosses_zero_at_the_stored_flip(client: httpx.Client, lake: Lake) -> None:
+    day = get(client, f"/dashboard/day/SPY?at={DAY}")
+    curve = day["figures"]["profile"]["data"][0]
+    spots, totals = curve["x"], curve["y"]
+    flip = lake.gex("SPY", at=DAY)["gamma_flip"]
+    crossings = [
+        a - (b - a) * ya / (yb - ya)
+        for a, b, ya, yb in zip(spots, spots[1:], totals, totals[1:], strict=False)
+        if ya * yb < 0
+    ]
+    assert crossings and min(abs(c - flip) for c in crossings) < (spots[1] - spots[0])
+    assert spots[0] < flip < spots[-1]
+
+
+def test_greeks_equal_the_lakes_dex_vex_chex(client: httpx.Client, lake: Lake) -> None:
+    greeks = get(client, f"/dashboard/greeks/QQQ?at={DAY}")
+    for greek, divisor in (("dex", 1e9), ("vex", 1e6), ("chex", 1e6)):
+        payload = getattr(lake, greek)("QQQ", at=DAY)
+        calls, puts, net = greeks["figures"][greek]["data"]
+        assert calls["x"] == [r["strike"] for r in payload["strikes"]]
+        assert calls["y"] == approx_list([r[f"call_{greek}"] for r in payload["strikes"]], divisor)
+        assert puts["y"] == approx_list([r[f"put_{greek}"] for r in payload["strikes"]], divisor)
+        assert net["y"] == approx_list([r[f"net_{greek}"] for r in payload["strikes"]], divisor)
+
+
+def test_one_lookup_gives_the_lakes_payloads(home: Path, lake: Lake) -> None:
+    from warehouse.history import History
+
+    history = History(home)
+    for day in ("2024-01-29", DAY, END):
+        levels = lake.exposure_levels("SPY", at=day)
+        snap = dashboard.read_snapshot(lake, history, levels)
+        assert snap.payloads["gex"] == lake.gex("SPY", at=day)
+        assert snap.payloads["dex"] == lake.dex("SPY", at=day)
+        assert snap.payloads["vex"] == lake.vex("SPY", at=day)
+        assert snap.payloads["chex"] == lake.chex("SPY", at=day)
+        assert snap.payloads["summary"] == lake.exposure_summary("SPY", at=day)
+        assert snap.expiries == lake.expiries("SPY", at=day)
+        assert snap.notes == {}
+
+
+def test_scanner_and_alerts_equal_the_lakes(lake: Lake) -> None:
+    watch = dashboard.Watchlist(lake)
+    moments = [d.isoformat() for d in lake.sessions("SPY")] + ["2024-01-02", "2024-04-30", None]
+    for at in moments:
+        ours, theirs = watch.scanner(at), lake.scanner(at)
+        assert [r["note"] is None for r in ours] == [r["note"] is None for r in theirs], at
+        strip = [{k: v for k, v in r.items() if k != "note"} for r in ours]
+        assert strip == [{k: v for k, v in r.items() if k != "note"} for r in theirs], at
+    assert any(r["alerts"] for r in watch.scanner(DAY))
+    feed = watch.feed(DAY)
+    known = [a for a in lake.alerts(since="2024-03-01T23:59:59.999999", limit=None)]
+    assert feed == [a for a in known if a["as_of"] <= f"{DAY}T23:59:59"][: dashboard.FEED_ROWS]
+    assert watch.feed(None) == lake.alerts(limit=dashboard.FEED_ROWS)
+
+
+def test_series_draws_every_session_with_known_levels(
+    client: httpx.Client, lake: Lake, home: Path
+) -> None:
+    series = get(client, "/dashboard/series/SPY")
+    frame = lake.history("SPY")
+    assert series["sessions"] == [d.isoformat() for d in frame["trade_date"]]
+    assert series["note"] is None  # every session has a stored bar
+    price = series["figures"]["price"]
+    traces = {t.get("name"): t for t in price["data"]}
+    bars = lake.sql("SELECT trade_date, close FROM prices WHERE symbol = 'SPY' ORDER BY 1")
+    closes = dict(bars.rows())
+    assert traces["price"]["close"] == [closes[d] for d in frame["trade_date"]]
+    assert traces["gamma flip"]["y"] == frame["gamma_flip"].to_list()
+    assert traces["call wall"]["y"] == frame["call_wall"].to_list()
+    assert traces["put wall"]["y"] == frame["put_wall"].to_list()
+    shading = [s for s in price["layout"]["shapes"] if s["type"] == "rect"]
+    assert shading and {s["fillcolor"] for s in shading} <= {
+        "rgba(26, 127, 55, 0.08)",
+        "rgba(207, 34, 46, 0.09)",
+    }
+    net = series["figures"]["net_gex"]["data"][0]
+    assert net["y"] == approx_list(frame["net_gex"].to_list(), 1e9)
+
+
+def test_second_method_is_its_own_history(client: httpx.Client, home: Path) -> None:
+    other = Lake(home, "perfiliev")
+    series = get(client, "/dashboard/series/SPY?method=perfiliev")
+    assert series["sessions"][0] == SECOND_METHOD_START
+    day = get(client, f"/dashboard/day/SPY?at={DAY}&method=perfiliev")
+    assert day["method"] == "perfiliev@v1"
+    assert day["headline"]["gamma_flip"] == other.gex("SPY", at=DAY)["gamma_flip"]
+
+
+def test_errors_carry_the_api_shape(client: httpx.Client) -> None:
+    cases = {
+        "/dashboard/day/AAPL": (404, "AAPL: not stored (stored symbols: QQQ, SPY)"),
+        "/dashboard/day/SPY?at=2020-01-02": (404, "the stored history covers 2024-01-29"),
+        "/dashboard/day/SPY?at=yesterday": (400, "at='yesterday'"),
+        "/dashboard/day/SP%20Y": (400, "invalid symbol"),
+        "/dashboard/series/AAPL": (404, "not stored"),
+        "/dashboard/meta?method=nope": (400, "nope"),
+        "/reports/..%2Fwarehouse.duckdb": (404, "no report"),
+        "/reports/missing.html": (404, "no report"),
+    }
+    for path, (status, words) in cases.items():
+        answer = client.get(path)
+        assert answer.status_code == status, (path, answer.text)
+        body = answer.json()
+        assert body["status"] == status and words in body["message"], (path, body)
+
+
+def test_greek_chart_and_line_labels() -> None:
+    from backtest import charts
+
+    fig = charts.greek_by_strike_chart(
+        "vex", [95, 100, 105], [1e6, 2e6, -3e6], [-2e6, 1e6, 1e6], spot=101.0, flip=99.0
+    )
+    assert [t.name for t in fig.data] == ["calls", "puts", "net"]
+    assert list(fig.data[2].y) == pytest.approx([-1.0, 3.0, -2.0])
+    assert fig.layout.yaxis.title.text == "VEX, $ mn per vol point"
+    assert sorted(s.x0 for s in fig.layout.shapes) == [99.0, 101.0]
+    anchors = {a.text.split()[0]: a.xanchor for a in fig.layout.annotations}
+    assert anchors == {"flip": "right", "spot": "left"}  # the left label ends at its line
+    assert fig.layout.legend.yref == "container" and fig.layout.margin.t == 62
+    alone = charts.keep_line_labels_apart(charts.gamma_profile_chart([1, 2], [1, 2], spot=1.5))
+    assert [a.xanchor for a in alone.layout.annotations] == ["center"]
+
+
+def test_key_levels_and_oi_movers_take_nulls() -> None:
+    levels = dict.fromkeys(k for k, _ in dashboard.KEY_LEVELS)
+    levels |= {"call_wall": 510.0, "gamma_flip": 500.0}
+    panel = {r["key"]: r for r in dashboard.key_levels(levels, spot=505.0)}
+    assert panel["zero_dte_magnet"] == {
+        "key": "zero_dte_magnet",
+        "label": "0DTE magnet (intraday)",
+        "value": None,
+        "distance_pct": None,
+    }
+    assert panel["call_wall"]["distance_pct"] == pytest.approx(100 * (505 - 510) / 505)
+    strikes = [
+        {"strike": 1.0, "call_oi_change": None, "put_oi_change": None},
+        {"strike": 2.0, "call_oi_change": -50, "put_oi_change": None},
+        {"strike": 3.0, "call_oi_change": 10, "put_oi_change": 20},
+    ]
+    movers = dashboard.oi_movers(strikes)
+    assert [r["strike"] for r in movers["rows"]] == [2.0, 3.0] and movers["note"] is None
+    unknown = dashboard.oi_movers(strikes[:1])
+    assert unknown["rows"] == [] and "no OI change known" in unknown["note"]
+    assert dashboard.headline(
+        {
+            "underlying_price": 100.0,
+            "gamma_flip": None,
+            "gamma_flip_status": "no_boundary",
+            "net_gex": 1.0,
+            "net_gex_label": "flat",
+        },
+        None,
+    )["side"] == ("unknown")
+
+
+def test_a_profile_that_cannot_be_priced_is_a_note(
+    home: Path, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    board = dashboard.Dashboard(lake, home / "reports")
+
+    def no_chain(row: dict[str, Any]) -> Path:
+        raise ValueError("raw/ holds payloads, no chain")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(board.history, "raw_input_path", no_chain)
+        day = json.loads(board.day("SPY", "2024-02-14", None))
+    assert day["figures"]["profile"] is None
+    assert "no gamma profile: raw/ holds payloads" in day["notes"]["profile"]
+    assert day["figures"]["gex"] is not None
+    monkeypatch.setattr("pipeline.engine.method.ENGINE_VERSION", 2)  # a newer engine
+    day = json.loads(board.day("SPY", "2024-02-15", None))
+    assert day["figures"]["profile"] is None
+    assert "priced as default@v1 and this engine is v2" in day["notes"]["profile"]
+
+
+# --- the page in Chromium ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Return Playwright's Chromium driving Debian's /usr/bin/chromium (skip when missing)."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium to run the browser tests")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright not installed: pip install playwright"
+    )
+    with sync_api.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=str(CHROMIUM))
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page whose console errors, failed or foreign requests and HTTP errors are recorded."""
+
+    def __init__(self, browser: Any, base: str) -> None:
+        """Open a 1440x900 page on `base` and record what goes wrong."""
+        self.page = browser.new_page(viewport={"width": 1440, "height": 900})
+        self.problems: list[str] = []
+        self.base = base
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
+        self.page.on("request", self._request)
+        self.page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.problems.append(f"console error: {message.text}")
+
+    def _request(self, request: Any) -> None:
+        if not request.url.startswith((self.base, "data:", "blob:")):
+            self.problems.append(f"request outside the server: {request.url}")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def ready(self, day: str | None = None, symbol: str = "SPY") -> None:
+        """Wait until `day` of `symbol` is drawn and no request is in flight."""
+        wanted = f"body[data-state=ready][data-symbol='{symbol}']"
+        self.page.wait_for_selector(wanted + (f"[data-day='{day}']" if day else ""))
+        self.page.wait_for_function("window.gammalake.pending === 0")
+
+    def every_chart_drawn(self) -> None:
+        """Scroll every chart into view and wait until each is drawn."""
+        for chart in ("#profile-chart", "#dex-chart", "#price-chart", "#netgex-chart"):
+            self.page.locator(chart).scroll_into_view_if_needed()
+            self.page.wait_for_function(
+                "window.gammalake.waiting() === 0 && window.gammalake.pending === 0"
+            )
+        self.page.evaluate("window.scrollTo(0, 0)")
+
+    def trace(self, chart: str, index: int, axis: str) -> list[float]:
+        """Return one axis of one trace of a drawn chart."""
+        return self.page.evaluate(
+            f"Array.from(document.getElementById('{chart}').data[{index}].{axis})"
+        )
+
+    def text(self, selector: str) -> str:
+        """Return the text of an element."""
+        return self.page.inner_text(selector)
+
+
+@pytest.fixture
+def watched(browser: Any, server: Running) -> Iterator[Watched]:
+    """Return a watched page (each test ends by asserting it recorded no problem)."""
+    page = Watched(browser, server.url)
+    yield page
+    page.page.close()
+
+
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the folder of this run's screenshots."""
+    return tmp_path_factory.getbasetemp() / "dashboard-screenshots"
+
+
+def test_page_drives_symbol_date_slider_and_method(
+    watched: Watched, server: Running, lake: Lake, home: Path, tmp_path_factory: Any
+) -> None:
+    page, folder = watched.page, shots(tmp_path_factory)
+    folder.mkdir(exist_ok=True)
+    page.goto(f"{server.url}/?symbol=SPY&at={DAY}")
+    watched.ready(DAY)
+    gex = lake.gex("SPY", at=DAY)
+    assert f"as of {DAY} 16:15" in watched.text("#hl-when")
+    assert watched.text("#hl-spot") == f"{gex['underlying_price']:,.2f}"
+    assert watched.trace("gex-chart", 0, "x") == [r["strike"] for r in gex["strikes"]]
+    assert watched.trace("gex-chart", 0, "y") == approx_list(
+        [r["call_gex"] for r in gex["strikes"]], 1e9
+    )
+    assert watched.trace("gex-chart", 1, "y") == approx_list(
+        [r["put_gex"] for r in gex["strikes"]], 1e9
+    )
+    side = "above" if gex["underlying_price"] > gex["gamma_flip"] else "below"
+    assert page.get_attribute("#headline", "class") == f"headline {side}"
+    assert "0DTE magnet (intraday)\t-\t-" in watched.text("#levels")
+    assert page.locator("#reports a").count() == 2
+    page.screenshot(path=folder / "day.png")
+
+    # the date select
+    page.select_option("#date", "2024-02-09")
+    watched.ready("2024-02-09")
+    other = lake.gex("SPY", at="2024-02-09")
+    assert "as of 2024-02-09" in watched.text("#hl-when")
+    assert watched.text("#hl-spot") == f"{other['underlying_price']:,.2f}"
+    assert watched.trace("gex-chart", 2, "y") == approx_list(
+        [r["net_gex"] for r in other["strikes"]], 1e9
+    )
+    assert "at=2024-02-09" in page.url
+
+    # the slider: one session back with the keyboard, then dragged to the first session
+    sessions = [d.isoformat() for d in lake.sessions("SPY")]
+    before = sessions[sessions.index("2024-02-09") - 1]
+    page.locator("#slider").press("ArrowLeft")
+    watched.ready(before)
+    assert f"as of {before}" in watched.text("#hl-when")
+    page.locator("#slider").fill("0")
+    watched.ready(sessions[0])
+    assert watched.text("#hl-spot") == f"{lake.gex('SPY', at=sessions[0])['underlying_price']:,.2f}"
+
+    # the symbol select keeps the session
+    page.select_option("#symbol", "QQQ")
+    watched.ready(sessions[0], "QQQ")
+    qqq = lake.gex("QQQ", at=sessions[0])
+    assert watched.text("#hl-symbol") == "QQQ"
+    assert watched.trace("gex-chart", 0, "x") == [r["strike"] for r in qqq["strikes"]]
+    assert "symbol=QQQ" in page.url
+    page.go_back()
+    watched.ready(sessions[0], "SPY")
+
+    # a scanner row and the replay button
+    page.locator("#scanner tr.sym", has_text="QQQ").click()
+    watched.ready(sessions[0], "QQQ")
+    page.click("#play")
+    watched.ready(sessions[1], "QQQ")
+    page.click("#play")  # pause
+    assert watched.text("#play") == "play"
+    page.select_option("#symbol", "SPY")
+    watched.ready(sessions[1], "SPY")
+    page.select_option("#date", sessions[0])
+    watched.ready(sessions[0], "SPY")
+
+    # DEX, VEX, CHEX draw once on screen, equal to the Lake's
+    watched.every_chart_drawn()
+    dex = lake.dex("SPY", at=sessions[0])
+    assert watched.trace("dex-chart", 0, "y") == approx_list(
+        [r["call_dex"] for r in dex["strikes"]], 1e9
+    )
+    chex = lake.chex("SPY", at=sessions[0])
+    assert watched.trace("chex-chart", 2, "y") == approx_list(
+        [r["net_chex"] for r in chex["strikes"]], 1e6
+    )
+
+    # the method select: a second history, its own flip
+    assert page.is_visible("#method")
+    page.select_option("#date", DAY)
+    watched.ready(DAY)
+    page.select_option("#method", "perfiliev@v1")
+    page.wait_for_selector("#asof:has-text('perfiliev@v1')")
+    watched.ready(DAY)
+    flip = Lake(home, "perfiliev").gex("SPY", at=DAY)["gamma_flip"]
+    assert watched.text("#hl-flip") == f"{flip:,.2f}"
+    assert "method=perfiliev" in page.url
+    page.screenshot(path=folder / "method.png")
+    assert watched.problems == []
+
+
+def test_an_empty_home_says_how_to_fill_it(browser: Any, tmp_path: Path) -> None:
+    home = tmp_path / "empty"
+    home.mkdir()
+    lake = Lake(home)
+    running = start(create_app(lake, extra_routes=dashboard.routes(lake, home / "reports")))
+    try:
+        watched = Watched(browser, running.url)
+        watched.page.goto(f"{running.url}/")
+        watched.page.wait_for_selector("body[data-state=empty]")
+        assert "gammalake backfill" in watched.text("#empty")
+        assert not watched.page.is_visible("main")
+        watched.page.close()
+        assert watched.problems == []
+    finally:
+        running.stop()
+
+
+def test_an_open_page_follows_new_snapshots(browser: Any, tmp_path: Path) -> None:
+    """A page left on the last session shows the next one once it is stored (a minute later)."""
+    home = tmp_path / "live"
+    cli(home, "backfill", "--symbols", "SPY", "--start", "2024-03-25", "--end", "2024-03-26")
+    lake = Lake(home)
+    running = start(create_app(lake, extra_routes=dashboard.routes(lake, home / "reports")))
+    try:
+        watched = Watched(browser, running.url)
+        watched.page.clock.install()
+        watched.page.goto(f"{running.url}/?symbol=SPY")
+        watched.ready("2024-03-26")
+        cli(home, "backfill", "--symbols", "SPY", "--start", "2024-03-27", "--end", "2024-03-27")
+        watched.page.clock.fast_forward(61_000)
+        watched.ready("2024-03-27")
+        assert "as of 2024-03-27" in watched.text("#hl-when")
+        assert watched.page.input_value("#date") == "2024-03-27"
+        assert "not stored" not in watched.text("#scanner")
+        watched.page.close()
+        assert watched.problems == []
+    finally:
+        running.stop()
+
+
+def test_a_day_switch_draws_in_under_300_ms(
+    watched: Watched, server: Running, lake: Lake, tmp_path_factory: Any
+) -> None:
+    """Cold switches (neither the page nor the server has the day) after the first load."""
+    page = watched.page
+    page.goto(f"{server.url}/?symbol=QQQ&at={END}")
+    watched.ready(END, "QQQ")
+    first_load = page.evaluate("performance.getEntriesByName('gl-ready')[0].startTime")
+    sessions = [d.isoformat() for d in lake.sessions("QQQ")]
+    picked = sessions[4:-2:6][:6]  # apart, and away from the sessions the other tests showed
+    for day in picked:
+        watched.ready(symbol="QQQ")  # the prefetches of the previous day are done
+        page.select_option("#date", day)
+        watched.ready(day, "QQQ")
+    timings = page.evaluate("window.gammalake.timings")
+    cold = [t for t in timings if t["at"] in picked and not t["cached"]]
+    assert len(cold) == len(picked)
+    took = [t["ms"] for t in cold]
+    record = {"first_load_ms": first_load, "switch_ms": took, "detail": cold}
+    folder = shots(tmp_path_factory)
+    folder.mkdir(exist_ok=True)
+    (folder / "timings.json").write_text(json.dumps(record, indent=1))
+    print(f"dashboard timings: first load {first_load:.0f} ms, day switches {took}")
+    assert watched.problems == []
+    assert statistics.median(took) < SWITCH_BUDGET_MS, record
+
+
+def test_screenshots_for_the_readme(
+    watched: Watched, server: Running, tmp_path_factory: Any
+) -> None:
+    """Save dashboard.png, dashboard-full.png and dashboard-time.png (into docs/ as well, for
+    the README, with GAMMALAKE_REFRESH_DOCS=1)."""
+    page = watched.page
+    page.goto(f"{server.url}/?symbol=SPY&at={DAY}")
+    watched.ready(DAY)
+    watched.every_chart_drawn()
+    folder = shots(tmp_path_factory)
+    folder.mkdir(exist_ok=True)
+    targets = (folder, DOCS) if REFRESH_DOCS else (folder,)
+    for target in targets:
+        page.screenshot(path=target / "dashboard.png")
+        page.screenshot(path=target / "dashboard-full.png", full_page=True)
+    page.evaluate(  # the across-time charts just below the sticky bar
+        "window.scrollTo(0, document.querySelector('#price-chart').closest('.card')"
+        ".getBoundingClientRect().top + window.scrollY - 52)"
+    )
+    page.wait_for_function("window.gammalake.waiting() === 0")
+    for target in targets:
+        page.screenshot(path=target / "dashboard-time.png")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1440  # no sideways scroll
+    assert watched.problems == []
