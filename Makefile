@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_backtest.py
 	$(BIN)/python bench/bench_orchestration.py
 	$(BIN)/python bench/bench_cboe.py
+	$(BIN)/python bench/bench_api.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """Backfill throughput; writes bench/results/backfill.json (see bench/README.md).
 
-`gammalake backfill` as a user runs it (a subprocess, Prefect included) over 10 years of NYSE
+`gammalake backfill` as a user runs it (a subprocess; no Prefect server) over 10 years of NYSE
 sessions for one SPY-size synthetic symbol (40 expiries x 253 strikes = 20,240 contracts a
 session), into a fresh home, with the thread runner (one worker) and with the Dask runner (a
 local cluster of two worker processes: the range runs as two chunks). Reports sessions/s,

@@ -114,6 +114,9 @@ def run_demo(
     )
     console.print(f"Reports (open in a browser): {reports[0]}\n  {reports[1]}")
     console.print("Next:")
+    console.print(
+        "  gammalake api                                    # the dashboard: http://127.0.0.1:8787/"
+    )
     console.print("  gammalake backtest --list                        # strategies and grids")
     console.print("  gammalake backtest --strategy wall_fade --symbols SPY --grid default")
     console.print('  gammalake sql "SELECT * FROM regime_daily ORDER BY trade_date DESC LIMIT 20"')
