@@ -341,6 +341,12 @@ def run_backfill(
         settings, source_name, valid, after_close(end, 0), {s: len(t) for s, t in todo.items()}
     )
     summary = RunSummary("backfill", source_name, symbols, method)
+    later = sessions_between(start, end)[len(sessions) :]
+    if later:
+        summary.notes.append(
+            f"{len(later)} session(s) from {later[0]} not taken: their snapshot time (close + "
+            f"{settings.snapshot_delay_minutes} min) has not come yet"
+        )
     own = fanout is None
     fanout = fanout or Threads(settings.max_workers)
     try:

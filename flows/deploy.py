@@ -186,7 +186,8 @@ def wait_for_api(url: str, seconds: float) -> None:
         except httpx.HTTPError:
             pass
         if clock.monotonic() >= deadline:
-            error = InputError(f"the Prefect server at {url} did not answer within {seconds:g} s")
+            within = f" within {seconds:g} s" if seconds > 0 else ""
+            error = InputError(f"the Prefect server at {url} does not answer{within}")
             error.hint = "is `prefect server start` running, and PREFECT_API_URL right?"
             raise error
         clock.sleep(1.0)
@@ -194,7 +195,7 @@ def wait_for_api(url: str, seconds: float) -> None:
 
 def serve_deployments(settings: Settings, config: Path | None = None) -> None:
     """Register the deployments with the Prefect server and run them as they fall due."""
-    require_api()
+    wait_for_api(require_api(), 0)
     from prefect import serve
 
     items = deployments(settings, datetime.now(NEW_YORK).date(), config)
@@ -281,8 +282,7 @@ def deploy_to_pool(
     url = require_api()
     if not pool.strip():
         raise InputError("--pool '' names no work pool")
-    if wait_seconds > 0:
-        wait_for_api(url, wait_seconds)
+    wait_for_api(url, wait_seconds)  # 0: one health check, so a dead server is one line
     from prefect import get_client
 
     with get_client(sync_client=True) as client:

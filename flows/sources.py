@@ -84,6 +84,8 @@ BUILDERS: dict[str, Callable[[Settings, str, Run], Source]] = {
     "flashalpha-historical": _flashalpha,
 }
 SOURCES = tuple(BUILDERS)
+#: Sources that can give a past session (a backfill); the others answer with now only.
+HISTORY_SOURCES = ("synthetic", "chains", "flashalpha-historical")
 
 
 def build_source(

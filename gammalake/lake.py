@@ -6,8 +6,10 @@ that moment; no server, no key, no network. The Lake reads the lake through
 `warehouse.history`; figures re-computed for `expiration=` / `min_oi=` are priced from the
 snapshot's raw input chain under the snapshot's own method, never invented.
 
-Moments (`at=`): None is the latest snapshot; a date (`2026-11-20`) is that day's latest
-snapshot known by 23:59:59 New York; an ISO time (`2026-11-20T15:30`, `...-05:00`, New York when
+Moments (`at=`): None is the latest snapshot; a date (`2026-11-20`) is that session's view:
+the latest snapshot known before the next NYSE session opens (so a snapshot taken that evening,
+over the weekend or before the next open, which describes that session, is found by its date);
+an ISO time (`2026-11-20T15:30`, `...-05:00`, New York when
 no offset is given) is the latest snapshot known at or before it. Outside the stored history
 (before the first snapshot, after the last one's day) is a `NotStoredError`, naming the range.
 """
@@ -15,7 +17,7 @@ no offset is given) is the latest snapshot known at or before it. Outside the st
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -49,15 +51,19 @@ class NoInputError(NotStoredError):
 
 
 def parse_moment(at: Moment, *, day_start: bool = False) -> datetime | None:
-    """Return `at` as an aware datetime (New York when naive); a date is its last second.
+    """Return `at` as an aware datetime (New York when naive).
 
-    `day_start`: a date is its first moment instead (for `since=`). Raises InputError naming
+    A date is the moment just before the next NYSE session opens after it (its session's
+    view; past the calendar's horizon, the date's last second); `day_start`: a date is its
+    first moment instead (for `since=`). Raises InputError naming
     the value when it is neither a date nor an ISO time.
     """
     if at is None or isinstance(at, datetime):
         return at if at is None or at.tzinfo else at.replace(tzinfo=NEW_YORK)
     if isinstance(at, date):
-        return datetime.combine(at, time.min if day_start else _LAST_SECOND, NEW_YORK)
+        if day_start:
+            return datetime.combine(at, time.min, NEW_YORK)
+        return _before_next_open(at)
     text = str(at).strip()
     try:
         if len(text) == 10:
@@ -68,6 +74,18 @@ def parse_moment(at: Moment, *, day_start: bool = False) -> datetime | None:
             f"at={at!r} is neither a date (2026-03-27) nor an ISO time "
             "(2026-03-27T15:30, New York unless an offset is given)"
         ) from None
+
+
+def _before_next_open(day: date) -> datetime:
+    """Return the last microsecond before the first NYSE session open after `day` (New York)."""
+    from pipeline.sessions import session_table
+
+    table = session_table()
+    following = table.index_on_or_before(day) + 1
+    if not 0 <= following < len(table.days):
+        return datetime.combine(day, _LAST_SECOND, NEW_YORK)
+    opening = datetime.fromtimestamp(table.opens[following], UTC).astimezone(NEW_YORK)
+    return opening - timedelta(microseconds=1)
 
 
 def parse_day(value: str | date | None, name: str) -> date | None:
@@ -426,9 +444,9 @@ class Lake:
         found = self._history.latest(name, self.method, moment)
         if found is None:
             span = self._span(name)  # raises for an unknown symbol
-            raise _outside(name, moment, span)
-        if moment is not None and moment > _day_end(found.span.last):
-            raise _outside(name, moment, found.span)
+            raise _outside(name, at, moment, span)
+        if moment is not None and moment > session_view_end(found.span.last):
+            raise _outside(name, at, moment, found.span)
         return found
 
     def _exposure(
@@ -549,15 +567,25 @@ def _alert(row: dict[str, Any], brief: bool = False) -> dict[str, Any]:
     return {k: out[k] for k in ("kind", "message", "level", "as_of")} if brief else out
 
 
-def _day_end(moment: datetime) -> datetime:
-    """Return the last instant of `moment`'s New York day."""
-    day = moment.astimezone(NEW_YORK).date()
-    return datetime.combine(day + timedelta(days=1), time.min, NEW_YORK) - timedelta(microseconds=1)
+def session_view_end(moment: datetime) -> datetime:
+    """Return the last instant a snapshot taken at `moment` is its session's latest view.
+
+    Just before the next session opens: after that, a moment asks about a session (or a
+    day) that has no snapshot of its own.
+    """
+    from pipeline.sessions import session_of
+
+    return _before_next_open(session_of(moment))
 
 
-def _outside(symbol: str, moment: datetime | None, span: Span) -> NotStoredError:
+def _outside(symbol: str, at: Moment, moment: datetime | None, span: Span) -> NotStoredError:
     """Return the error for a moment outside a symbol's stored history, naming the range."""
-    asked = "now" if moment is None else moment.astimezone(NEW_YORK).isoformat(timespec="seconds")
+    if moment is None:
+        asked = "now"
+    elif not isinstance(at, datetime) and len(str(at).strip()) == 10:
+        asked = str(at).strip()  # a date: said as asked (it stands for that session's view)
+    else:
+        asked = moment.astimezone(NEW_YORK).isoformat(timespec="seconds")
     return NotStoredError(
         f"{symbol}: nothing stored at {asked}; the stored history covers "
         f"{new_york(span.first)} .. {new_york(span.last)} ({span.snapshots} snapshots)"

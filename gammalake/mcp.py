@@ -66,9 +66,9 @@ INSTRUCTIONS = (
     "gammalake: a point-in-time history of options dealer exposure (GEX/DEX/VEX/CHEX, gamma "
     "flip, call and put walls) stored on this machine. Start with `stored` to see the symbols "
     "and the range each covers. `at` picks the latest snapshot known at that moment (a date "
-    "means that day's last snapshot; a time is New York unless it has an offset; omitted: the "
-    "latest). Nothing outside the stored history is invented: such calls return an error naming "
-    "what is stored. " + UNITS
+    "means that session's last snapshot, known before the next open; a time is New York "
+    "unless it has an offset; omitted: the latest). Nothing outside the stored history is "
+    "invented: such calls return an error naming what is stored. " + UNITS
 )
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
@@ -76,7 +76,7 @@ Symbol = Annotated[str, Field(description="Ticker, e.g. SPY (see `stored`).")]
 At = Annotated[
     str | None,
     Field(
-        description="Moment: a date (2026-11-20: that day's last snapshot) or an ISO time "
+        description="Moment: a date (2026-11-20: that session's last snapshot) or an ISO time "
         "(2026-11-20T15:30, New York unless an offset is given). Omitted: the latest snapshot."
     ),
 ]

@@ -52,7 +52,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from backtest import charts
-from gammalake.lake import Lake, parse_moment
+from gammalake.lake import Lake, parse_moment, session_view_end
 from gammalake.payloads import GREEKS, new_york, stored_response
 from warehouse.history import History, Key
 from warehouse.schema import validate_symbol
@@ -355,7 +355,7 @@ def day_panels(lake: Lake, history: History, levels: dict[str, Any]) -> dict[str
     return {
         "symbol": gex["symbol"],
         "as_of": gex["as_of"],
-        "trade_date": gex["as_of"][:10],
+        "trade_date": str(snap.row["trade_date"]),  # the session it describes
         "headline": headline(gex, snap.payloads["summary"]),
         "levels": key_levels(levels["levels"], gex["underlying_price"]),
         "expiries": snap.expiries,
@@ -557,7 +557,7 @@ class Watchlist:
     ) -> dict[str, Any]:
         """Return one scanner row: the symbol's last session known at `moment`."""
         index = len(rows) if moment is None else bisect_right([r["as_of"] for r in rows], moment)
-        after = bool(rows) and moment is not None and moment.date() > rows[-1]["as_of"].date()
+        after = bool(rows) and moment is not None and moment > session_view_end(rows[-1]["as_of"])
         if not index or after:
             return _unscanned(symbol, rows, moment)
         row = rows[index - 1]

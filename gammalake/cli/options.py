@@ -73,13 +73,23 @@ def session_span(start: str, end: str) -> tuple[date, date]:
     return first, last
 
 
-def source_name(name: str) -> str:
-    """Return a known source name, or raise naming the known ones (before any flow starts)."""
-    from flows.sources import SOURCES
+def source_name(name: str, history: bool = False) -> str:
+    """Return a known source name, or raise naming the known ones (before any flow starts).
+
+    `history`: the source must be able to give past sessions (a backfill): live feeds (Cboe's,
+    the live FlashAlpha API) answer with the chain of now only.
+    """
+    from flows.sources import HISTORY_SOURCES, SOURCES
     from pipeline.errors import InputError
 
     if name not in SOURCES:
         raise InputError(f"--source {name!r} is unknown (known: {', '.join(SOURCES)})")
+    if history and name not in HISTORY_SOURCES:
+        raise InputError(
+            f"--source {name!r} serves only the chain of now, so it cannot backfill past "
+            f"sessions (sources with history: {', '.join(HISTORY_SOURCES)}); collect it "
+            "going forward with `gammalake snapshot` or the daily schedule"
+        )
     return name
 
 

@@ -191,7 +191,13 @@ def _through_prefect(
     """
     from dataclasses import replace
 
+    from flows.deploy import wait_for_api
+    from flows.prefect_api import configured_api_url
     from flows.prefect_runs import request_stop, run_backfill_flow, run_snapshot_flow
+
+    url = configured_api_url()
+    if url is not None:  # configured: it must answer (a temporary server is started otherwise)
+        wait_for_api(url, 0)
 
     s = job.settings
     if where.dask is not None:

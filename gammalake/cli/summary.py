@@ -110,7 +110,8 @@ def print_summary(summary: RunSummary, alerts_shown: int = 12) -> None:
     for alert in shown:
         console.print(f"[yellow]alert[/] {alert['trade_date']} {alert['kind']}: {alert['message']}")
     if len(summary.alerts) > len(shown):
-        console.print(f"{len(summary.alerts) - len(shown)} alert(s) in the alerts table")
+        more = "more " if shown else ""
+        console.print(f"{len(summary.alerts) - len(shown)} {more}alert(s) in the alerts table")
     for outcome in summary.outcomes:
         for line in outcome.remarks():
             console.print(f"[cyan]note[/] {outcome.symbol}: {line}", highlight=False)

@@ -463,7 +463,7 @@ def test_without_keys_no_key_is_asked(home):
         ("/v1/exposure/gex/AAPL", "AAPL: not stored (stored symbols: QQQ, SPX, SPY)"),
         (
             "/v1/exposure/levels/SPY?at=2026-03-24",
-            "SPY: nothing stored at 2026-03-24T23:59:59-04:00; the stored history covers "
+            "SPY: nothing stored at 2026-03-24; the stored history covers "
             "2026-03-25T16:15:00-04:00 .. 2026-03-27T16:15:00-04:00 (4 snapshots)",
         ),
         (

@@ -222,7 +222,9 @@ def test_at_means_the_latest_snapshot_known_then(lake, at, expected):
     assert lake.gex("SPY", at)["as_of"] == ny(expected).isoformat()
 
 
-@pytest.mark.parametrize("at", ["2026-03-25T16:14", "2026-03-24", "2026-03-28", "2027-01-04"])
+@pytest.mark.parametrize(
+    "at", ["2026-03-25T16:14", "2026-03-24", "2026-03-30", "2026-03-30T09:30", "2027-01-04"]
+)
 def test_a_moment_outside_the_history_names_the_covered_range(lake, at):
     from gammalake import NotStoredError
 
@@ -232,6 +234,13 @@ def test_a_moment_outside_the_history_names_the_covered_range(lake, at):
     message = str(caught.value)
     assert message.startswith(f"SPY: nothing stored at {at[:10]}")
     assert "covers 2026-03-25T16:15:00-04:00 .. 2026-03-27T16:15:00-04:00 (4 snapshots)" in message
+
+
+@pytest.mark.parametrize("at", ["2026-03-27", "2026-03-28", "2026-03-29", "2026-03-30T09:29"])
+def test_a_date_is_its_sessions_view_until_the_next_open(lake, at):
+    # Friday's session view lasts until Monday's open: a weekend date (or a snapshot taken
+    # then, which describes Friday) belongs to it.
+    assert lake.exposure_levels("SPY", at)["as_of"] == ny("2026-03-27T16:15").isoformat()
 
 
 def test_an_unknown_symbol_is_not_invented(lake):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -12,7 +12,6 @@ from gammalake.cli.options import (
     check_synthetic_span,
     parse_time,
     session_span,
-    sessions,
     source_name,
     symbol_list,
     writing,
@@ -38,7 +37,9 @@ PrefectOption = Annotated[
 def snapshot(
     ctx: typer.Context,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; default watchlist.")] = None,
-    source: Annotated[str | None, typer.Option(help="synthetic, chains, flashalpha.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="synthetic, chains, cboe, flashalpha, flashalpha-historical.")
+    ] = None,
     at: Annotated[
         str | None, typer.Option(help="When (ISO 8601 with offset); default now.")
     ] = None,
@@ -49,10 +50,14 @@ def snapshot(
     """Snapshot every symbol of the watchlist now (or --at), store it and show the alerts."""
     from gammalake.cli.running import Job, run_job
     from pipeline.engine.timing import NEW_YORK
+    from pipeline.errors import InputError
 
     settings = writing(ctx, preset)
     names = symbol_list(symbols) if symbols is not None else list(settings.watchlist)
-    moment = parse_time(at, "--at", on_calendar=True) or datetime.now(NEW_YORK)
+    now = datetime.now(NEW_YORK)
+    moment = parse_time(at, "--at", on_calendar=True) or now
+    if moment > now + timedelta(minutes=5):  # the checks would refuse every reply anyway
+        raise InputError(f"--at {at} is in the future (now {now.isoformat(timespec='minutes')})")
     job = Job("snapshot", settings, names, source_name(source or settings.source), moment)
     # A bar only where a run takes a while; a table alone says enough for a few symbols.
     raise typer.Exit(run_job(job, dask, prefect, bar=len(names) if len(names) > 10 else 0))
@@ -75,12 +80,15 @@ def backfill(
     prefect: PrefectOption = False,
 ) -> None:
     """Fill the history over NYSE sessions; resumable (stored sessions are skipped)."""
+    from flows.backfill import closed_sessions
     from gammalake.cli.running import Job, run_job
 
     settings = writing(ctx, preset)
     names = symbol_list(symbols)
     first, last = session_span(start, end)
-    source = source_name(source or settings.source)
+    source = source_name(source or settings.source, history=True)
     check_synthetic_span(source, first)
     job = Job("backfill", settings, names, source, first, last, force=force, strict=strict)
-    raise typer.Exit(run_job(job, dask, prefect, bar=len(sessions(first, last)) * len(names)))
+    # Sessions whose snapshot time has not come are not taken (the run says so): not in the bar.
+    due = len(closed_sessions(settings, first, last))
+    raise typer.Exit(run_job(job, dask, prefect, bar=due * len(names)))

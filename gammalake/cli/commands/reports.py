@@ -23,8 +23,11 @@ def prune(
 ) -> None:
     """Keep the newest N reports (html + json) of each kind; remove the older ones."""
     from backtest.prune import prune as prune_folder
+    from pipeline.errors import InputError
 
     where = folder or ctx.obj / "reports"
+    if folder is not None and not folder.is_dir():
+        raise InputError(f"--folder {folder}: no such folder")
     removed = prune_folder(where, keep, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for path in removed:
