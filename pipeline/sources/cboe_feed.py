@@ -584,6 +584,11 @@ class CboeConfig:
         """Refuse settings no run could work with, before any request."""
         if not self.user_agent.strip():
             raise ValueError("the Cboe feed refuses requests without a User-Agent: set user_agent")
+        if (
+            urlsplit(self.base_url).scheme not in ("http", "https")
+            or not urlsplit(self.base_url).netloc
+        ):
+            raise ValueError(f"base URL {self.base_url!r} is not an http(s) URL")
         checks = {
             "limit": self.limit >= 1,
             "window_seconds": self.window_seconds > 0,
@@ -620,8 +625,9 @@ class _Call:
 
     @property
     def path(self) -> str:
-        """Return the URL's path (what logs and errors name)."""
-        return urlsplit(self.url).path
+        """Return the URL's host and path (what logs and errors name; the feed has no query)."""
+        parts = urlsplit(self.url)
+        return f"{parts.netloc}{parts.path}"
 
     def left(self) -> float:
         """Return seconds left before the deadline (negative once passed)."""
