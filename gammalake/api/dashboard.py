@@ -438,6 +438,26 @@ def _close_line_only(price: go.Figure) -> None:
     price.update_layout(meta={"gammalake": {**meta["gammalake"], "candle_days": -1}})
 
 
+#: Top margin (px) of an across-time chart: a legend row at the top, the range buttons under it.
+SERIES_TOP = 56
+
+
+def _legend_above_buttons(fig: go.Figure) -> None:
+    """Put the legend of an across-time chart in a row of its own above its range buttons.
+
+    `charts._time_axis` draws both just above the plot (buttons left, legend right), where a
+    long legend runs into the buttons. The legend moves to the top of the figure and the top
+    margin holds both rows (app.js adds margin when a narrow chart wraps the legend). A chart
+    without a legend keeps its margin.
+    """
+    if fig.layout.showlegend is False:
+        return
+    fig.update_layout(
+        margin={"t": SERIES_TOP},
+        legend={"yref": "container", "y": 1, "yanchor": "top", "x": 1, "xanchor": "right"},
+    )
+
+
 def series_panels(lake: Lake, symbol: str) -> dict[str, Any]:
     """Return the sessions and the across-time figures of a symbol (price, net GEX).
 
@@ -455,8 +475,10 @@ def series_panels(lake: Lake, symbol: str) -> dict[str, Any]:
     price.update_layout(height=440, margin={"t": 30})
     if days and not stored:
         _close_line_only(price)
+    _legend_above_buttons(price)
     net = charts.net_gex_chart(dates, frame.get_column("net_gex").to_list(), link="dashboard")
     net.update_layout(height=240, margin={"t": 30})
+    _legend_above_buttons(net)
     missing = sum(1 for d in days if d not in stored)
     note = (
         f"{missing} of {len(days)} sessions have no stored bar: the snapshot's spot is drawn "

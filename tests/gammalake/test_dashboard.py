@@ -517,6 +517,35 @@ def test_page_drives_symbol_date_slider_and_method(
     assert watched.problems == []
 
 
+def test_a_deep_link_it_cannot_follow_falls_back_and_says_so(
+    watched: Watched, server: Running, lake: Lake
+) -> None:
+    """An unknown symbol shows SPY, a bad moment the latest session, each with a notice."""
+    page, last = watched.page, lake.sessions("SPY")[-1].isoformat()
+    page.goto(f"{server.url}/?symbol=AAPL&at={DAY}")
+    watched.ready(DAY)
+    assert watched.text("#notice-text") == "AAPL is not stored; showing SPY"
+    page.click("#notice-close")
+    assert not page.is_visible("#notice")
+
+    page.goto(f"{server.url}/?symbol=QQQ&at=garbage")
+    watched.ready(last, "QQQ")
+    assert watched.text("#notice-text") == "at=garbage is not a date; showing the latest session"
+    assert f"at={last}" in page.url
+
+    page.goto(f"{server.url}/?symbol=aapl&at=2024-02-30")
+    watched.ready(last)
+    assert watched.text("#notice-text").splitlines() == [
+        "AAPL is not stored; showing SPY",
+        "at=2024-02-30 is not a date; showing the latest session",
+    ]
+
+    page.goto(f"{server.url}/?symbol=SPY&at={DAY}")  # a link it follows: no notice
+    watched.ready(DAY)
+    assert not page.is_visible("#notice")
+    assert watched.problems == []
+
+
 def test_an_empty_home_says_how_to_fill_it(browser: Any, tmp_path: Path) -> None:
     home = tmp_path / "empty"
     home.mkdir()
@@ -593,6 +622,19 @@ def test_screenshots_for_the_readme(
     page.goto(f"{server.url}/?symbol=SPY&at={DAY}")
     watched.ready(DAY)
     watched.every_chart_drawn()
+    # the tables of the narrow cards fit them: nothing clipped, no sideways scroll
+    for table in ("expiries", "oi", "levels", "scanner"):
+        widths = page.evaluate(
+            f"(() => {{ const t = document.getElementById('{table}'), box = t.parentElement;"
+            " return [t.scrollWidth, t.clientWidth, box.scrollWidth, box.clientWidth]; })()"
+        )
+        assert widths[0] <= widths[1] and widths[2] <= widths[3], (table, widths)
+    # the price chart's legend clears its range buttons
+    legend, buttons = page.evaluate(
+        "['.legend', '.rangeselector'].map((s) => document.querySelector('#price-chart ' + s)"
+        ".getBoundingClientRect().toJSON())"
+    )
+    assert legend["bottom"] <= buttons["top"], (legend, buttons)
     folder = shots(tmp_path_factory)
     folder.mkdir(exist_ok=True)
     targets = (folder, DOCS) if REFRESH_DOCS else (folder,)

@@ -35,6 +35,18 @@
   const level = (v) => (missing(v) ? "-" : Number.isInteger(v) ? nf0.format(v) : nf2.format(v));
   const pct = (v) => (missing(v) ? "-" : `${v > 0 ? "+" : ""}${v.toFixed(2)}%`);
   const count = (v, signed = false) => (missing(v) ? "-" : `${signed && v > 0 ? "+" : ""}${nf0.format(v)}`);
+  // narrow tables: contracts to 3 significant digits (138,674 -> 139K), shares to 0.1%,
+  // expiries without the session's year (2024-03-18 -> Mar 18; 2025-01-17 -> Jan 17 '25)
+  const nfc = new Intl.NumberFormat("en-US", { notation: "compact", maximumSignificantDigits: 3 });
+  const compact = (v) => (missing(v) ? "-" : nfc.format(v));
+  const share = (v) => (missing(v) ? "-" : `${v.toFixed(1)}%`);
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function shortDate(iso, session = "") {
+    const [y, m, d] = String(iso).slice(0, 10).split("-");
+    if (!d) return String(iso);
+    const text = `${MONTHS[Number(m) - 1]} ${Number(d)}`;
+    return session.startsWith(y) ? text : `${text} '${y.slice(2)}`;
+  }
   const tone = (v) => (missing(v) || v === 0 ? "" : v > 0 ? "pos" : "neg");
   function money(v) {
     if (missing(v)) return "-";
@@ -72,6 +84,11 @@
   function note(id, text) {
     const n = $(id);
     if (n) n.textContent = text || "";
+  }
+  // A deep link the page cannot follow (unknown symbol, not a date) falls back and says so.
+  function showNotice(lines) {
+    $("notice-text").replaceChildren(...lines.map((line) => el("div", {}, line)));
+    $("notice").hidden = !lines.length;
   }
   function showError(error) {
     const box = $("error");
@@ -172,13 +189,28 @@
     marker.hidden = !inside;
     Object.assign(marker.style, { left: `${x - 1}px`, top: `${ya._offset}px`, height: `${ya._length}px` });
   }
+  // The legend row sits above the range buttons (dashboard.py); a narrow chart wraps the legend
+  // onto more rows, so the top margin grows until the legend clears the buttons.
+  function clearButtons(node) {
+    const legend = node.querySelector(".legend");
+    const buttons = node.querySelector(".rangeselector");
+    const layout = node._fullLayout;
+    if (!legend || !buttons || !layout) return;
+    const overlap = legend.getBoundingClientRect().bottom - buttons.getBoundingClientRect().top;
+    if (overlap > -4 && !node._glClearing) {
+      node._glClearing = true;
+      Plotly.relayout(node, { "margin.t": layout.margin.t + Math.ceil(overlap) + 6 })
+        .finally(() => { node._glClearing = false; });
+    }
+  }
   function across(id, figure) {
     const node = $(id);
     return draw(node, figure).then(() => {
+      clearButtons(node);
       if (node._glHooked) return;
       node._glHooked = true;
       if (window.gammalakeZoom) window.gammalakeZoom(node);
-      node.on("plotly_afterplot", () => markSession(id, state.at));
+      node.on("plotly_afterplot", () => { markSession(id, state.at); clearButtons(node); });
       node.on("plotly_click", (event) => {
         const day = String(event.points[0].x).slice(0, 10);
         const index = state.sessions.indexOf(day);
@@ -232,12 +264,12 @@
 
   function renderExpiries(day) {
     const rows = day.expiries.map((e) => {
-      const share = Math.min(100, Math.abs(e.pct_of_total_gex || 0));
+      const width = Math.min(100, Math.abs(e.pct_of_total_gex || 0));
       return el("tr", {},
-        td(e.expiration),
+        el("td", { title: e.expiration }, shortDate(e.expiration, day.trade_date)),
         td(missing(e.days_to_expiry) ? "-" : e.days_to_expiry.toFixed(e.days_to_expiry < 1 ? 2 : 0)),
         td(brief(e.net_gex), tone(e.net_gex)),
-        el("td", { class: "bar-cell" }, el("span", { class: "fill", style: `width:${share}%` }), el("span", { class: "txt" }, pct(e.pct_of_total_gex).replace("+", ""))),
+        el("td", { class: "bar-cell" }, el("span", { class: "fill", style: `width:${width}%` }), el("span", { class: "txt" }, share(e.pct_of_total_gex))),
         td(level(e.top_strike)));
     });
     table("expiries", ["Expiry", "DTE", "Net GEX", "Share", "Top"], rows);
@@ -251,7 +283,7 @@
         td(level(r.strike)),
         td(count(r.call_oi_change, true), tone(r.call_oi_change)),
         td(count(r.put_oi_change, true), tone(r.put_oi_change)),
-        td(`${count(r.call_oi)} / ${count(r.put_oi)}`, "muted")));
+        td(`${compact(r.call_oi)} / ${compact(r.put_oi)}`, "muted")));
     table("oi", ["Strike", "Δ call OI", "Δ put OI", "OI call / put"], rows);
     note("oi-note", day.oi_movers.note);
   }
@@ -462,6 +494,7 @@
     $("prev").addEventListener("click", () => step(-1));
     $("next").addEventListener("click", () => step(1));
     $("play").addEventListener("click", togglePlay);
+    $("notice-close").addEventListener("click", () => showNotice([]));
     document.addEventListener("keydown", (e) => {
       if (e.target.closest && e.target.closest("select, input")) return;
       if (e.key === "ArrowLeft") step(-1);
@@ -471,9 +504,19 @@
     setInterval(refresh, REFRESH_MS);
   }
 
+  // A deep link's `at`: a date (2024-03-15), optionally with a time; anything else is ignored.
+  function validMoment(at) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+\- ]\d{2}:?\d{2})?)?$/.exec(at);
+    if (!m) return false;
+    const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+    return d.toISOString().slice(0, 10) === at.slice(0, 10);
+  }
+  const shorten = (text) => (text.length > 40 ? `${text.slice(0, 40)}…` : text);
+
   async function start(first = true) {
     const url = new URLSearchParams(location.search);
     const method = url.get("method") || null;
+    const notices = [];
     try {
       if (first || (method || state.defaultMethod) !== state.method) {
         state.method = method;
@@ -491,11 +534,20 @@
       const symbols = [...$("symbol").options].map((o) => o.value);
       const wanted = (url.get("symbol") || "").toUpperCase();
       const symbol = symbols.includes(wanted) ? wanted : symbols.includes("SPY") ? "SPY" : symbols[0];
+      if (wanted && symbol !== wanted) notices.push(`${shorten(wanted)} is not stored; showing ${symbol}`);
       if (symbol !== state.symbol) {
         state.symbol = symbol;
         await loadSeries();
       }
-      await showDay(pickIndex(url.get("at")));
+      let at = url.get("at");
+      if (at && !validMoment(at.trim())) {
+        notices.push(`at=${shorten(at)} is not a date; showing the latest session`);
+        at = null;
+      } else if (at && state.sessions.length && at.trim().slice(0, 10) < state.sessions[0]) {
+        notices.push(`${symbol} has no session stored by ${at.trim().slice(0, 10)}; showing its first, ${state.sessions[0]}`);
+      }
+      showNotice(notices);
+      await showDay(pickIndex(at && at.trim()));
       if (first) performance.mark("gl-ready");
     } catch (error) {
       showError(error);
