@@ -49,3 +49,24 @@ def test_example_file_loads(tmp_path):
 def test_key_from_the_environment_only(tmp_path, monkeypatch):
     monkeypatch.setenv("FLASHALPHA_API_KEY", "k-123")
     assert load_settings(tmp_path).api_key() == "k-123"
+
+
+@pytest.mark.parametrize(
+    ("environ", "match"),
+    [
+        ({"GAMMALAKE_TASK_RUNNER": "foo"}, "task_runner: 'foo' is unknown"),
+        ({"GAMMALAKE_MAX_WORKERS": "0"}, "max_workers: 0 must be at least 1"),
+    ],
+)
+def test_a_runner_no_run_could_use_is_refused(tmp_path, environ, match):
+    with pytest.raises(InputError, match=match):
+        load_settings(tmp_path, environ=environ)
+
+
+def test_a_relative_home_and_chains_dir_become_absolute(tmp_path, monkeypatch):
+    # Units may run in Dask workers whose working directory is not ours.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GAMMALAKE_HOME", "lake-home")
+    settings = load_settings(environ={"GAMMALAKE_CHAINS_DIR": "chains"})
+    assert settings.home == tmp_path / "lake-home" and settings.home.is_absolute()
+    assert settings.chains_dir == tmp_path / "chains"
