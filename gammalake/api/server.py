@@ -227,12 +227,12 @@ class Running:
         self.thread.join(timeout)
 
 
-def _config(app: Starlette, host: str, port: int) -> Any:
+def _config(app: Starlette, host: str, port: int, log_level: str = "warning") -> Any:
     """Return the uvicorn configuration of the API (quiet: no access log)."""
     import uvicorn
 
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off"
     )
 
 
@@ -242,14 +242,21 @@ def bound_url(server: Any) -> str:
     return f"http://{host}:{port}"
 
 
-def start(app: Starlette, host: str = "127.0.0.1", port: int = 0, wait: float = 30.0) -> Running:
+def start(
+    app: Starlette,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    wait: float = 30.0,
+    log_level: str = "warning",
+) -> Running:
     """Start uvicorn serving `app` in a thread (port 0: a free one); return once it listens.
 
     Polls until the server has started, at most `wait` seconds (RuntimeError after that).
+    Test servers that fault on purpose pass `log_level="critical"`.
     """
     import uvicorn
 
-    server = uvicorn.Server(_config(app, host, port))
+    server = uvicorn.Server(_config(app, host, port, log_level))
     thread = threading.Thread(target=server.run, name="gammalake-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + wait

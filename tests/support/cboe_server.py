@@ -51,6 +51,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gammalake.api.server import Running, start
 from pipeline.chain import Chain
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sources.cboe import read_cboe
@@ -445,36 +446,21 @@ def create_app(state: ServerState) -> Starlette:
 
 @dataclass
 class RunningServer:
-    """A server started by `serve`: its feed base URL, its state, and how to stop it."""
+    """A server started by `serve`: the feed's base URL, its state, and how to stop it."""
 
     url: str
     state: ServerState
-    _server: Any
-    _thread: threading.Thread
+    running: Running
 
     def stop(self) -> None:
         """Stop serving and wait for the thread."""
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self.running.stop()
 
 
 def serve(state: ServerState, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Start the app under uvicorn in a thread on `host` (port 0: a free one); return it.
 
-    `url` is the feed's base URL (`http://127.0.0.1:PORT/api/global/delayed_quotes/options`).
+    Waits for it to listen as long as it takes on a loaded machine (up to 120 s).
     """
-    import uvicorn
-
-    config = uvicorn.Config(
-        create_app(state), host=host, port=port, log_level="critical", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="cboe-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the local Cboe feed server did not start")
-        time.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()
-    return RunningServer(f"http://{bound[0]}:{bound[1]}{FEED_PATH}", state, server, thread)
+    running = start(create_app(state), host, port, wait=120.0, log_level="critical")
+    return RunningServer(f"{running.url}{FEED_PATH}", state, running)

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from gammalake.api.server import Running, start
 from pipeline.engine.presets import preset
 from pipeline.engine.snapshot import ExposureSnapshot
 from pipeline.engine.timing import NEW_YORK
@@ -251,33 +252,21 @@ def create_app(state: ServerState) -> Starlette:
 
 @dataclass
 class RunningServer:
-    """A server started by `serve`: its base URL and how to stop it."""
+    """A server started by `serve`: its base URL, its state, and how to stop it."""
 
     url: str
     state: ServerState
-    _server: Any
-    _thread: threading.Thread
+    running: Running
 
     def stop(self) -> None:
         """Stop serving and wait for the thread."""
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self.running.stop()
 
 
 def serve(state: ServerState, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Start the app under uvicorn in a thread on `host` (port 0: a free one); return it."""
-    import uvicorn
+    """Start the app under uvicorn in a thread on `host` (port 0: a free one); return it.
 
-    config = uvicorn.Config(
-        create_app(state), host=host, port=port, log_level="critical", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="flashalpha-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the local FlashAlpha server did not start")
-        time.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()
-    return RunningServer(f"http://{bound[0]}:{bound[1]}", state, server, thread)
+    Waits for it to listen as long as it takes on a loaded machine (up to 120 s).
+    """
+    running = start(create_app(state), host, port, wait=120.0, log_level="critical")
+    return RunningServer(running.url, state, running)
