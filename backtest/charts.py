@@ -387,25 +387,42 @@ def gex_by_strike_chart(
 
     `put_gex` as stored (negative for dealers short puts); spot and the gamma flip as lines.
     """
-    calls = [v / 1e9 for v in call_gex]
-    puts = [v / 1e9 for v in put_gex]
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=strikes, y=calls, name="call GEX", marker_color=COLOURS["up"]))
-    fig.add_trace(go.Bar(x=strikes, y=puts, name="put GEX", marker_color=COLOURS["down"]))
-    fig.add_trace(
-        go.Scatter(
-            x=strikes,
-            y=[c + p for c, p in zip(calls, puts, strict=True)],
-            name="net GEX",
-            mode="lines+markers",
-            line={"color": COLOURS["net"], "width": 2},
-            marker={"size": 4},
-        )
-    )
+    fig = _call_put_net(strikes, call_gex, put_gex, 1e9, ("call GEX", "put GEX", "net GEX"))
     _spot_and_flip(fig, spot, flip)
     fig.update_xaxes(title="strike")
     fig.update_yaxes(title="GEX, $ bn per 1% move")
     return _styled(fig, 420, barmode="relative", hovermode="x")
+
+
+def _call_put_net(
+    strikes: Sequence[float],
+    calls: Sequence[float],
+    puts: Sequence[float],
+    divisor: float,
+    names: tuple[str, str, str],
+    *,
+    markers: bool = True,
+) -> go.Figure:
+    """Return call and put bars (green, red) and their sum as a line, each divided by `divisor`.
+
+    `puts` as stored (negative for dealers short puts); `markers`: dots on the net line.
+    """
+    call = [v / divisor for v in calls]
+    put = [v / divisor for v in puts]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=strikes, y=call, name=names[0], marker_color=COLOURS["up"]))
+    fig.add_trace(go.Bar(x=strikes, y=put, name=names[1], marker_color=COLOURS["down"]))
+    line = {"color": COLOURS["net"], "width": 2}
+    net = [c + p for c, p in zip(call, put, strict=True)]
+    if markers:
+        fig.add_trace(
+            go.Scatter(
+                x=strikes, y=net, name=names[2], mode="lines+markers", line=line, marker={"size": 4}
+            )
+        )
+    else:
+        fig.add_trace(go.Scatter(x=strikes, y=net, name=names[2], mode="lines", line=line))
+    return fig
 
 
 def _spot_and_flip(fig: go.Figure, spot: float | None, flip: float | None) -> None:
@@ -702,20 +719,7 @@ def greek_by_strike_chart(
     the flip as lines, their labels kept apart (see `keep_line_labels_apart`).
     """
     title, unit, divisor = GREEKS[greek]
-    call = [v / divisor for v in calls]
-    put = [v / divisor for v in puts]
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=strikes, y=call, name="calls", marker_color=COLOURS["up"]))
-    fig.add_trace(go.Bar(x=strikes, y=put, name="puts", marker_color=COLOURS["down"]))
-    fig.add_trace(
-        go.Scatter(
-            x=strikes,
-            y=[c + p for c, p in zip(call, put, strict=True)],
-            name="net",
-            mode="lines",
-            line={"color": COLOURS["net"], "width": 2},
-        )
-    )
+    fig = _call_put_net(strikes, calls, puts, divisor, ("calls", "puts", "net"), markers=False)
     _spot_and_flip(fig, spot, flip)
     keep_line_labels_apart(fig)
     fig.update_xaxes(title="strike")

@@ -51,10 +51,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gammalake.api.server import Running, start
 from pipeline.chain import Chain
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sources.cboe import read_cboe
+from tests.support.serving import RunningServer, serve_app
 
 FEED_PATH = "/api/global/delayed_quotes/options"
 #: The server's own list of names it serves only with an underscore (not the client's list).
@@ -444,23 +444,6 @@ def create_app(state: ServerState) -> Starlette:
     return Starlette(routes=[Route(f"{FEED_PATH}/{{name}}", options)])
 
 
-@dataclass
-class RunningServer:
-    """A server started by `serve`: the feed's base URL, its state, and how to stop it."""
-
-    url: str
-    state: ServerState
-    running: Running
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread."""
-        self.running.stop()
-
-
-def serve(state: ServerState, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Start the app under uvicorn in a thread on `host` (port 0: a free one); return it.
-
-    Waits for it to listen as long as it takes on a loaded machine (up to 120 s).
-    """
-    running = start(create_app(state), host, port, wait=120.0, log_level="critical")
-    return RunningServer(f"{running.url}{FEED_PATH}", state, running)
+def serve(state: ServerState, host: str = "127.0.0.1", port: int = 0) -> RunningServer[ServerState]:
+    """Start the app under uvicorn in a thread on `host` (port 0: a free one); return it."""
+    return serve_app(create_app(state), state, host, port, path=FEED_PATH)

@@ -29,11 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gammalake.api.server import Running, start
 from pipeline.engine.presets import preset
 from pipeline.engine.snapshot import ExposureSnapshot
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sources.synthetic import SyntheticMarket
+from tests.support.serving import RunningServer, serve_app
 
 FaultKind = Literal[
     "status", "delay", "trickle", "drop", "truncate", "missing_field", "extra_fields"
@@ -250,23 +250,6 @@ def create_app(state: ServerState) -> Starlette:
     return Starlette(routes=[Route("/v1/exposure/{endpoint}/{symbol}", exposure)])
 
 
-@dataclass
-class RunningServer:
-    """A server started by `serve`: its base URL, its state, and how to stop it."""
-
-    url: str
-    state: ServerState
-    running: Running
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread."""
-        self.running.stop()
-
-
-def serve(state: ServerState, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Start the app under uvicorn in a thread on `host` (port 0: a free one); return it.
-
-    Waits for it to listen as long as it takes on a loaded machine (up to 120 s).
-    """
-    running = start(create_app(state), host, port, wait=120.0, log_level="critical")
-    return RunningServer(running.url, state, running)
+def serve(state: ServerState, host: str = "127.0.0.1", port: int = 0) -> RunningServer[ServerState]:
+    """Start the app under uvicorn in a thread on `host` (port 0: a free one); return it."""
+    return serve_app(create_app(state), state, host, port)
