@@ -43,6 +43,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_orchestration.py
 	$(BIN)/python bench/bench_cboe.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_dashboard.py
+	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_layout.py 5000 10
+	$(BIN)/python bench/bench_snapshot_scale.py
+	$(BIN)/python bench/bench_stop.py
+	$(BIN)/python bench/bench_stop_fetch.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,27 +13,32 @@ from typing import Any
 
 import numpy as np
 
+from backtest.ledger import Run
+from backtest.panel import Panel
 from backtest.portfolio import holdings
-from backtest.sweep import STOP_KEYS, Sweep
+from backtest.strategies import Value
+from backtest.sweep import STOP_KEYS
 
 
-def missing_bars(sweep: Sweep) -> tuple[np.ndarray, np.ndarray]:
+def missing_bars(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
     """Return per session whether the bar lacks an open, and whether it lacks open, high or low."""
-    frame = sweep.panel.frame
+    frame = panel.frame
     no_open = frame.get_column("open").is_null().to_numpy()
     no_range = frame.get_column("high").is_null() | frame.get_column("low").is_null()
     return no_open, no_open | no_range.to_numpy()
 
 
-def close_fallback(sweep: Sweep, index: np.ndarray, columns: np.ndarray) -> dict[str, int]:
-    """Return counts over the reported sessions `index` (each reported from `columns`).
+def close_fallback(
+    panel: Panel, run: Run, combos: list[dict[str, Value]], index: np.ndarray
+) -> dict[str, int]:
+    """Return counts over the reported sessions `index` of the reported account `run`.
 
     `sessions_without_open` / `sessions_without_range`: reported bars lacking an open / any of
     open, high, low. `fills_at_close`: orders meant for an open (fill next_open) that filled at
     the close. `stop_checks_at_close`: sessions a stop watched an open position through a bar
     lacking its range (high = low = close). All counts are of sessions or orders.
     """
-    no_open, no_range = missing_bars(sweep)
+    no_open, no_range = missing_bars(panel)
     counts = {
         "sessions_without_open": int(no_open[index].sum()),
         "sessions_without_range": int(no_range[index].sum()),
@@ -42,33 +47,29 @@ def close_fallback(sweep: Sweep, index: np.ndarray, columns: np.ndarray) -> dict
     }
     if not counts["sessions_without_range"]:
         return counts  # the common case: full bars, nothing fell back
-    reported = reported_cells(sweep.returns.shape, index, columns)
-    if sweep.panel.timing.price == "open":
-        counts["fills_at_close"] = orders_in(sweep.portfolio, reported, no_open)
-    counts["stop_checks_at_close"] = _stop_checks_on(sweep, reported, no_range)
+    reported = np.zeros(no_open.size, dtype=bool)
+    reported[index] = True
+    if panel.timing.price == "open":
+        counts["fills_at_close"] = orders_on(run.portfolio, reported & no_open)
+    counts["stop_checks_at_close"] = _stop_checks_on(run, combos, reported & no_range)
     return counts
 
 
-def reported_cells(shape: tuple[int, ...], index: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """Return a sessions x configurations mask of the cells a report shows."""
-    reported = np.zeros(shape, dtype=bool)
-    reported[index, columns] = True
-    return reported
+def orders_on(portfolio: Any, sessions: np.ndarray) -> int:
+    """Return how many orders of a one-column portfolio filled on the `sessions` marked True."""
+    return int(sessions[portfolio.orders.values["idx"].astype(int)].sum())
 
 
-def orders_in(portfolio: Any, reported: np.ndarray, bars: np.ndarray | None = None) -> int:
-    """Return how many orders fell in the reported cells (on one of `bars` when given)."""
-    orders = portfolio.orders.values
-    rows, cols = orders["idx"].astype(int), orders["col"].astype(int)
-    hit = reported[rows, cols]
-    return int((hit & bars[rows]).sum() if bars is not None else hit.sum())
-
-
-def _stop_checks_on(sweep: Sweep, reported: np.ndarray, bars: np.ndarray) -> int:
-    """Return the reported sessions where a stop watched a held position through `bars`."""
-    stopped = np.array([any(float(c.get(k, 0)) > 0 for k in STOP_KEYS) for c in sweep.combos])
-    if not stopped.any():
+def _stop_checks_on(run: Run, combos: list[dict[str, Value]], sessions: np.ndarray) -> int:
+    """Return the `sessions` where a stop watched a held position (set when it was entered)."""
+    stopped = np.array([any(float(c.get(k, 0)) > 0 for k in STOP_KEYS) for c in combos])
+    entries = np.sort(run.portfolio.trades.values["entry_idx"].astype(int))
+    if not stopped.any() or not entries.size:
         return 0
-    units = holdings(sweep.portfolio)
-    carried = np.vstack([np.zeros((1, units.shape[1]), dtype=bool), units[:-1] != 0])
-    return int((reported & carried & stopped[None, :] & bars[:, None]).sum())
+    held = holdings(run.portfolio)[:, 0] != 0
+    # The trade held after each session is the last one entered on or before it.
+    latest = np.searchsorted(entries, np.arange(held.size), side="right") - 1
+    config = run.configs[entries[np.maximum(latest, 0)]]
+    guarded = held & (latest >= 0) & stopped[np.maximum(config, 0)]
+    watched = np.concatenate([[False], guarded[:-1]])  # a stop watches the bar after
+    return int((sessions & watched).sum())

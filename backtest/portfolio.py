@@ -42,7 +42,7 @@ def signals(targets: np.ndarray) -> tuple[np.ndarray, ...]:
     Signals fire only where the held target changes, so a position a stop closed is not
     reopened until the rule signals afresh.
     """
-    held = _ffill(targets)
+    held = ffill(targets)
     before = np.vstack([np.full((1, held.shape[1]), np.nan), held[:-1]])
     changed = ~np.isnan(held) & ((held != before) | np.isnan(before))
     entries = changed & (held == 1)
@@ -51,7 +51,7 @@ def signals(targets: np.ndarray) -> tuple[np.ndarray, ...]:
     return entries, flat | shorts, shorts, flat | entries
 
 
-def _ffill(values: np.ndarray) -> np.ndarray:
+def ffill(values: np.ndarray) -> np.ndarray:
     """Return `values` with NaN replaced by the last non-NaN above it, per column."""
     rows = np.arange(values.shape[0])[:, None]
     last = np.maximum.accumulate(np.where(np.isnan(values), -1, rows), axis=0)

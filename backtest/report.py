@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 from markupsafe import Markup
 
 from backtest import charts
+from backtest.ledger import TRADE_RETURN
 from backtest.tearsheet import tearsheet
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -135,12 +136,13 @@ class Section:
         rows: list[dict[str, Any]],
         columns: Sequence[Column] = (),
         limit: int = 500,
+        note: str = "",
     ) -> None:
-        """Add a table of `rows` (at most `limit`, the rest counted in the title)."""
+        """Add a table of `rows` (at most `limit`, the rest counted in the title), `note` above."""
         shown = rows[:limit]
         more = f" (first {limit} of {len(rows)})" if len(rows) > limit else ""
         table = Markup(html_table(shown, columns))
-        self.blocks.append({"title": title + more, "table": table, "note": ""})
+        self.blocks.append({"title": title + more, "table": table, "note": note})
 
 
 def write_report(
@@ -253,6 +255,30 @@ PERFORMANCE = [
     Column("max_drawdown", "Max drawdown", "pct"),
 ]
 STATS = [Column("series", "Series"), *PERFORMANCE]
+RISK = [
+    Column("series", "Series"),
+    *PERFORMANCE[:5],
+    Column("calmar", "Calmar", "num"),
+    Column("max_drawdown", "Max drawdown", "pct"),
+    Column("var_95", "VaR 95% (1 session)", "pct"),
+    Column("cvar_95", "CVaR 95% (1 session)", "pct"),
+    Column("skew", "Skew", "num"),
+    Column("kurtosis", "Excess kurtosis", "num"),
+    Column("best_day", "Best session", "pct"),
+    Column("worst_day", "Worst session", "pct"),
+    Column("consecutive_losses", "Longest losing streak (sessions)", "int"),
+    Column("beta", "Beta to buy and hold", "num"),
+    Column("alpha", "Alpha (ann.)", "pct"),
+    Column("correlation", "Correlation to buy and hold", "num"),
+]
+TRADE_STATS = [
+    Column("trades", "Trades", "int"),
+    Column("win_rate", "Win rate", "pct"),
+    Column("profit_factor", "Profit factor", "num"),
+    Column("expectancy", "Expectancy (mean trade return)", "pct"),
+    Column("expectancy_usd", "Expectancy ($ per trade)", "money"),
+    Column("time_in_market", "Time in the market", "pct"),
+]
 SWEEP_TAIL = [
     *PERFORMANCE,
     Column("trades", "Trades", "int"),
@@ -275,6 +301,7 @@ WALK = [
     Column("params", "Parameters"),
     Column("train_sharpe", f"Train {SHARPE}", "num"),
     Column("test_sharpe", f"Test {SHARPE}", "num"),
+    Column("test_return", "Test return", "pct"),
 ]
 TRADES = [
     Column("config", "Configuration"),
@@ -284,9 +311,11 @@ TRADES = [
     Column("entry_price", "Entry price", "money"),
     Column("exit_price", "Exit price", "money"),
     Column("pnl", "P&L ($)", "money"),
-    Column("return_pct", "Return", "pp"),
+    Column("return", "Return (on the account)", "pct"),
     Column("status", "Status"),
 ]
+#: The trade table of a walk-forward adds the configuration in force at the exit.
+WALKED_TRADES = [*TRADES[:1], Column("exit_config", "Configuration at exit"), *TRADES[1:]]
 DRAWDOWNS = [
     Column("start", "Start"),
     Column("trough", "Trough"),
@@ -529,6 +558,15 @@ def _traded_blocks(section: Section, figures: dict[str, Any]) -> None:
     sheet = figures["tearsheet"] = tearsheet(figures["equity"])
     dates = figures["equity"]["dates"]
     section.table("Statistics against buy and hold over the same sessions", figures["stats"], STATS)
+    section.table(
+        "Risk figures (computed by vectorbt), side by side",
+        figures["risk"],
+        RISK,
+        note="Beta, alpha and correlation are to buy and hold over the same sessions; VaR and "
+        "CVaR are historical (the worst 5% of sessions).",
+    )
+    span = "out-of-sample" if figures["walk_forward"] else "reported"
+    section.table(f"Trade statistics ({span})", [figures["trade_stats"]], TRADE_STATS)
     _market_blocks(section, figures)
     growth = {k: figures["equity"][k] for k in charts.SERIES_NAMES}
     section.chart("Equity: strategy against buy and hold", charts.equity_chart(dates, growth))
@@ -573,8 +611,22 @@ def _testing_blocks(section: Section, figures: dict[str, Any]) -> None:
             "Walk-forward windows (chosen in-sample, reported out-of-sample)",
             figures["walk_forward"],
             WALK,
+            note=figures["boundary_rule"],
         )
-    section.table("Trades", figures["trades"], TRADES)
+    columns = WALKED_TRADES if figures["walk_forward"] else TRADES
+    rows = [{c.key: t.get(c.key) for c in columns} for t in figures["trades"]]
+    section.table("Trades", rows, columns, note=ledger_line(figures))
+
+
+def ledger_line(figures: dict[str, Any]) -> str:
+    """Return the line that reconciles the trade ledger with the reported total return."""
+    check = figures["ledger"]
+    return (
+        f"{check['trades']} trade(s) compound to {cell(check['compounded'], 'pct')}; the "
+        "reported total return is "
+        f"{cell(check['total_return'], 'pct')} (difference {check['difference']:.1e}). "
+        f"{TRADE_RETURN}"
+    )
 
 
 # -- study sections ----------------------------------------------------------------------------

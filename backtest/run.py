@@ -5,6 +5,11 @@ draws: equity against buy-and-hold, drawdowns, monthly returns, trades, statisti
 table and heatmap, walk-forward splits, the multiple-testing figures, and the levels; and what
 the figures rest on: the method of the snapshots, the sessions covered, whether any trade was
 made, and how many fills and stop checks fell back to the close on bars without an open.
+
+The reported equity and trades come from one simulated account (`backtest.ledger.replay`):
+walked forward, each out-of-sample window trades under the configuration chosen for it and
+positions cross window boundaries by `backtest.ledger.BOUNDARY_RULE`; the `ledger` figure
+shows the trades compounding to the reported total return.
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from backtest.fallback import close_fallback, orders_in, reported_cells
+from backtest.fallback import close_fallback
 from backtest.jsonable import floats, number, records
+from backtest.ledger import BOUNDARY_RULE, Run, in_force, ledger, reconciliation, replay
 from backtest.panel import Panel, Timing, covered, load_panels
-from backtest.portfolio import Costs, buy_and_hold, returns
-from backtest.stats import deflated_sharpe, drawdowns, reality_check, summary
+from backtest.portfolio import Costs, buy_and_hold, holdings, returns
+from backtest.risk import risk_figures, trade_figures
+from backtest.stats import deflated_sharpe, drawdowns, reality_check, sharpe, summary
 from backtest.strategies import strategy as lookup
-from backtest.sweep import Progress, Sweep, check_value, parse_grid, run_sweep, walk_forward
+from backtest.sweep import Progress, Split, Sweep, check_value, parse_grid, run_sweep, walk_forward
 from warehouse.errors import WarehouseInputError
 
 #: Walk-forward modes of a grid: expanding or rolling training windows, or none (in-sample).
@@ -63,16 +70,18 @@ class Request:
 
 @dataclass(frozen=True)
 class Selection:
-    """The returns a report shows: which sessions, from which configuration each, and why.
+    """What a report shows: which sessions, the configuration in force on each, and why.
 
-    `status`: `one configuration`, `walk-forward`, `off` (--walk-forward none: the grid's best,
-    in-sample) or `too short` (the history cannot hold one train + test window).
+    `index`: the reported sessions (panel rows); `windows`: (start, stop, config), half-open
+    session ranges and the configuration whose orders fill there; `splits`: the walk-forward
+    splits (empty when not walked forward). `status`: `one configuration`, `walk-forward`,
+    `off` (--walk-forward none: the grid's best, in-sample) or `too short` (the history
+    cannot hold one train + test window).
     """
 
     index: np.ndarray
-    columns: np.ndarray
-    returns: np.ndarray
-    splits: list[dict[str, Any]]
+    windows: list[tuple[int, int, int]]
+    splits: list[Split]
     status: str
     note: str
 
@@ -146,38 +155,36 @@ def _selection(sweep: Sweep, request: Request, progress: Progress | None = None)
     A grid reports out-of-sample windows only when walk-forward is on and the history is long
     enough; otherwise the best full-span configuration, labelled in-sample.
     """
-    daily, sessions = sweep.returns, sweep.returns.shape[0]
+    sessions = sweep.returns.shape[0]
     every = np.arange(sessions)
-    if daily.shape[1] == 1:
+    if sweep.returns.shape[1] == 1:
         note = "one configuration over the whole span"
-        return Selection(every, np.zeros(sessions, int), daily[:, 0], [], "one configuration", note)
-    best = _best(sweep)
+        return Selection(every, [(0, sessions, 0)], [], "one configuration", note)
+    whole = [(0, sessions, _best(sweep))]
     if request.walk_forward == "none":
         note = "best of the grid over the whole span (in-sample: --walk-forward none)"
-        return Selection(every, np.full(sessions, best), daily[:, best], [], "off", note)
+        return Selection(every, whole, [], "off", note)
     if sessions < request.train + request.test:
         note = (
             f"best of the grid over the whole span (in-sample: {sessions} sessions are too "
             f"short for walk-forward of train {request.train} + test {request.test})"
         )
-        return Selection(every, np.full(sessions, best), daily[:, best], [], "too short", note)
+        return Selection(every, whole, [], "too short", note)
     return _walked(sweep, request, progress)
 
 
 def _walked(sweep: Sweep, request: Request, progress: Progress | None = None) -> Selection:
-    """Return the stitched out-of-sample windows of a walk-forward over the sweep."""
-    windows = _relabelled(progress, f"{sweep.panel.symbol} walk-forward")
-    picked, oos = walk_forward(
-        sweep.returns, request.train, request.test, request.walk_forward, windows
-    )
-    index = np.concatenate([np.arange(*s.test) for s in picked])
-    columns = np.concatenate([np.full(s.test[1] - s.test[0], s.chosen) for s in picked])
+    """Return the out-of-sample windows of a walk-forward over the sweep, one after the other."""
+    hook = _relabelled(progress, f"{sweep.panel.symbol} walk-forward")
+    picked, _ = walk_forward(sweep.returns, request.train, request.test, request.walk_forward, hook)
+    index = np.arange(picked[0].test[0], sweep.returns.shape[0])
     note = (
         f"walk-forward: {len(picked)} out-of-sample windows ({request.walk_forward}, train "
-        f"{request.train} / test {request.test} sessions), chosen in-sample by Sharpe"
+        f"{request.train} / test {request.test} sessions), chosen in-sample by Sharpe, "
+        "traded as one account"
     )
-    splits = [_split_record(sweep, s) for s in picked]
-    return Selection(index, columns, oos, splits, "walk-forward", note)
+    windows = [(*s.test, s.chosen) for s in picked]
+    return Selection(index, windows, picked, "walk-forward", note)
 
 
 def _relabelled(progress: Progress | None, label: str) -> Progress | None:
@@ -187,9 +194,14 @@ def _relabelled(progress: Progress | None, label: str) -> Progress | None:
     return lambda _task, done, total: progress(label, done, total)
 
 
-def _split_record(sweep: Sweep, split: Any) -> dict[str, Any]:
-    """Return one walk-forward split as dates, chosen parameters and Sharpes."""
+def _split_record(sweep: Sweep, split: Split, run: Run) -> dict[str, Any]:
+    """Return one walk-forward split: dates, chosen parameters, Sharpes, out-of-sample return.
+
+    The test Sharpe and return (fraction) are the reported account's over the window, with
+    the positions it carried in and out (see `backtest.ledger.BOUNDARY_RULE`).
+    """
     dates = sweep.panel.column("trade_date")
+    window = run.returns[split.test[0] : split.test[1]]
     return {
         "train_start": str(dates[split.train[0]]),
         "train_end": str(dates[split.train[1] - 1]),
@@ -198,7 +210,8 @@ def _split_record(sweep: Sweep, split: Any) -> dict[str, Any]:
         "config": split.chosen,
         "params": sweep.combos[split.chosen],
         "train_sharpe": number(split.train_sharpe),
-        "test_sharpe": number(split.test_sharpe),
+        "test_sharpe": number(sharpe(window[:, None])[0]) if window.size > 1 else None,
+        "test_return": number(float(np.prod(1.0 + window)) - 1.0),
     }
 
 
@@ -208,11 +221,12 @@ def _symbol_figures(
     """Return every figure of one symbol (see module doc)."""
     panel = sweep.panel
     picked = _selection(sweep, request, progress)
+    configs = in_force(panel.frame.height, picked.windows)
+    run = replay(panel, lookup(request.strategy), sweep.combos, configs, request.costs)
+    strat = run.returns[picked.index]
     full_bench = returns(buy_and_hold(panel, request.costs))[:, 0]
-    dates = [
-        str(d) for d in panel.column("trade_date").to_numpy()[picked.index].astype("datetime64[D]")
-    ]
-    trades = _trades(sweep, picked)
+    dates = panel.column("trade_date").cast(pl.String).to_numpy()[picked.index].tolist()
+    trades = ledger(run, panel, request.costs.init_cash)
     return {
         "source": panel.source,
         "method": panel.method,
@@ -221,15 +235,50 @@ def _symbol_figures(
         "covered": [str(d) for d in panel.span],
         "selection": picked.note,
         "walk_forward_status": picked.status,
-        "no_trade": _no_trade(sweep, picked, request.strategy, dates),
-        "close_fallback": close_fallback(sweep, picked.index, picked.columns),
-        **_performance(picked.returns, full_bench[picked.index], dates),
-        "trades": trades,
+        "boundary_rule": BOUNDARY_RULE if picked.splits else None,
+        "no_trade": _no_trade(sweep, run, picked, request.strategy, dates),
+        "close_fallback": close_fallback(panel, run, sweep.combos, picked.index),
+        **_performance(strat, full_bench[picked.index], dates),
+        "trades": records(trades),
+        "ledger": reconciliation(trades, float(np.prod(1.0 + strat) - 1.0)),
+        "risk": _risk_rows(sweep, picked, strat, full_bench),
+        "trade_stats": _trade_stats(run, trades, picked.index),
         "sweep": {"table": records(sweep.table), "heatmap": _heatmap(sweep)},
-        "walk_forward": picked.splits,
+        "walk_forward": [_split_record(sweep, s, run) for s in picked.splits],
         "multiple_testing": _multiple_testing(sweep, full_bench),
         "levels": _levels(panel),
     }
+
+
+def _trade_stats(run: Run, trades: pl.DataFrame, index: np.ndarray) -> dict[str, Any]:
+    """Return the statistics of the ledger's trades over the reported sessions `index`."""
+    held = holdings(run.portfolio)[:, 0] != 0
+    pnl, gains = trades.get_column("pnl").to_numpy(), trades.get_column("return").to_numpy()
+    return trade_figures(pnl, gains, held[index])
+
+
+def _risk_rows(
+    sweep: Sweep, picked: Selection, strat: np.ndarray, bench: np.ndarray
+) -> list[dict[str, Any]]:
+    """Return risk figures side by side, one labelled row per series (see `risk_figures`).
+
+    The reported returns and buy and hold over the same sessions; walked forward, also the
+    grid's best configuration and buy and hold over the full span (in-sample).
+    """
+    dates = sweep.panel.column("trade_date").cast(pl.String).to_list()
+    shown = [dates[i] for i in picked.index]
+    span = "out-of-sample" if picked.splits else "full span"
+    market = bench[picked.index]
+    rows = [
+        {"series": f"strategy, {span}", **risk_figures(strat, market, shown)},
+        {"series": f"buy and hold, {span}", **risk_figures(market, market, shown)},
+    ]
+    if picked.splits:
+        best = sweep.returns[:, _best(sweep)]
+        rows.append({"series": "strategy, full span (grid's best, in-sample)"})
+        rows[-1].update(risk_figures(best, bench, dates))
+        rows.append({"series": "buy and hold, full span", **risk_figures(bench, bench, dates)})
+    return rows
 
 
 def _performance(strat: np.ndarray, bench: np.ndarray, dates: list[str]) -> dict[str, Any]:
@@ -261,13 +310,15 @@ def _multiple_testing(sweep: Sweep, bench: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _no_trade(sweep: Sweep, picked: Selection, strategy: str, dates: list[str]) -> str | None:
+def _no_trade(
+    sweep: Sweep, run: Run, picked: Selection, strategy: str, dates: list[str]
+) -> str | None:
     """Return one line saying the reported returns hold no trade, None when they do.
 
-    No trade: no order in the reported sessions and no position carried through them.
+    No trade: the reported account (flat before its first session) placed no order and its
+    returns over the reported sessions are all 0.
     """
-    cells = reported_cells(sweep.returns.shape, picked.index, picked.columns)
-    if orders_in(sweep.portfolio, cells) or np.any(picked.returns != 0):
+    if len(run.portfolio.orders.values) or np.any(run.returns[picked.index] != 0):
         return None
     symbol = sweep.panel.symbol
     over = f"{dates[0]} .. {dates[-1]}" if dates else "the span"
@@ -283,47 +334,9 @@ def _no_trade(sweep: Sweep, picked: Selection, strategy: str, dates: list[str]) 
     return line
 
 
-def _trades(sweep: Sweep, picked: Selection) -> list[dict[str, Any]]:
-    """Return the trades the reported returns came from (per window when walked forward)."""
-    frame = pl.from_pandas(sweep.portfolio.trades.records_readable)
-    frame = frame.rename({c: c.lower().replace(" ", "_") for c in frame.columns})
-    if "column" not in frame.columns:
-        return []
-    frame = frame.with_columns(pl.col("column").cast(pl.Int64))
-    if not picked.splits:
-        kept = frame.filter(pl.col("column") == int(picked.columns[0]))
-    else:
-        kept = pl.concat(
-            [
-                frame.filter(
-                    (pl.col("column") == s["config"])
-                    & (pl.col("entry_timestamp").dt.date() >= date.fromisoformat(s["test_start"]))
-                    & (pl.col("entry_timestamp").dt.date() <= date.fromisoformat(s["test_end"]))
-                )
-                for s in picked.splits
-            ]
-        )
-    return records(_trade_columns(kept))
-
-
 def _best(sweep: Sweep) -> int:
     """Return the full-span best configuration by Sharpe."""
     return int(np.argmax(sweep.table.get_column("sharpe").to_numpy()))
-
-
-def _trade_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    """Return the trade list in report columns: dates, side, prices, P&L ($) and return (%)."""
-    return frame.select(
-        pl.col("column").alias("config"),
-        pl.col("entry_timestamp").dt.date().cast(pl.String).alias("entry"),
-        pl.col("exit_timestamp").dt.date().cast(pl.String).alias("exit"),
-        pl.col("direction").cast(pl.String).alias("side"),
-        pl.col("avg_entry_price").round(4).alias("entry_price"),
-        pl.col("avg_exit_price").round(4).alias("exit_price"),
-        pl.col("pnl").round(2),
-        (100 * pl.col("return")).round(3).alias("return_pct"),
-        pl.col("status").cast(pl.String),
-    )
 
 
 def _monthly(dates: list[str], daily: np.ndarray) -> list[dict[str, Any]]:

@@ -144,7 +144,7 @@ class Sweep:
     portfolio: Any
 
 
-def _stops(combos: list[dict[str, Value]]) -> Stops:
+def stops_of(combos: list[dict[str, Value]]) -> Stops:
     """Return per-column stop arrays (fractions; NaN = none) from the combos' sl/tp in %."""
     found = {}
     for key in STOP_KEYS:
@@ -175,7 +175,7 @@ def run_sweep(
         if progress is not None:
             progress(label, done, steps)
     targets = np.column_stack(columns)
-    portfolio = simulate(panel, targets, costs, _stops(combos))
+    portfolio = simulate(panel, targets, costs, stops_of(combos))
     if progress is not None:
         progress(label, steps, steps)
     units = holdings(portfolio)
@@ -246,7 +246,9 @@ def walk_forward(
 ) -> tuple[list[Split], np.ndarray]:
     """Return the splits with their chosen configs and the stitched out-of-sample returns.
 
-    `progress` ("walk-forward"): one step per window.
+    Those returns are each configuration's own over its window (positions handed between
+    configurations for free); reports trade the windows as one account instead
+    (`backtest.ledger.replay`). `progress` ("walk-forward"): one step per window.
     """
     chosen: list[Split] = []
     pieces = []

@@ -20,11 +20,19 @@ import polars as pl
 
 from warehouse import catalog
 from warehouse.lake import Lake
+from warehouse.schema import Grain
 
 OUT = Path(__file__).resolve().parent / "results" / "lake.json"
 SYMBOLS = ("SPY", "QQQ", "IWM")
 SESSIONS = 126
 STRIKES = 400
+GRAINS: tuple[Grain, ...] = (
+    "symbol_day",
+    "symbol_month",
+    "symbol_year",
+    "source_day",
+    "source_month",
+)
 QUERIES = {
     "latest_profile": "SELECT * FROM gex_profile WHERE symbol = 'SPY'",
     "daily_net_gex_one_symbol": "SELECT as_of, sum(net_gex) FROM strikes WHERE symbol = 'SPY' "
@@ -43,6 +51,7 @@ def snapshot(symbol: str, as_of: datetime, rng: np.random.Generator) -> pl.DataF
         {
             "symbol": symbol,
             "source": "bench",
+            "method": "default@v1",
             "as_of": as_of,
             "trade_date": as_of.date(),
             "strike": np.arange(STRIKES, dtype=float) * 5 + 300,
@@ -55,7 +64,7 @@ def snapshot(symbol: str, as_of: datetime, rng: np.random.Generator) -> pl.DataF
     )
 
 
-def run_grain(grain: str) -> dict[str, object]:
+def run_grain(grain: Grain) -> dict[str, object]:
     """Return append and query timings for one partition grain of `strikes`."""
     home = Path(tempfile.mkdtemp(prefix=f"gl-bench-{grain}-"))
     lake = Lake(home, grains={"strikes": grain, "snapshots": grain})
@@ -92,8 +101,9 @@ def main() -> None:
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
         "setup": f"{len(SYMBOLS)} symbols x {SESSIONS} sessions x {STRIKES} strikes, "
         "one append per snapshot",
-        "grains": {g: run_grain(g) for g in ("symbol_day", "symbol_month", "symbol_year")},
-        "chosen": "symbol_month",
+        "grains": {g: run_grain(g) for g in GRAINS},
+        # A partition shared by every symbol: files grow with time, not symbols (layout.json).
+        "chosen": "source_day (strikes), source_month (snapshots)",
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n")

@@ -9,12 +9,19 @@ OI change and alerts are always taken against the true previous stored snapshot 
 symbol, source and method, whatever the range: a session after a stored one reads it from the
 lake, the first session of a chunk run in parallel is re-derived once the chunk before it is
 written, and a stored snapshot right after a filled range is re-derived from raw.
+
+Two backfills of the same symbol, source and method in one home never work side by side: the
+second waits for the first's lock (locks/backfill/), then skips what the first stored.
 """
 
 from __future__ import annotations
 
+import fcntl
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import cast
@@ -31,10 +38,9 @@ from flows.capture import (
 )
 from flows.fanout import Fanout, Progress, StopFlag, Threads
 from flows.rebuild import rederive
-from flows.runs import RunSummary, SymbolOutcome
+from flows.runs import RunSummary, SymbolOutcome, disk_full_line, is_disk_full, record_run
 from flows.settings import Settings
 from flows.snapshot import (
-    close_run,
     outcome_of,
     pricing_of,
     rederive_followers,
@@ -46,9 +52,16 @@ from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import InputError
 from pipeline.firewall import RejectedError
 from pipeline.sessions import after_close, previous_session, sessions_between
-from pipeline.sources.base import FetchError, MissingInputError, RunHaltedError, Source
+from pipeline.sources.base import (
+    FetchError,
+    MissingInputError,
+    RunHaltedError,
+    Source,
+    watch_stop,
+)
 from warehouse import catalog
 from warehouse.lake import Lake
+from warehouse.locks import flocked
 
 
 def stored_sessions(home: Path, symbol: str, source: str, method: str) -> set[date]:
@@ -75,6 +88,7 @@ class _Writer:
         self.home, self.outcome = home, outcome
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="lake-writer")
         self.pending: Future[dict[str, int]] | None = None
+        self.batch: list[Captured] = []
         self.files: list[Future[object]] = []
 
     def later(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
@@ -86,17 +100,22 @@ class _Writer:
         if not batch:
             return
         self.wait()
-        record(self.outcome, batch)
+        self.batch = batch
         self.pending = self.pool.submit(write_captures, self.home, batch)
 
     def wait(self) -> None:
-        """Wait for the writes queued so far; raise the first error, if one failed."""
+        """Wait for the writes queued so far; raise the first error, if one failed.
+
+        A batch counts in the outcome once it is written: a failed write stores nothing.
+        """
         files, self.files = self.files, []
         for future in files:
             future.result()
         if self.pending is not None:
             pending, self.pending = self.pending, None
-            self.outcome.add(pending.result())
+            written = pending.result()
+            record(self.outcome, self.batch)
+            self.outcome.add(written)
 
     def close(self) -> None:
         """Finish the last write and stop the thread."""
@@ -189,34 +208,62 @@ def backfill_symbol(
 
     A missing input skips its day (listed; an error with `strict`); a refused snapshot is
     listed and the walk goes on; a halted run (wrong key, budget spent) stops the symbol and
-    lists the days it could not do. Once `stop` is set, the sessions taken so far are written
-    and the rest are left (the outcome says cancelled).
+    lists the days it could not do. Once `stop` is set the rest are left (the outcome says
+    cancelled): months already handed to the writer are written whole; the month in hand is
+    written too when its sessions were fetched (requests spent), and left to the next run
+    when the engine computed them (see _walk_days).
     """
-    outcome, batch = SymbolOutcome(symbol), cast(list[Captured], [])
+    outcome = SymbolOutcome(symbol)
     writer = _Writer(settings.home, outcome)
     walk = _Walk(settings, source, pricing, symbol, writer.later)
     try:
-        for i, day in enumerate(days):
-            if stop is not None and stop.is_set():
-                outcome.cancelled = True
-                break
-            if batch and _month(day) != _month(batch[-1].headline["trade_date"]):
-                writer.write(batch)
-                batch = []
-            captured = _take(walk, day, outcome, strict)
-            if progress is not None:
-                progress(symbol, 1)
-            if captured in (_HALT, _STOP):
-                outcome.unaffordable = days[i:] if captured is _HALT else []
-                if progress is not None:
-                    progress(symbol, len(days) - i - 1)  # the bar still ends at its total
-                break
-            if isinstance(captured, Captured):
-                batch.append(captured)
-        writer.write(batch)
-    finally:
-        writer.close()
+        try:
+            _walk_days(walk, writer, outcome, days, progress, strict, stop)
+        finally:
+            writer.close()
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        outcome.error, outcome.disk_full = disk_full_line(exc, settings.home), True
     return outcome
+
+
+def _walk_days(
+    walk: _Walk,
+    writer: _Writer,
+    outcome: SymbolOutcome,
+    days: list[date],
+    progress: Progress | None,
+    strict: bool,
+    stop: StopFlag | None,
+) -> None:
+    """Take `days` in order, handing each month's captures to `writer` (see backfill_symbol).
+
+    A stop drops the unwritten month of an engine source: writing it would cost as much as
+    computing it again, and a stop must end quickly on a loaded machine (a month's write
+    took seconds at load 10; the next run takes those sessions again).
+    """
+    symbol, batch = walk.symbol, cast(list[Captured], [])
+    for i, day in enumerate(days):
+        if stop is not None and stop.is_set():
+            outcome.cancelled = True
+            if walk.source.computes:
+                return
+            break
+        if batch and _month(day) != _month(batch[-1].headline["trade_date"]):
+            writer.write(batch)
+            batch = []
+        captured = _take(walk, day, outcome, strict)
+        if progress is not None:
+            progress(symbol, 1)
+        if captured in (_HALT, _STOP):
+            outcome.unaffordable = days[i:] if captured is _HALT else []
+            if progress is not None:
+                progress(symbol, len(days) - i - 1)  # the bar still ends at its total
+            break
+        if isinstance(captured, Captured):
+            batch.append(captured)
+    writer.write(batch)
 
 
 #: What _take returns when the symbol must stop: a halted run (wrong key, budget spent), whose
@@ -279,6 +326,7 @@ def combine(symbol: str, parts: list[SymbolOutcome]) -> SymbolOutcome:
         total.refused += part.refused
         total.notes += part.notes
     total.cancelled = any(p.cancelled for p in parts)
+    total.disk_full = any(p.disk_full for p in parts)
     errors = [p.error for p in parts if p.error]
     total.error = "; ".join(errors) if errors else None
     return total
@@ -290,11 +338,14 @@ def mend_edges(
     method: str,
     outcome: SymbolOutcome,
     parts: list[SymbolOutcome],
+    before: set[date] | None = None,
 ) -> None:
     """Re-derive the first snapshot of each later chunk, then stored snapshots after new ones.
 
     A chunk run in parallel starts without its previous snapshot (the chunk before was being
-    written); once every chunk is written, the lake has it.
+    written); once every chunk is written, the lake has it. `before`: the sessions stored when
+    the run began (None: unknown); the lake is searched for followers only when one of them
+    comes after a session this run wrote (a first backfill has none, and skips the query).
     """
     for part in parts[1:]:
         if part.stored:
@@ -302,15 +353,15 @@ def mend_edges(
                 rederive(settings.home, source, outcome.symbol, method, min(part.stored))
             except RejectedError as exc:
                 outcome.notes.append(f"could not re-derive {min(part.stored)}: {exc}")
-    rederive_followers(settings.home, source, outcome.symbol, method, outcome)
+    first = min(outcome.stored, default=None)
+    day = first.astimezone(NEW_YORK).date() if first is not None else None
+    if day is not None and (before is None or any(d >= day for d in before)):
+        rederive_followers(settings.home, source, outcome.symbol, method, outcome)
 
 
-def _todo(
-    settings: Settings, symbol: str, source: str, method: str, sessions: list[date], force: bool
-) -> list[date]:
-    """Return the sessions still to do for a symbol (all of them with `force`)."""
-    done = set() if force else stored_sessions(settings.home, symbol, source, method)
-    return [d for d in sessions if d not in done]
+def _todo(stored: set[date], sessions: list[date], force: bool) -> list[date]:
+    """Return the sessions not `stored` yet (all of them with `force`)."""
+    return list(sessions) if force else [d for d in sessions if d not in stored]
 
 
 def run_backfill(
@@ -331,36 +382,113 @@ def run_backfill(
     writes what it has taken and returns; the run is recorded as cancelled. `progress` is
     called with each session done; `stored` once per symbol with the sessions already stored
     (skipped: not work done, so a rate shown from `progress` stays true).
+
+    Another backfill of the same (source, method, symbol) in the same home is waited for
+    (see hold_symbols): then the sessions it stored are skipped, so no row is computed or
+    counted in `runs` twice.
     """
     valid, refused = split_valid(symbols)
-    sessions = closed_sessions(settings, start, end)
     pricing = pricing_of(settings)
     method = pricing.method_for(computes(source_name))
-    todo = {s: _todo(settings, s, source_name, method, sessions, force) for s in valid}
-    source = build_source(
-        settings, source_name, valid, after_close(end, 0), {s: len(t) for s, t in todo.items()}
-    )
     summary = RunSummary("backfill", source_name, symbols, method)
-    later = sessions_between(start, end)[len(sessions) :]
+    own = fanout is None
+    fanout = fanout or Threads(settings.max_workers)
+    try:
+        with ExitStack() as held:
+            waited = hold_symbols(held, settings.home, source_name, method, valid, fanout.stop)
+            summary.notes += waited
+            if not fanout.stop.is_set():
+                job = _Job(settings, source_name, start, end, force, strict, pricing)
+                summary.outcomes = refused + _fill(job, valid, summary, fanout, progress, stored)
+            summary.cancelled = fanout.stop.is_set() and not summary.disk_full
+            if not (summary.disk_full or summary.cancelled):
+                # Each symbol's months added a file to the shared partitions: merge them (a
+                # stopped run leaves that to the next one, so that it stops at once).
+                Lake(settings.home).compact()
+            record_run(settings.home, summary, pricing.method)
+    finally:
+        if own:
+            fanout.close()
+    return summary
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a backfill was asked for (the options of run_backfill)."""
+
+    settings: Settings
+    source: str
+    start: date
+    end: date
+    force: bool
+    strict: bool
+    pricing: Pricing
+
+
+def _fill(
+    job: _Job,
+    symbols: list[str],
+    summary: RunSummary,
+    fanout: Fanout,
+    progress: Progress | None,
+    stored: Progress | None,
+) -> list[SymbolOutcome]:
+    """Take every session of `symbols` not stored yet on `fanout`; return their outcomes."""
+    settings, method = job.settings, summary.method or ""
+    sessions = closed_sessions(settings, job.start, job.end)
+    before = {s: stored_sessions(settings.home, s, job.source, method) for s in symbols}
+    todo = {s: _todo(before[s], sessions, job.force) for s in symbols}
+    counts = {s: len(t) for s, t in todo.items()}
+    source = build_source(settings, job.source, symbols, after_close(job.end, 0), counts)
+    watch_stop(source, fanout.stop)  # a fetch in flight ends when the run is stopped
+    later = sessions_between(job.start, job.end)[len(sessions) :]
     if later:
         summary.notes.append(
             f"{len(later)} session(s) from {later[0]} not taken: their snapshot time (close + "
             f"{settings.snapshot_delay_minutes} min) has not come yet"
         )
-    own = fanout is None
-    fanout = fanout or Threads(settings.max_workers)
-    try:
-        if stored is not None:
-            for symbol, days in todo.items():
-                stored(symbol, len(sessions) - len(days))
-        futures = _submit(fanout, settings, source, pricing, todo, len(sessions), progress, strict)
-        summary.outcomes = refused + _gather(settings, source.name, method, futures)
-    finally:
-        if own:
-            fanout.close()
-    summary.cancelled = fanout.stop.is_set()
-    close_run(settings.home, summary, pricing.method)
-    return summary
+    if stored is not None:
+        for symbol, days in todo.items():
+            stored(symbol, len(sessions) - len(days))
+    futures = _submit(
+        fanout, settings, source, job.pricing, todo, len(sessions), progress, job.strict
+    )
+    return _gather(settings, source.name, method, futures, before)
+
+
+#: Seconds between two tries at a symbol lock another backfill holds (a stop is seen as fast).
+LOCK_POLL_SECONDS = 0.2
+
+
+def symbol_lock(home: Path, source: str, method: str, symbol: str) -> Path:
+    """Return the lock file a backfill of (source, method, symbol) holds in `home`."""
+    name = f"{source}_{method}_{symbol}".replace("/", "-")
+    return home / "locks" / "backfill" / f"{name}.lock"
+
+
+def hold_symbols(
+    held: ExitStack, home: Path, source: str, method: str, symbols: list[str], stop: StopFlag
+) -> list[str]:
+    """Lock each symbol's (source, method) backfill in `held`; return notes on what was waited for.
+
+    Locks are taken in sorted order, so two runs never wait on each other. A lock another
+    process (or run) holds is waited for, tried again every LOCK_POLL_SECONDS so that a stop
+    (SIGINT/SIGTERM) ends the wait at once; then the caller sees `stop` set and takes nothing.
+    """
+    notes = []
+    for symbol in sorted(set(symbols)):
+        path = symbol_lock(home, source, method, symbol)
+        waited = False
+        while not stop.is_set():
+            try:
+                held.enter_context(flocked(path, fcntl.LOCK_EX | fcntl.LOCK_NB))
+                break
+            except BlockingIOError:
+                waited = True
+                time.sleep(LOCK_POLL_SECONDS)  # why: flock has no timeout; a stop must end it
+        if waited:
+            notes.append(f"{symbol}: waited for another backfill of {source} ({method})")
+    return notes
 
 
 def closed_sessions(settings: Settings, start: date, end: date) -> list[date]:
@@ -402,13 +530,25 @@ def _gather(
     source: str,
     method: str,
     futures: dict[str, tuple[list[object], int]],
+    before: dict[str, set[date]],
 ) -> list[SymbolOutcome]:
-    """Return each symbol's outcome once its chunks are done, with the chunk edges mended."""
+    """Return each symbol's outcome once its chunks are done, with the chunk edges mended.
+
+    Edges are left as they are once a write found the disk full (the lake is whole; the
+    outcome says why the symbol stopped).
+    """
     outcomes = []
     for symbol, (submitted, skipped) in futures.items():
         parts = [outcome_of(symbol, f) for f in submitted]
         outcome = combine(symbol, parts)
         outcome.skipped = skipped
-        mend_edges(settings, source, method, outcome, parts)
+        if not outcome.disk_full:
+            try:
+                mend_edges(settings, source, method, outcome, parts, before.get(symbol))
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                outcome.error = disk_full_line(exc, settings.home)
+                outcome.disk_full = True
         outcomes.append(outcome)
     return outcomes

@@ -24,7 +24,7 @@ from pipeline.firewall import RejectedError, check_chain, check_payloads
 from pipeline.normalize import PayloadError, snapshot_rows
 from pipeline.sessions import session_of
 from pipeline.sources.base import Fetched, engine_payloads
-from warehouse import catalog
+from warehouse.history import scan
 from warehouse.lake import Lake
 from warehouse.raw import RawArchive, scrub, staging
 from warehouse.schema import SNAPSHOT_KEY
@@ -191,6 +191,8 @@ def check(
     chain file saved under another day's name is refused, not stored as that day).
     """
     now = datetime.now(UTC)
+    if fetched.refused is not None:  # the source's parser refused it: archived, then set aside
+        raise RejectedError(fetched.refused)
     if origin.computes:
         if fetched.chain is None:
             raise RejectedError(f"{fetched.symbol}: {origin.name} returned no chain")
@@ -268,27 +270,8 @@ def previous_from_lake(
 
     `inclusive`: at or before, so one query also tells whether `before` itself is stored.
     """
-    present = Lake(home).datasets()
-    if "snapshots" not in present:
-        return None
-    until = "<=" if inclusive else "<"
-    with catalog.reader(home) as con:
-        snap = con.sql(
-            "SELECT * FROM snapshots WHERE symbol = ? AND source = ? AND method = ? "
-            f"AND as_of {until} ? ORDER BY as_of DESC LIMIT 1",
-            params=[symbol, source, method, before],
-        ).pl()
-        if snap.height == 0:
-            return None
-        row = snap.row(0, named=True)
-        strikes = pl.DataFrame()
-        if "strikes" in present:
-            strikes = con.sql(
-                "SELECT strike, call_oi, put_oi FROM strikes WHERE "
-                "symbol = ? AND source = ? AND method = ? AND as_of = ?",
-                params=[symbol, source, method, row["as_of"]],
-            ).pl()
-    return Previous(row, strikes)
+    found = _previous_rows(home, {symbol: before}, source, method, inclusive)
+    return found.get(symbol)
 
 
 def previous_many(
@@ -296,34 +279,46 @@ def previous_many(
 ) -> dict[str, Previous]:
     """Return, per symbol, the latest stored snapshot at or before its moment in `asked`.
 
-    One connection and two queries for any number of symbols (a connection defines every
-    view: ~40 ms, which per symbol would dominate a wide snapshot). Symbols with nothing
-    stored are absent. At-or-before, so the caller also learns whether the moment is stored.
+    Two queries for any number of symbols, straight on the lake's files: the symbols' range
+    prunes row groups (partitions are sorted by symbol) and the strikes are read from the
+    found snapshots' days only, so a batch costs the same however much is stored beside it.
+    Symbols with nothing stored are absent. At-or-before, so the caller also learns whether
+    the moment is stored.
     """
-    present = Lake(home).datasets()
-    if "snapshots" not in present or not asked:
+    return _previous_rows(home, asked, source, method, inclusive=True)
+
+
+_PREVIOUS_SQL = """
+SELECT s.* FROM ROWS s JOIN asked_moments a ON s.symbol = a.symbol AND s.as_of {until} a.asked
+WHERE s.source = $source AND s.method = $method AND s.symbol BETWEEN $low AND $high
+QUALIFY row_number() OVER (PARTITION BY s.symbol ORDER BY s.as_of DESC) = 1
+"""
+_PREVIOUS_STRIKES_SQL = """
+SELECT t.symbol, t.strike, t.call_oi, t.put_oi FROM ROWS t
+JOIN found f ON t.symbol = f.symbol AND t.as_of = f.as_of
+WHERE t.source = $source AND t.method = $method AND t.symbol BETWEEN $low AND $high
+"""
+
+
+def _previous_rows(
+    home: Path, asked: dict[str, datetime], source: str, method: str, inclusive: bool
+) -> dict[str, Previous]:
+    """Return, per symbol, its latest snapshot before (or at) its moment, with its strikes."""
+    if not asked:
         return {}
     wanted = pl.DataFrame(
         {"symbol": list(asked), "asked": list(asked.values())},
         schema={"symbol": pl.String, "asked": pl.Datetime("us", "UTC")},
     )
-    with catalog.reader(home) as con:
-        con.register("asked_moments", wanted)
-        snaps = con.sql(
-            "SELECT s.* FROM snapshots s JOIN asked_moments a ON s.symbol = a.symbol "
-            "AND s.as_of <= a.asked WHERE s.source = ? AND s.method = ? "
-            "QUALIFY row_number() OVER (PARTITION BY s.symbol ORDER BY s.as_of DESC) = 1",
-            params=[source, method],
-        ).pl()
-        strikes = pl.DataFrame()
-        if "strikes" in present and snaps.height:
-            con.register("found", snaps.select("symbol", "as_of"))
-            strikes = con.sql(
-                "SELECT t.symbol, t.strike, t.call_oi, t.put_oi FROM strikes t JOIN found f "
-                "ON t.symbol = f.symbol AND t.as_of = f.as_of "
-                "WHERE t.source = ? AND t.method = ?",
-                params=[source, method],
-            ).pl()
+    params = {"source": source, "method": method, "low": min(asked), "high": max(asked)}
+    sql = _PREVIOUS_SQL.replace("{until}", "<=" if inclusive else "<")
+    snaps = scan(home, "snapshots", sql, params, tables={"asked_moments": wanted})
+    if snaps is None or snaps.height == 0:
+        return {}
+    days = snaps.get_column("trade_date").to_list()
+    found = {"found": snaps.select("symbol", "as_of")}
+    strikes = scan(home, "strikes", _PREVIOUS_STRIKES_SQL, params, days, found)
+    strikes = pl.DataFrame() if strikes is None else strikes
     return {
         row["symbol"]: Previous(row, _strikes_of(strikes, row["symbol"]))
         for row in snaps.iter_rows(named=True)

@@ -12,13 +12,19 @@ run, a Dask cluster and a Prefect run alike. Each Fanout also gives
 
 from __future__ import annotations
 
+import socket
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from pipeline.errors import InputError
+
 T = TypeVar("T")
+#: Seconds a scheduler has to accept a TCP connection before the run is refused. A refused
+#: connection answers at once; this bounds an address that drops the packets.
+PROBE_SECONDS = 5.0
 #: Advance a progress bar: (symbol, sessions done).
 Progress = Callable[[str, int], None]
 
@@ -88,6 +94,47 @@ class _QueueProgress:
         Queue(self.name).put((symbol, n))
 
 
+def probe_scheduler(address: str, seconds: float = PROBE_SECONDS) -> None:
+    """Refuse a Dask scheduler address where nothing accepts a connection (one InputError).
+
+    distributed's Client retries a refused connection until its own timeout and then raises a
+    chain of three errors; a plain socket answers within `seconds`. Only tcp:// and tls://
+    addresses (the default scheme) are probed: others are left to distributed.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location)
+    except ValueError as exc:
+        raise InputError(f"Dask scheduler address {address!r} cannot be read: {exc}") from None
+    if scheme not in ("tcp", "tls"):
+        return
+    try:
+        socket.create_connection((host, port), timeout=seconds).close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise InputError(
+            f"no Dask scheduler answers at {address} ({why.lower()}); start one "
+            f"(`dask scheduler`) or leave out --dask / dask_address"
+        ) from None
+
+
+def _connect(client: Callable[..., Any], address: str) -> Any:
+    """Return a Dask client of the scheduler at `address`, or one InputError saying why not.
+
+    Something that accepts a connection but is no Dask scheduler makes distributed fail in odd
+    ways (a 3 EiB allocation from reading another protocol's bytes as a frame length).
+    """
+    try:
+        return client(address, timeout="30s")
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"no Dask scheduler at {address}: {reason[:200]}; check --dask / dask_address"
+        ) from None
+
+
 class Dask:
     """Units run on a Dask cluster: the one at `address`, or a local one of `n_workers`.
 
@@ -96,7 +143,10 @@ class Dask:
     """
 
     def __init__(self, address: str | None, n_workers: int) -> None:
-        """Connect to the scheduler at `address`, or start a local cluster."""
+        """Connect to the scheduler at `address`, or start a local cluster.
+
+        An address where no scheduler answers is refused at once (InputError, one line).
+        """
         import logging
 
         from distributed import Client, Event
@@ -105,7 +155,8 @@ class Dask:
         for name in ("distributed", "distributed.scheduler", "distributed.nanny"):
             logging.getLogger(name).setLevel(logging.WARNING)
         if address:
-            self.client = Client(address, timeout="30s")
+            probe_scheduler(address)
+            self.client = _connect(Client, address)
         else:
             self.client = Client(n_workers=max(1, n_workers), threads_per_worker=1)
         self.stop: StopFlag = Event(f"gammalake-stop-{uuid.uuid4().hex}", client=self.client)

@@ -1,8 +1,9 @@
 """History imports: price bars and SqueezeMetrics DIX.csv into the lake (all or nothing).
 
-Every input is checked in full before the first write: a bad row, an empty symbol list or a
-span with no NYSE session is one InputError naming the file or the option, and nothing is
-stored.
+Every input is checked in full before the first write: a bad row, an empty symbol list, a
+span with no NYSE session or one reaching past the last closed session is one InputError naming
+the file or the option, and nothing is stored. A bar exists only once its session has closed:
+today's bar before the close (its "close" would be an intraday price) is never written.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import polars as pl
 from flows.settings import Settings
 from pipeline.errors import InputError
 from pipeline.sources.dix import read_dix
-from pipeline.sources.prices import read_bars, session_span, synthetic_bars
+from pipeline.sources.prices import (
+    last_closed_session,
+    read_bars,
+    refuse_unclosed,
+    session_span,
+    synthetic_bars,
+)
 from pipeline.sources.synthetic import SyntheticMarket
 from warehouse import catalog
 from warehouse.lake import Lake
@@ -49,15 +56,22 @@ def import_prices(home: Path, path: Path, symbol: str, source: str = "import") -
 
 
 def import_synthetic_prices(
-    home: Path, symbols: list[str], start: date, end: date, market: SyntheticMarket
+    home: Path,
+    symbols: list[str],
+    start: date,
+    end: date,
+    market: SyntheticMarket,
+    now: datetime | None = None,
 ) -> Imported:
     """Store the synthetic market's daily bars of `symbols` for sessions in [start, end].
 
-    Refused before any write: no symbol, --start after --end, a span with no session.
+    Refused before any write: no symbol, --start after --end, a span with no session, an
+    --end past the last session closed by `now` (default the clock).
     """
     _require_symbols(symbols)
     session_span(start, end, ("--start", "--end"))
-    bars = pl.concat([synthetic_bars(market, symbol, start, end) for symbol in symbols])
+    refuse_unclosed(end, "--end", now)
+    bars = pl.concat([synthetic_bars(market, s, start, end, now=now) for s in symbols])
     written = Lake(home).write_all({"prices": bars})
     catalog.ensure(home)
     return Imported(written, start, end, [])
@@ -78,39 +92,41 @@ def _span(days: pl.Series) -> tuple[date, date]:
     return first, last
 
 
-def check_update(settings: Settings, symbols: list[str], start: date) -> date:
-    """Return the latest session once `prices update`'s input is known good; else raise.
+def check_update(
+    settings: Settings, symbols: list[str], start: date, now: datetime | None = None
+) -> date:
+    """Return the last session closed by `now` once `prices update`'s input is good; else raise.
 
-    Refused: another source than synthetic, no symbol, a --start after the latest session or
-    outside the NYSE calendar. The CLI calls it before starting the flow, so a bad option is
-    one line and not a failed flow run.
+    Refused: another source than synthetic, no symbol, a --start after the last closed session
+    or outside the NYSE calendar. The CLI calls it before starting the flow, so a bad option
+    is one line and not a failed flow run.
     """
-    from pipeline.engine.timing import NEW_YORK
-    from pipeline.sessions import session_of
-
     if settings.source != "synthetic":
         raise InputError(
             f"prices update follows the synthetic source only; for "
             f"{settings.source} use `gammalake prices import FILE --symbol ...`"
         )
     _require_symbols(symbols)
-    latest = session_of(datetime.now(NEW_YORK))
+    latest = last_closed_session(now)
     session_span(start, latest, ("--start", "the latest session"))
     return latest
 
 
-def update_prices(settings: Settings, symbols: list[str], start: date) -> Imported:
-    """Store bars from the day after each symbol's last stored bar to the latest session.
+def update_prices(
+    settings: Settings, symbols: list[str], start: date, now: datetime | None = None
+) -> Imported:
+    """Store bars from the day after each symbol's last stored bar to the last closed session.
 
-    Everything check_update refuses is refused before any write.
+    `now` (default the clock) decides which session has closed: a session still open gets no
+    bar. Everything check_update refuses is refused before any write.
     """
-    latest = check_update(settings, symbols, start)
+    latest = check_update(settings, symbols, start, now)
     home = settings.home
     stored = _last_stored(home)
     firsts = {s: stored[s] + timedelta(days=1) if s in stored else start for s in symbols}
     market = settings.market()
     frames = [
-        synthetic_bars(market, symbol, first, latest)
+        synthetic_bars(market, symbol, first, latest, now=now)
         for symbol, first in firsts.items()
         if first <= latest
     ]

@@ -1,6 +1,13 @@
-"""Bringing a lake written under schema version 1 (before methods) to the current layout.
+"""Bringing an older lake to the current schema and layout (`gammalake rebuild` runs this).
 
-Version 1 had no `method` column, and stored engine figures under the preset's own source
+Layout: lakes written before the layout by source and date kept a folder per symbol
+(lake/<dataset>/symbol=<SYM>/month=<YYYY-MM>/...), about 4.4 files per symbol and month.
+Their files are read a group at a time (the same period of every symbol), written through the
+lake into the current partitions, and only then moved under attic/: a rebuild stopped half
+way leaves every row readable (some twice until it is run again, never none), and running it
+again finishes the move (writes are idempotent by key).
+
+Schema: version 1 had no `method` column, and stored engine figures under the preset's own source
 (`chains-perfiliev`). Engine rows become method `<preset>@v0` under their plain source (v0:
 made before the engine was versioned; their inputs were not kept, so they can't be re-priced),
 vendor rows become `vendor`; other datasets gain their new columns empty. Each old file is
@@ -52,17 +59,56 @@ def upgrade_rows(name: str, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def migrate(home: Path) -> list[Path]:
-    """Rewrite every old-version file in the current layout; return the files moved to attic/."""
-    found = old_files(home)
-    if not found:
-        return []
+    """Bring old-version and old-layout files to the current ones; return the files moved.
+
+    The originals go under attic/<time>/, as they were.
+    """
     attic = Layout(home).attic / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     moved = []
-    for name, path in found:
+    for name, path in old_files(home):
         rows = upgrade_rows(name, pl.read_parquet(path, hive_partitioning=False))
-        target = attic / path.relative_to(home)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(path, target)  # first, so the write below does not merge with old rows
+        target = _to_attic(home, attic, path)  # first, so the write does not merge with it
         Lake(home).write(name, rows)
         moved.append(target)
+    for name, group in layout_groups(home):
+        frames = [pl.read_parquet(p, hive_partitioning=False) for p in group]
+        Lake(home).write(name, pl.concat(frames, how="diagonal_relaxed"))
+        moved += [_to_attic(home, attic, p) for p in group]
+    if moved:
+        Lake(home).compact()
     return moved
+
+
+#: Old-layout files read and written together: the same period of this many symbols.
+GROUP_FILES = 200
+
+
+def old_layout_files(home: Path) -> list[tuple[str, Path]]:
+    """Return (dataset, file) for every lake file outside the layout by source and date."""
+    lake = Lake(home)
+    return [
+        (name, path)
+        for name in DATASETS
+        for path in lake.files(name)
+        if not path.relative_to(lake.root / name).parts[0].startswith("source=")
+    ]
+
+
+def layout_groups(home: Path) -> list[tuple[str, list[Path]]]:
+    """Return old-layout files grouped by dataset and period (at most GROUP_FILES a group)."""
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for name, path in old_layout_files(home):
+        groups.setdefault((name, path.parent.name), []).append(path)
+    return [
+        (name, paths[i : i + GROUP_FILES])
+        for (name, _period), paths in sorted(groups.items())
+        for i in range(0, len(paths), GROUP_FILES)
+    ]
+
+
+def _to_attic(home: Path, attic: Path, path: Path) -> Path:
+    """Move a lake file under `attic`, keeping its path relative to the home; return it."""
+    target = attic / path.relative_to(home)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(path, target)
+    return target

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from prefect import flow
 
@@ -11,6 +11,11 @@ from flows.settings import Settings
 
 
 @flow(name="gammalake-prices")
-def prices_flow(settings: Settings, symbols: list[str], start: date) -> Imported:
-    """Store bars from each symbol's last stored one to the latest session; return counts."""
-    return update_prices(settings, symbols, start)
+def prices_flow(
+    settings: Settings, symbols: list[str], start: date, now: datetime | None = None
+) -> Imported:
+    """Store bars from each symbol's last stored one to the last closed session; return counts.
+
+    `now` (default the clock) decides which session has closed (see update_prices).
+    """
+    return update_prices(settings, symbols, start, now)

@@ -27,7 +27,7 @@ from warehouse.locks import flocked
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from pipeline.sources.cboe_feed import WindowBook
+    from pipeline.sources.http import WindowBook
 
 Clock = Callable[[], datetime]
 PREFIX = "flashalpha-"
@@ -229,7 +229,7 @@ class FileWindowLedger:
 
     def _book(self) -> WindowBook:
         """Return the slots on file (the caller holds the lock)."""
-        from pipeline.sources.cboe_feed import WindowBook
+        from pipeline.sources.http import WindowBook
 
         slots = _read(self.path).get("slots", {})
         return WindowBook(

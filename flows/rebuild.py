@@ -37,6 +37,7 @@ from pipeline.firewall import RejectedError
 from pipeline.sources.base import Fetched
 from warehouse import catalog
 from warehouse.catalog import recipe
+from warehouse.history import scan
 from warehouse.lake import Lake
 from warehouse.raw import INPUT, RawArchive, methods_of, read_envelope, read_input
 from warehouse.schema import DATASETS
@@ -222,6 +223,7 @@ def rebuild_from_raw(
         part = replay(home, key, snapshots, pricing, wall_pct, chains=vendor)
         total.add(part.rows)
         total.refused += part.refused
+    Lake(home).compact()  # a replay writes symbol by symbol: a file each in shared partitions
     catalog.rebuild(home, view_method or pricing.method)
     return total
 
@@ -261,14 +263,9 @@ def followers_many(
 ) -> dict[str, list[datetime]]:
     """Return, per symbol, the stored snapshots right after a written one (one query)."""
     written = {s: w for s, w in written.items() if w}
-    if not written or "snapshots" not in Lake(home).datasets():
+    if not written:
         return {}
-    stored = catalog.query(
-        home,
-        "SELECT symbol, as_of FROM snapshots WHERE source = ? AND method = ? "
-        "AND list_contains(?, symbol) ORDER BY symbol, as_of",
-        [source, method, list(written)],
-    )
+    stored = _stored_moments(home, source, method, written)
     found: dict[str, list[datetime]] = {}
     for (symbol,), part in stored.group_by(["symbol"], maintain_order=True):
         moments = part.get_column("as_of").to_list()
@@ -279,18 +276,42 @@ def followers_many(
     return found
 
 
+def _stored_moments(
+    home: Path, source: str, method: str, written: dict[str, set[datetime]]
+) -> pl.DataFrame:
+    """Return (symbol, as_of) of the stored snapshots of `written`'s symbols from its first one.
+
+    Read straight from the lake's files: the symbols' range prunes row groups, so a batch of
+    a wide snapshot costs the same however many other symbols are stored.
+    """
+    sql = (
+        "SELECT symbol, as_of FROM ROWS WHERE source = $source AND method = $method "
+        "AND symbol BETWEEN $low AND $high AND list_contains($symbols, symbol) "
+        "AND as_of >= $first ORDER BY symbol, as_of"
+    )
+    params = {
+        "source": source,
+        "method": method,
+        "low": min(written),
+        "high": max(written),
+        "symbols": list(written),
+        "first": min(min(w) for w in written.values()),
+    }
+    found = scan(home, "snapshots", sql, params)
+    return (
+        pl.DataFrame(schema={"symbol": pl.String, "as_of": pl.Datetime("us", "UTC")})
+        if found is None
+        else found
+    )
+
+
 def follower_keys(
     home: Path, source: str, symbol: str, method: str, written: set[datetime]
 ) -> list[datetime]:
     """Return the stored snapshots right after a written one that were not written themselves."""
-    if not written or "snapshots" not in Lake(home).datasets():
+    if not written:
         return []
-    stored = catalog.query(
-        home,
-        "SELECT as_of FROM snapshots WHERE symbol = ? AND source = ? AND method = ? ORDER BY as_of",
-        [symbol, source, method],
-    ).get_column("as_of")
-    moments = stored.to_list()
+    moments = _stored_moments(home, source, method, {symbol: written}).get_column("as_of").to_list()
     return [
         after
         for before, after in itertools.pairwise(moments)

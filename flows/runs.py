@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -11,7 +13,22 @@ from typing import Any
 import polars as pl
 
 from pipeline.sessions import session_of
+from warehouse import catalog
 from warehouse.lake import Lake
+
+#: Error numbers that mean the disk (or the user's quota) has no room left.
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Return True when `exc` says a write found no room left on the disk (or quota)."""
+    return isinstance(exc, OSError) and exc.errno in NO_ROOM
+
+
+def disk_full_line(exc: OSError, home: Path) -> str:
+    """Return one line saying that a write into `home` found the disk full (no traceback)."""
+    where = exc.filename or home
+    return f"disk full writing {where}: {exc.strerror or os.strerror(exc.errno or errno.ENOSPC)}"
 
 
 @dataclass
@@ -23,7 +40,8 @@ class SymbolOutcome:
     `unaffordable`: sessions the request budget could not buy (left for the next run);
     `refused`: snapshots the checks refused (one line each); `notes`: what arrived incomplete;
     `error`: why the symbol stopped, if it did; `cancelled`: the run was stopped before the
-    symbol was done (what it stored is kept).
+    symbol was done (what it stored is kept); `disk_full`: it stopped because a write found
+    no room left (`error` says which).
     """
 
     symbol: str
@@ -39,6 +57,7 @@ class SymbolOutcome:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     cancelled: bool = False
+    disk_full: bool = False
 
     def add(self, written: dict[str, int]) -> None:
         """Add rows written per dataset."""
@@ -92,6 +111,12 @@ class RunSummary:
     finished: datetime | None = None
     notes: list[str] = field(default_factory=list)
     cancelled: bool = False
+    recorded: bool = False
+
+    @property
+    def disk_full(self) -> bool:
+        """Return True when a symbol stopped because the disk had no room left."""
+        return any(o.disk_full for o in self.outcomes)
 
     @property
     def failures(self) -> dict[str, str]:
@@ -145,4 +170,30 @@ class RunSummary:
             "duration_seconds": (self.finished - self.started).total_seconds(),
         }
         Lake(home).write("runs", pl.DataFrame([row]))
+        self.recorded = True
         return self
+
+
+def record_run(home: Path, summary: RunSummary, method: str) -> None:
+    """Write the run's `runs` row, then refresh the catalog's views once.
+
+    The row goes first so that one refresh covers it too (a refresh rebuilds warehouse.duckdb:
+    on a loaded machine the second one cost a stopped run seconds). A refresh another process
+    will defer is noted in the row beforehand. When the disk is full the row is written if it
+    still fits (`summary.recorded` says whether it did) and a failed refresh is left for the
+    next run: the lake is whole either way.
+    """
+    held = [h for h in catalog.catalog_holders(home) if h.mode == "write" and h.pid != os.getpid()]
+    if held:
+        summary.notes.append(catalog.CatalogBuild([], method, tuple(held)).summary())
+    if not summary.disk_full:
+        summary.finish(home)
+        catalog.ensure(home, method)
+        return
+    try:
+        summary.finish(home)
+        catalog.ensure(home, method)
+    except Exception as exc:  # a full disk fails duckdb's writes too (duckdb.IOException)
+        if summary.recorded or is_disk_full(exc) or "space" in str(exc).lower():
+            return
+        raise

@@ -1,9 +1,14 @@
 """Settings: a TOML file overridden by environment variables, read once at the edge.
 
 File: `$GAMMALAKE_HOME/gammalake.toml`, or `--config PATH`. Every key can be overridden by an
-environment variable `GAMMALAKE_<KEY>` (upper case; lists comma-separated). The FlashAlpha key
-is never read from the file: it comes from `FLASHALPHA_API_KEY`, or from the Prefect Secret
-block named by `flashalpha_secret_block`.
+environment variable `GAMMALAKE_<KEY>` (upper case; lists comma-separated).
+
+Secrets are never settings: they are read when a run needs them, so they never travel in a
+Settings value (a Prefect flow run's parameters carry the whole Settings, and Prefect stores
+and shows them). The FlashAlpha key comes from `FLASHALPHA_API_KEY`, or from the Prefect
+Secret block named by `flashalpha_secret_block`; the Apprise URL of alert messages (it may hold
+a token) from `GAMMALAKE_APPRISE_URL`, or from the Secret block named by
+`apprise_secret_block`. Neither may be written in the settings file.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = Layout(Path()).settings.name
 KEY_VARIABLE = "FLASHALPHA_API_KEY"
+APPRISE_VARIABLE = "GAMMALAKE_APPRISE_URL"
+#: Settings-file keys that would hold a secret, and where the secret goes instead.
+SECRET_KEYS = {
+    "apprise_url": f"set {APPRISE_VARIABLE} or name a Prefect Secret block in apprise_secret_block",
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,7 @@ class Settings:
     synthetic_strikes: int = 81
     synthetic_gamma_vol_ratio: float = 1.6
     wall_alert_pct: float = 0.5
-    apprise_url: str | None = None
+    apprise_secret_block: str | None = None
     task_runner: str = "threads"
     max_workers: int = 2
     dask_address: str | None = None
@@ -64,14 +74,27 @@ class Settings:
 
     def api_key(self) -> str | None:
         """Return the FlashAlpha key from the environment or the Prefect Secret block."""
-        key = os.environ.get(KEY_VARIABLE)
-        if key or not self.flashalpha_secret_block:
-            return key or None
-        from prefect.blocks.system import Secret
+        return _secret(KEY_VARIABLE, self.flashalpha_secret_block)
 
-        # Secret.load is sync here (no event loop runs); its stub also admits a coroutine.
-        block = cast(Secret, Secret.load(self.flashalpha_secret_block))
-        return str(block.get())
+    @property
+    def apprise_url(self) -> str | None:
+        """Return the Apprise URL for alert messages, read now: environment, then Secret block.
+
+        A property, not a field: the URL may hold a token, and fields travel in parameters.
+        """
+        return _secret(APPRISE_VARIABLE, self.apprise_secret_block)
+
+
+def _secret(variable: str, block_name: str | None) -> str | None:
+    """Return the secret in environment `variable`, else in the Prefect Secret `block_name`."""
+    value = os.environ.get(variable)
+    if value or not block_name:
+        return value or None
+    from prefect.blocks.system import Secret
+
+    # Secret.load is sync here (no event loop runs); its stub also admits a coroutine.
+    block = cast(Secret, Secret.load(block_name))
+    return str(block.get())
 
 
 def _coerce(value: Any, kind: Any) -> Any:
@@ -106,11 +129,7 @@ def load_settings(
             values = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"{path}: not valid TOML: {exc}") from None
-        if any(k.split("_")[-1] == "key" or "api_key" in k for k in values):
-            raise InputError(
-                f"{path}: API keys do not belong in the settings file; set "
-                f"{KEY_VARIABLE} or name a Prefect Secret block"
-            )
+        _refuse_secrets(path, values)
     known = {f.name: f.type for f in fields(Settings) if f.name != "home"}
     unknown = sorted(set(values) - set(known))
     if unknown:
@@ -130,6 +149,21 @@ def load_settings(
 
 
 TASK_RUNNERS = ("threads", "dask")
+
+
+def _refuse_secrets(path: Path, values: Mapping[str, Any]) -> None:
+    """Refuse a settings file that holds an API key or another secret (InputError)."""
+    if any(k.split("_")[-1] == "key" or "api_key" in k for k in values):
+        raise InputError(
+            f"{path}: API keys do not belong in the settings file; set "
+            f"{KEY_VARIABLE} or name a Prefect Secret block"
+        )
+    for name, instead in SECRET_KEYS.items():
+        if name in values:
+            raise InputError(
+                f"{path}: {name} may hold a token and does not belong in the settings file; "
+                f"{instead}"
+            )
 
 
 def checked(settings: Settings, path: Path) -> Settings:

@@ -26,14 +26,14 @@ from flows.capture import (
 )
 from flows.fanout import Fanout, Progress, StopFlag, Threads
 from flows.rebuild import follower_keys, followers_many, rederive
-from flows.runs import RunSummary, SymbolOutcome
+from flows.runs import RunSummary, SymbolOutcome, disk_full_line, is_disk_full, record_run
 from flows.settings import Settings
 from flows.sources import build_source
 from pipeline.engine.presets import preset
 from pipeline.errors import InputError
-from pipeline.sources.base import Fetched, FetchError, Source
-from warehouse import catalog
+from pipeline.sources.base import Fetched, FetchError, Source, watch_stop
 from warehouse.errors import WarehouseInputError
+from warehouse.lake import Lake
 from warehouse.schema import validate_symbol
 
 
@@ -193,16 +193,15 @@ def rederive_followers(
 
 
 def close_run(home: Path, summary: RunSummary, method: str) -> None:
-    """Refresh the catalog's views, write the run's `runs` row, and note a deferred refresh.
+    """Merge the batches' files of each partition, write the `runs` row, refresh the views.
 
-    A client holding warehouse.duckdb read-write defers the refresh (the rows are stored all
-    the same; the next run refreshes it); the run says so rather than failing.
+    A partition holds every symbol, so each batch added a file to it: they are merged into one
+    first (skipped when the disk is full; the next run merges them). `record_run` writes the
+    row, refreshes the views once and notes a refresh another process defers.
     """
-    build = catalog.ensure(home, method)
-    if build is not None and build.deferred:
-        summary.notes.append(build.summary())
-    summary.finish(home)
-    catalog.ensure(home, method)  # a first run adds the `runs` dataset itself
+    if not summary.disk_full:
+        Lake(home).compact()
+    record_run(home, summary, method)
 
 
 def split_valid(symbols: list[str]) -> tuple[list[str], list[SymbolOutcome]]:
@@ -246,6 +245,7 @@ def run_snapshot(
     batch = Batch(settings, source, pricing, at, retries)
     own = fanout is None
     fanout = fanout or Threads(settings.max_workers)
+    watch_stop(source, fanout.stop)  # a fetch in flight ends when the run is stopped
     try:
         relay = fanout.relay(progress)
         groups = batches(valid, settings.max_workers)
@@ -288,5 +288,10 @@ def outcomes_of(symbols: list[str], future: Any) -> list[SymbolOutcome]:
     """Return a unit's outcomes, or a failed outcome per symbol carrying its error."""
     try:
         return future.result()
+    except OSError as exc:
+        if not is_disk_full(exc):
+            return [SymbolOutcome(s, error=f"{type(exc).__name__}: {exc}") for s in symbols]
+        line = disk_full_line(exc, Path(exc.filename or "the home"))
+        return [SymbolOutcome(s, error=line, disk_full=True) for s in symbols]
     except Exception as exc:  # a failed unit is reported, never allowed to stop the run
         return [SymbolOutcome(s, error=f"{type(exc).__name__}: {exc}") for s in symbols]

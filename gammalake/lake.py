@@ -6,21 +6,24 @@ that moment; no server, no key, no network. The Lake reads the lake through
 `warehouse.history`; figures re-computed for `expiration=` / `min_oi=` are priced from the
 snapshot's raw input chain under the snapshot's own method, never invented.
 
-Moments (`at=`): None is the latest snapshot; a date (`2026-11-20`) is that session's view:
+Moments (`at=`): None is the latest snapshot; a date (`2026-11-20`, or compact `20261120`) is
+that session's view:
 the latest snapshot known before the next NYSE session opens (so a snapshot taken that evening,
 over the weekend or before the next open, which describes that session, is found by its date);
 an ISO time (`2026-11-20T15:30`, `...-05:00`, New York when
 no offset is given) is the latest snapshot known at or before it. Outside the stored history
-(before the first snapshot, after the last one's day) is a `NotStoredError`, naming the range.
+(before the first snapshot, after the last one's day) is a `NotStoredError`, naming the range;
+a year outside 1900 .. 2199 is an InputError.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -32,9 +35,13 @@ from warehouse.errors import WarehouseInputError
 from warehouse.history import Found, History, Key, Span
 from warehouse.home import resolve_home
 
+if TYPE_CHECKING:
+    from warehouse.sandbox import Limits
+
 #: What `at=` accepts: None (latest), a date, a datetime, or their ISO text.
 Moment = str | date | datetime | None
 _LAST_SECOND = time(23, 59, 59, 999999)
+_HAS_TIME = re.compile(r"[Tt ]")
 
 
 class NotStoredError(LookupError):
@@ -50,28 +57,42 @@ class NoInputError(NotStoredError):
     """Figures that need the raw chain (per expiration, min OI) of a snapshot that has none."""
 
 
+#: Years a moment may name: anything outside is a typo or a probe, refused as bad input.
+YEARS = range(1900, 2200)
+
+
 def parse_moment(at: Moment, *, day_start: bool = False) -> datetime | None:
     """Return `at` as an aware datetime (New York when naive).
 
-    A date is the moment just before the next NYSE session opens after it (its session's
-    view; past the calendar's horizon, the date's last second); `day_start`: a date is its
-    first moment instead (for `since=`). Raises InputError naming
-    the value when it is neither a date nor an ISO time.
+    A date (2026-11-20, or compact 20261120) is the moment just before the next NYSE session
+    opens after it (its session's view; past the calendar's horizon, the date's last second);
+    `day_start`: a date is its first moment instead (for `since=`). Raises InputError naming
+    the value when it is neither a date nor an ISO time, or its year is outside YEARS.
     """
-    if at is None or isinstance(at, datetime):
-        return at if at is None or at.tzinfo else at.replace(tzinfo=NEW_YORK)
-    if isinstance(at, date):
-        if day_start:
-            return datetime.combine(at, time.min, NEW_YORK)
-        return _before_next_open(at)
-    text = str(at).strip()
+    if at is None:
+        return None
+    value = at if isinstance(at, date) else _parsed(str(at))
+    if value.year not in YEARS:
+        raise InputError(
+            f"at={at!r} is outside the years {YEARS.start} .. {YEARS.stop - 1} a moment may name"
+        )
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=NEW_YORK)
+    if day_start:
+        return datetime.combine(value, time.min, NEW_YORK)
+    return _before_next_open(value)
+
+
+def _parsed(text: str) -> date | datetime:
+    """Return ISO text as a date (no time part: 2026-11-20, 20261120) or a datetime."""
+    cleaned = text.strip()
     try:
-        if len(text) == 10:
-            return parse_moment(date.fromisoformat(text), day_start=day_start)
-        return parse_moment(datetime.fromisoformat(text))
+        if _HAS_TIME.search(cleaned):
+            return datetime.fromisoformat(cleaned)
+        return date.fromisoformat(cleaned)
     except ValueError:
         raise InputError(
-            f"at={at!r} is neither a date (2026-03-27) nor an ISO time "
+            f"at={text!r} is neither a date (2026-03-27) nor an ISO time "
             "(2026-03-27T15:30, New York unless an offset is given)"
         ) from None
 
@@ -82,7 +103,7 @@ def _before_next_open(day: date) -> datetime:
 
     table = session_table()
     following = table.index_on_or_before(day) + 1
-    if not 0 <= following < len(table.days):
+    if not 0 < following < len(table.days):  # before the calendar's first day, or past it
         return datetime.combine(day, _LAST_SECOND, NEW_YORK)
     opening = datetime.fromtimestamp(table.opens[following], UTC).astimezone(NEW_YORK)
     return opening - timedelta(microseconds=1)
@@ -381,31 +402,25 @@ class Lake:
         )
         return [_alert(row) for row in frame.iter_rows(named=True)]
 
-    def sql(self, query: str, limit: int | None = None) -> pl.DataFrame:
-        """Return the result of read-only SQL over the catalog's views (this Lake's method).
+    def sql(
+        self, query: str, limit: int | None = None, limits: Limits | None = None
+    ) -> pl.DataFrame:
+        """Return the result of one read-only SQL statement over the catalog's views.
 
-        Only reads run (`gammalake sql`'s checks); a refused statement or an SQL error is an
-        InputError. `limit` caps the rows returned. Example (demo home): `lake.sql("SELECT
-        symbol, count(*) AS n FROM snapshots GROUP BY 1 ORDER BY 1").rows()` -> `[('QQQ', 27),
-        ('SPY', 27)]`
+        Runs in the SQL sandbox (warehouse.sandbox; this Lake's method): only files under the
+        lake can be read, nothing written, no setting changed; a refused statement, an SQL
+        error or a query past `limits` (time, memory, temp disk; default: no time limit) is an
+        InputError line. `limit` caps the rows returned. Example (demo home):
+        `lake.sql("SELECT symbol, count(*) AS n FROM snapshots GROUP BY 1 ORDER BY 1").rows()`
+        -> `[('QQQ', 27), ('SPY', 27)]`
         """
-        import duckdb
+        from warehouse.sandbox import LOCAL, SandboxError
+        from warehouse.sandbox import query as sandboxed
 
-        from gammalake.cli.sql import read_statements
-        from warehouse.catalog import reader
-
-        statements = read_statements(query)
         try:
-            with reader(self.home, self.method) as con:
-                for statement in statements[:-1]:
-                    con.sql(statement.query)
-                result = con.sql(statements[-1].query)
-                if result is None:
-                    return pl.DataFrame()
-                return (result.limit(limit) if limit is not None else result).pl()
-        except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise InputError(f"SQL error: {first}") from None
+            return sandboxed(self.home, query, self.method, limits or LOCAL, limit)
+        except SandboxError as exc:
+            raise InputError(str(exc)) from None
 
     # --- internals --------------------------------------------------------------------------
 
@@ -582,8 +597,10 @@ def _outside(symbol: str, at: Moment, moment: datetime | None, span: Span) -> No
     """Return the error for a moment outside a symbol's stored history, naming the range."""
     if moment is None:
         asked = "now"
-    elif not isinstance(at, datetime) and len(str(at).strip()) == 10:
-        asked = str(at).strip()  # a date: said as asked (it stands for that session's view)
+    elif isinstance(at, date) and not isinstance(at, datetime):
+        asked = at.isoformat()  # a date: said as asked (it stands for that session's view)
+    elif isinstance(at, str) and not _HAS_TIME.search(at.strip()):
+        asked = at.strip()
     else:
         asked = moment.astimezone(NEW_YORK).isoformat(timespec="seconds")
     return NotStoredError(

@@ -14,7 +14,8 @@ distances in percent; times ISO 8601 in New York.
 Errors (unknown symbol, a moment outside the stored history, bad SQL, a write statement, a limit
 out of range) come back as tool errors (`isError`) carrying the Lake's one-line message, which
 names what is stored; never a traceback, never invented data. Transports: stdio (`serve_stdio`)
-and streamable HTTP (`serve_http`, on 127.0.0.1 by default, path /mcp).
+and streamable HTTP (`serve_http`, on 127.0.0.1 by default, path /mcp), which sits behind the
+API's Guard: the same keys (GAMMALAKE_API_KEYS) and the same Host check as `gammalake api`.
 """
 
 from __future__ import annotations
@@ -26,23 +27,32 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from types import FrameType
 from typing import Annotated, Any
 
+import polars as pl
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from gammalake.api.server import STOP_SIGNALS, Guard, Guarded, allowed_hosts, run_until_stopped
 from gammalake.lake import Lake, parse_day
 from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import InputError
 from warehouse.errors import WarehouseInputError
+from warehouse.sandbox import SHARED
 
 #: Rows `sql` returns unless asked otherwise, and the most it returns.
 SQL_ROWS, SQL_MAX_ROWS = 200, 5_000
+#: The largest `sql` result turned into a reply (bytes, as polars estimates the table): building
+#: the JSON of a bigger one costs minutes and gigabytes after DuckDB is done, past its limits.
+SQL_MAX_BYTES = 16 * 1024 * 1024
+#: The most cells (rows times columns) a `sql` reply carries: each is a JSON key and value.
+SQL_MAX_CELLS = 1_000_000
 #: Sessions `levels_history` returns unless asked otherwise, and the most it returns.
 HISTORY_ROWS, HISTORY_MAX_ROWS = 260, 5_000
 #: Alerts `alerts` returns unless asked otherwise, and the most it returns.
@@ -52,7 +62,7 @@ TOOLS = (
     *("stored", "gex", "dex", "vex", "chex", "exposure_levels", "exposure_summary"),
     *("levels_history", "scanner", "alerts", "sql"),
 )
-#: Seconds a stdio server has to end after Ctrl-C before it exits with 130 regardless.
+#: Seconds a stdio server has to end after SIGINT or SIGTERM before it exits regardless.
 STOP_GRACE = 1.0
 #: Where the streamable HTTP transport answers.
 HTTP_PATH = "/mcp"
@@ -337,7 +347,7 @@ class LakeTools:
         ] = SQL_ROWS,
         method: Method = None,
     ) -> dict[str, Any]:
-        """Read-only DuckDB SQL over the stored history's views (writes are refused).
+        """Read-only DuckDB SQL over the stored history's views: one statement, reads only.
 
         Views: snapshots (one row per snapshot: symbol, source, method, as_of, trade_date,
         underlying_price, net_gex/net_dex/net_vex/net_chex, regime, gamma_flip, call_wall,
@@ -346,12 +356,16 @@ class LakeTools:
         pct_above_flip in percent), gex_profile, expiry_profile, oi_movers, alerts,
         prices_daily, runs; they hold the server's method (or `method`). GEX in dollars per 1%
         move, DEX in dollars of delta, VEX in dollars per vol point, CHEX in dollars per day.
-        Result times are shown in ISO 8601 New York. Returns columns, rows (dicts) and
-        truncated (true when more than `limit` rows matched).
+        Result times are shown in ISO 8601 New York. Only files under the lake can be read;
+        writes, settings and several statements at once are refused; a query stops after
+        60 s; a result over 16 MiB or 1,000,000 cells is refused (select fewer rows or
+        columns, or aggregate). Returns columns, rows (dicts) and truncated (true when more
+        than `limit` rows matched).
         """
         with _answers():
             most = _count(limit, "limit", SQL_MAX_ROWS)
-            frame = self._of(method).sql(query, limit=most + 1)
+            frame = self._of(method).sql(query, limit=most + 1, limits=SHARED)
+            _fits(frame.head(most))
             rows = frame.head(most).to_dicts()
             return plain(
                 {
@@ -365,6 +379,23 @@ class LakeTools:
     def all(self) -> list[Callable[..., dict[str, Any]]]:
         """Return the tools, in the order agents see them."""
         return [getattr(self, name) for name in TOOLS]
+
+
+def _fits(frame: pl.DataFrame) -> None:
+    """Refuse (ToolError, one line) a result too large to send: too many cells or bytes."""
+    cells = frame.height * frame.width
+    if cells > SQL_MAX_CELLS:
+        raise ToolError(
+            f"the result holds {cells:,} cells ({frame.height:,} rows x {frame.width:,} "
+            f"columns), over the {SQL_MAX_CELLS:,} a reply may carry: select fewer rows or columns"
+        )
+    size = frame.estimated_size()
+    if size > SQL_MAX_BYTES:
+        raise ToolError(
+            f"the result holds {size / 2**20:,.0f} MiB ({frame.height:,} rows), over the "
+            f"{SQL_MAX_BYTES // 2**20} MiB a reply may carry: select fewer rows or columns, "
+            "or aggregate"
+        )
 
 
 def create_server(lake: Lake) -> MCPServer:
@@ -388,30 +419,56 @@ def _description(tool: Callable[..., Any]) -> str:
     return " ".join((tool.__doc__ or "").split())
 
 
-def serve_stdio(server: MCPServer) -> None:
-    """Serve over stdin/stdout until the client closes stdin or Ctrl-C (stdout carries only MCP).
+def serve_stdio(server: MCPServer, banner: str | None = None) -> None:
+    """Serve over stdin/stdout until the client closes stdin, Ctrl-C or SIGTERM (stdout: MCP only).
 
-    The SDK reads stdin in a worker thread that no signal interrupts, so Ctrl-C alone would
-    wait for the client's next line. After Ctrl-C a daemon timer therefore ends the process
-    with 130 if it has not ended within STOP_GRACE seconds: the server only reads, nothing is
-    left half-written. A SIGINT that was ignored when the process started stays ignored.
+    After SIGINT or SIGTERM the process says one line on stderr and exits 130 or 143. The SDK
+    reads stdin in a worker thread that no signal interrupts, so a stop alone would wait for
+    the client's next line: a daemon timer therefore exits anyway once STOP_GRACE seconds have
+    passed (the server only reads, nothing is left half-written). A SIGINT that was ignored when
+    the process started stays ignored. `banner` is said on stderr once the handlers are in
+    place, so a stop sent on seeing it is always handled so.
     """
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        server.run("stdio")
-        return
-    signal.signal(signal.SIGINT, _interrupted)
+    caught: list[int] = []
+    timers: list[threading.Timer] = []
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+        timer = threading.Timer(STOP_GRACE, _exit_stopped, args=(signum,))
+        timer.daemon = True
+        timer.start()
+        timers.append(timer)
+        raise KeyboardInterrupt
+
+    ignored = signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    stops = [sig for sig in STOP_SIGNALS if not (ignored and sig == signal.SIGINT)]
+    previous = {sig: signal.signal(sig, stop) for sig in stops}
     try:
+        if banner is not None:
+            say(banner)
         server.run("stdio")
+    except KeyboardInterrupt:
+        if not caught:
+            raise
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        for timer in timers:
+            timer.cancel()
+        say(_stopped(caught[0]))
+        sys.exit(128 + caught[0])
 
 
-def _interrupted(signum: int, frame: FrameType | None) -> None:
-    """Stop on Ctrl-C: raise KeyboardInterrupt, and exit 130 anyway once the grace has passed."""
-    timer = threading.Timer(STOP_GRACE, os._exit, args=(130,))
-    timer.daemon = True
-    timer.start()
-    raise KeyboardInterrupt
+def _stopped(signum: int) -> str:
+    """Return the line said when a stop signal ended the server."""
+    return f"gammalake mcp: stopped by {signal.Signals(signum).name}"
+
+
+def _exit_stopped(signum: int) -> None:
+    """End the process now with 128 + `signum`, saying why (the stop grace has passed)."""
+    say(_stopped(signum))
+    os._exit(128 + signum)
 
 
 def serve_http(
@@ -419,15 +476,20 @@ def serve_http(
     host: str = "127.0.0.1",
     port: int = 8788,
     ready: Callable[[str], None] | None = None,
+    guard: Guard | None = None,
 ) -> None:
-    """Serve streamable HTTP at http://host:port/mcp until Ctrl-C (port 0: a free one).
+    """Serve streamable HTTP at http://host:port/mcp until SIGINT or SIGTERM (port 0: any).
 
-    `ready` is called with the endpoint's URL once the socket listens. On a loopback host the
-    SDK's DNS-rebinding protection accepts only loopback Host and Origin headers.
+    After a stop signal the open requests finish, one line is said and the process exits 130
+    (SIGINT) or 143 (SIGTERM): `run_until_stopped`.
+
+    `ready` is called with the endpoint's URL once the socket listens. `guard` (default: no
+    key, loopback Host names) is checked before the SDK sees a request: the API's keys
+    (X-Api-Key or Authorization: Bearer) and Host check, so MCP over HTTP is no back door.
     """
     import uvicorn
 
-    app = server.streamable_http_app(streamable_http_path=HTTP_PATH, host=host)
+    app = http_app(server, host, guard or Guard(hosts=allowed_hosts(host)))
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
@@ -437,7 +499,13 @@ def serve_http(
                 ready(f"http://{_url_host(bound[0])}:{bound[1]}{HTTP_PATH}")
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    _Server(config).run()
+    run_until_stopped(_Server(config), "gammalake mcp")
+
+
+def http_app(server: MCPServer, host: str, guard: Guard) -> Guarded:
+    """Return the streamable HTTP app of `server` at HTTP_PATH behind `guard` (every path)."""
+    app = server.streamable_http_app(streamable_http_path=HTTP_PATH, host=host)
+    return Guarded(app, replace(guard, open_paths=frozenset(), open_prefixes=()))
 
 
 def _url_host(host: str) -> str:

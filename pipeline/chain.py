@@ -90,7 +90,9 @@ def duplicate_contracts(frame: pl.DataFrame) -> pl.DataFrame:
     `contract` id when it has one, else by expiration, strike and right (`key` is then
     "2024-01-19 470.0 C"). Rows with ids are never matched on expiration/strike/right: real
     SPX files list SPX and SPXW contracts with the same expiry, strike and right under
-    different ids, and both are real. Costs one hashing pass when there is no duplicate.
+    different ids, and both are real. Ids are compared canonical (whitespace removed, upper
+    case: the root, expiry, type and strike an OSI id spells), so `SPY   230915C00450000`
+    and `SPY230915C00450000` are one contract. Costs one hashing pass when there is none.
     """
     import polars as pl
 
@@ -107,13 +109,24 @@ def duplicate_contracts(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def canonical_ids() -> pl.Expr:
+    """Return the `contract` column in canonical form: no whitespace, upper case.
+
+    OSI pads a root to six characters with spaces (`SPY   230915C00450000`); feeds and files
+    send both forms, so the same contract under both must key the same (see roots.canonical_id).
+    """
+    import polars as pl
+
+    return pl.col("contract").cast(pl.String).str.replace_all(r"\s+", "").str.to_uppercase()
+
+
 def _ids(frame: pl.DataFrame) -> pl.Expr | None:
-    """Return the stripped contract ids with blanks as null, or None without a contract column."""
+    """Return the canonical contract ids with blanks as null, or None without a contract column."""
     import polars as pl
 
     if "contract" not in frame.columns:
         return None
-    contract = pl.col("contract").cast(pl.String).str.strip_chars()
+    contract = canonical_ids()
     return pl.when(contract != "").then(contract)
 
 
@@ -125,7 +138,7 @@ def _contract_key(frame: pl.DataFrame) -> pl.Expr:
     if ids is None:
         return pl.struct(*CONTRACT_FIELDS)
     if _all_have_ids(frame.get_column("contract")):
-        return pl.col("contract").cast(pl.String).str.strip_chars()
+        return canonical_ids()
     no_id = ids.is_null()
     fields = [pl.when(no_id).then(pl.col(c)).alias(c) for c in CONTRACT_FIELDS]
     return pl.struct(ids.alias("contract"), *fields)

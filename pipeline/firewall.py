@@ -16,7 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.chain import Chain, describe_duplicates, duplicate_contracts
+from pipeline.chain import Chain, canonical_ids, describe_duplicates, duplicate_contracts
+from pipeline.roots import CHAIN_SYMBOL, OSI_PATTERN, roots_of
 from pipeline.sessions import calendar_span
 from pipeline.sources.base import FetchError
 
@@ -136,42 +137,189 @@ def _parsed(name: str, text: Any) -> datetime:
         raise RejectedError(f"{name}.as_of {text!r} is not an ISO 8601 time") from None
 
 
+#: Plausible ranges of a chain's numbers; anything outside is refused naming the field. Wide on
+#: purpose (no listed option comes near a bound) and tight enough that the engine's products
+#: (GEX = OI x 100 x gamma x spot^2 / 100, summed over a chain) stay far from float overflow.
+SPOT_RANGE = (0.0, 1e7)  # exclusive: price units of the underlying (BRK.A is under 1e6)
+STRIKE_RANGE = (0.0, 1e7)  # exclusive, and within the factors of spot below
+#: Strikes stand at most this many times above spot (listed strikes stay within a few times).
+STRIKE_SPOT_FACTOR = 100.0
+#: ... and at least spot over this: real chains list tiny strikes far below spot (NDX 1.0 at
+#: spot 14,694 in refdata), so the bound below is far wider; 1e-300 is no listed strike.
+STRIKE_BELOW_FACTOR = 1e5
+MIN_IV = 1e-4  # 0.01 %: the smallest positive IV a quote can mean
+IV_RANGE = (0.0, 20.0)  # a fraction: 20 = 2000 % (meme-stock 0DTE IVs reach a few hundred %)
+DELTA_RANGE = (-1.0, 1.0)
+GAMMA_RANGE = (0.0, 1e6)  # per unit of spot: short-dated, low-priced contracts reach thousands
+PRICE_RANGE = (0.0, 1e7)  # bid and ask, premium in price units
+MAX_EXPIRY_YEARS = 30  # listed LEAPS run about 3 years; later is a corrupt date
+#: Column -> (low, high), both inclusive; MAX_CONTRACTS bounds OI and volume (whole contracts).
+CONTRACT_RANGES: dict[str, tuple[float, float]] = {
+    "iv": IV_RANGE,
+    "delta": DELTA_RANGE,
+    "gamma": GAMMA_RANGE,
+    "bid": PRICE_RANGE,
+    "ask": PRICE_RANGE,
+    "open_interest": (0, MAX_CONTRACTS),
+    "volume": (0, MAX_CONTRACTS),
+    "prev_open_interest": (0, MAX_CONTRACTS),
+}
+
+
 def check_chain(
     chain: Chain, symbol: str, asked: datetime | None, now: datetime, window: Window | None = None
 ) -> None:
-    """Refuse a chain: another symbol, a bad spot or time, bad numbers, duplicate contracts."""
+    """Refuse a chain: another symbol, a bad time, or contents check_contents refuses."""
     where = chain.origin or chain.symbol
     if chain.symbol != symbol:
         raise RejectedError(f"{where}: the chain is of {chain.symbol}, but {symbol} was asked for")
-    if not math.isfinite(chain.spot):
-        raise RejectedError(f"{where}: spot is {chain.spot}")
-    check_time(chain.as_of, asked, now, window or Window())
-    _check_contracts(chain.frame, where)
+    try:
+        check_time(chain.as_of, asked, now, window or Window())
+    except RejectedError as exc:
+        raise RejectedError(f"{where}: {exc}") from None
+    check_contents(chain)
 
 
-def _check_contracts(frame: pl.DataFrame, where: str) -> None:
-    """Refuse non-finite numbers, impossible strikes or counts, and duplicate contracts.
+def check_contents(chain: Chain) -> None:
+    """Refuse a chain whose symbol, spot or contracts cannot be trusted (time aside).
 
-    Every check runs in one pass; the offending row is looked up only when one fails.
+    Refused, in one line naming the origin and the field: a symbol that is no ticker, a spot
+    outside SPOT_RANGE, non-finite numbers, strikes outside STRIKE_RANGE or far from spot,
+    IV/greeks/prices/counts outside CONTRACT_RANGES, expirations past MAX_EXPIRY_YEARS, a
+    root that is not the symbol's (pipeline.roots.ROOTS), and a contract listed twice (ids
+    compared canonical).
     """
+    where = chain.origin or chain.symbol
+    _check_symbol(chain.symbol, where)
+    low, high = SPOT_RANGE
+    if not (math.isfinite(chain.spot) and low < chain.spot < high):
+        raise RejectedError(
+            f"{where}: spot {chain.spot!r} is outside the plausible range ({low:g}, {high:g})"
+        )
+    _check_contracts(chain.frame, where, chain.spot)
+    _check_expirations(chain, where)
+    check_roots(chain.frame, chain.symbol, where)
+
+
+def _check_expirations(chain: Chain, where: str) -> None:
+    """Refuse an expiration more than MAX_EXPIRY_YEARS after the chain's time.
+
+    (Expirations before it are fine: the engine drops and counts them.)
+    """
+    day = chain.as_of.date()
+    last = day.replace(year=min(day.year + MAX_EXPIRY_YEARS, 9999), month=1, day=1)
+    late = chain.frame.with_row_index("_row").filter(pl.col("expiration") > last)
+    if late.height:
+        row = late.row(0, named=True)
+        label = f" ({row['contract']})" if row.get("contract") else ""
+        raise RejectedError(
+            f"{where}: contract row {row['_row'] + 1}{label}: expiration {row['expiration']} is "
+            f"more than {MAX_EXPIRY_YEARS} years after as_of {day}"
+        )
+
+
+def _check_symbol(symbol: str, where: str) -> None:
+    """Refuse a chain symbol that is no ticker (pipeline.roots.CHAIN_SYMBOL)."""
+    if not CHAIN_SYMBOL.fullmatch(symbol):
+        raise RejectedError(
+            f"{where}: symbol {symbol!r} is not a ticker (upper-case letters and digits, "
+            "then '.' or '-', at most 10 characters)"
+        )
+
+
+def chain_roots(frame: pl.DataFrame) -> pl.Expr | None:
+    """Return each row's option root: the `root` column, else parsed from an OSI `contract` id.
+
+    Null where a row has no id or an id that is not OSI (generic files may use their own ids);
+    None when the frame has neither column.
+    """
+    if "root" in frame.columns:
+        return pl.col("root").cast(pl.String).str.strip_chars().str.to_uppercase()
+    if "contract" in frame.columns:
+        return canonical_ids().str.extract(OSI_PATTERN, 1)
+    return None
+
+
+def check_roots(frame: pl.DataFrame, symbol: str, where: str) -> None:
+    """Refuse a chain holding a contract whose root does not belong to `symbol` (ROOTS)."""
+    roots = chain_roots(frame)
+    if roots is None or frame.height == 0:
+        return
+    allowed = sorted(roots_of(symbol))
+    foreign = frame.with_row_index("_row").filter(~roots.is_in(allowed).fill_null(True))
+    if foreign.height:
+        row = foreign.row(0, named=True)
+        root = frame.select(roots).item(row["_row"], 0)
+        label = f" ({row['contract']})" if row.get("contract") else ""
+        raise RejectedError(
+            f"{where}: contract row {row['_row'] + 1}{label}: root {root!r} does not belong to "
+            f"{symbol} (its roots: {', '.join(allowed)}); {foreign.height} such row(s)"
+        )
+
+
+def _range_checks(frame: pl.DataFrame, spot: float) -> dict[str, pl.Expr]:
+    """Return message -> failing-row expression of every plausibility check on the contracts."""
     checks: dict[str, pl.Expr] = {
         f"{c} is not finite": ~pl.col(c).is_finite()
         for c, t in frame.schema.items()
         if t.is_float()
     }
-    checks["strike must be positive"] = pl.col("strike") <= 0
-    limit = f"open_interest must be 0 to {MAX_CONTRACTS:.0e}"
-    checks[limit] = ~pl.col("open_interest").is_between(0, MAX_CONTRACTS)
+    low, high = STRIKE_RANGE
+    checks[f"strike is outside ({low:g}, {high:g})"] = (pl.col("strike") <= low) | (
+        pl.col("strike") >= high
+    )
+    factor = STRIKE_SPOT_FACTOR
+    checks[f"strike is more than {factor:g} times spot {spot:g}"] = pl.col("strike") > (
+        spot * factor
+    )
+    below = STRIKE_BELOW_FACTOR
+    checks[f"strike is below spot {spot:g} / {below:g}"] = pl.col("strike") < spot / below
+    for column, (low, high) in CONTRACT_RANGES.items():
+        if column in frame.columns:
+            checks[f"{column} is outside [{low:g}, {high:g}]"] = ~pl.col(column).is_between(
+                low, high
+            )
+    if "iv" in frame.columns:
+        # 0 stands for "no IV" (solved from the quotes); a positive IV this small is a unit
+        # error that overflows the greeks (d1 ~ 1/IV).
+        tiny = pl.col("iv").is_between(0.0, MIN_IV, closed="none")
+        checks[f"iv is above 0 but below {MIN_IV:g}"] = tiny
+    return checks
+
+
+def _check_contracts(frame: pl.DataFrame, where: str, spot: float) -> None:
+    """Refuse non-finite or implausible numbers and duplicate contracts.
+
+    Every check runs in one pass; the offending row is looked up only when one fails.
+    """
+    checks = _range_checks(frame, spot)
     flags = frame.select(e.fill_null(False).any().alias(m) for m, e in checks.items()).row(0)
     for (message, failing), hit in zip(checks.items(), flags, strict=True):
         if hit:
             row = frame.with_row_index("_row").filter(failing.fill_null(False)).row(0, named=True)
-            raise RejectedError(f"{where}: contract row {row['_row'] + 1}: {message}")
+            column = message.split(" ", 1)[0]
+            label = f" ({row['contract']})" if row.get("contract") else ""
+            raise RejectedError(
+                f"{where}: contract row {row['_row'] + 1}{label}: {message}, "
+                f"got {row.get(column)!r}"
+            )
     _check_duplicates(frame, where)
 
 
 def _check_duplicates(frame: pl.DataFrame, where: str) -> None:
-    """Refuse a contract listed twice (by id when the chain has ids, else expiry/strike/right)."""
+    """Refuse a contract listed twice (canonical id, else expiry/strike/right)."""
     duplicates = duplicate_contracts(frame)
     if duplicates.height:
         raise RejectedError(f"{where}: {describe_duplicates(duplicates)}")
+
+
+def check_finite_payloads(payloads: Mapping[str, Any], where: str) -> None:
+    """Refuse payloads (engine output or vendor) holding a NaN or infinite number anywhere.
+
+    A finite but absurd input can overflow the engine; nothing non-finite is ever stored or
+    printed. The message names the origin and the payload field (`dex.net_dex`).
+    """
+    for name, payload in payloads.items():
+        for path, value in _walk(payload, name):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise RejectedError(f"{where}: {path} is {value} (numbers must be finite)")

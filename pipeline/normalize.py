@@ -182,7 +182,32 @@ def snapshot_rows(
         rows["strikes"] = strikes.with_columns(*(pl.lit(v).alias(k) for k, v in keys.items()))
     if "expiries" in payloads:
         rows["expiries"] = _expiry_rows(payloads["expiries"], keys)
+    check_finite_rows(rows, f"{symbol} {moment.isoformat()}")
     return rows
+
+
+def check_finite_rows(rows: Mapping[str, pl.DataFrame], where: str) -> None:
+    """Refuse rows about to be stored that hold a NaN or infinite number (nulls are fine).
+
+    The last guard before a write: a finite but absurd input (a spot of 1e300) overflows the
+    engine's products to inf, and a stored inf breaks every reader (the API answers 400).
+    Raises PayloadError naming `where`, the dataset, the column and the first bad row.
+    """
+    for dataset, frame in rows.items():
+        floats = [c for c, t in frame.schema.items() if t.is_float()]
+        if not floats or frame.height == 0:
+            continue
+        bad = frame.select(
+            (~pl.col(c).is_finite()).fill_null(False).any().alias(c) for c in floats
+        ).row(0)
+        for column, hit in zip(floats, bad, strict=True):
+            if hit:
+                values = frame.get_column(column)
+                index = int((~values.is_finite()).fill_null(False).arg_max() or 0)
+                raise PayloadError(
+                    f"payload rejected: {where}: {dataset}.{column} is {values[index]} "
+                    f"(row {index + 1}); numbers must be finite"
+                )
 
 
 def _expiry_rows(payload: Mapping[str, Any], keys: Mapping[str, Any]) -> pl.DataFrame:

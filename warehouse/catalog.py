@@ -20,7 +20,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -110,16 +110,31 @@ def _with_method(sql: str, method: str | None) -> str:
     return sql.replace("{keep}", keep).replace("{lineage}", "")
 
 
-def view_statements(present: list[str], method: str | None = None) -> list[str]:
+def dataset_view(name: str, legacy: bool) -> str:
+    """Return the CREATE VIEW statement of one dataset's files.
+
+    Files in the layout by source and date all carry the current schema (doctor reports any
+    other), so the view reads them without `union_by_name`, which opens every file's footer
+    when the view is defined: 1.5 s for 2,500 files, ten years of a day-partitioned table.
+    `legacy` (files of an older layout or schema may be present): match columns by name.
+    """
+    if legacy:
+        source = f"'lake/{name}/**/*.parquet', hive_partitioning = false, union_by_name = true"
+    else:
+        source = f"'lake/{name}/source=*/*/*.parquet', hive_partitioning = false"
+    return f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({source})"
+
+
+def view_statements(
+    present: list[str], method: str | None = None, legacy: Collection[str] | None = None
+) -> list[str]:
     """Return CREATE VIEW statements for the datasets in `present` and what derives from them.
 
     Derived views keep `method`'s recipe (and vendor rows); None keeps every method.
+    `legacy`: the datasets with files outside the current layout (`Lake.legacy_datasets`);
+    None (not known) reads every dataset as if it had some.
     """
-    statements = [
-        f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet("
-        f"'lake/{name}/**/*.parquet', hive_partitioning = false, union_by_name = true)"
-        for name in present
-    ]
+    statements = [dataset_view(n, legacy is None or n in legacy) for n in present]
     made: set[str] = set()
     for view in derived_views():
         if view.name not in made and set(view.needs) <= set(present) | made:
@@ -151,7 +166,9 @@ def connect(home: Path, method: str | None = None) -> duckdb.DuckDBPyConnection:
     """
     con = duckdb.connect(":memory:")
     con.execute("SET file_search_path = ?", [str(home.resolve())])
-    for statement in view_statements(Lake(home).datasets(), method or default_method(home)):
+    lake = Lake(home)
+    chosen = method or default_method(home)
+    for statement in view_statements(lake.datasets(), chosen, lake.legacy_datasets()):
         con.execute(statement)
     return con
 
@@ -199,8 +216,9 @@ def rebuild(home: Path, method: str | None = None) -> CatalogBuild:
     """
     chosen = validate_method(method) if method else default_method(home)
     home.mkdir(parents=True, exist_ok=True)
-    present = Lake(home).datasets()
-    statements = view_statements(present, chosen)
+    lake = Lake(home)
+    present = lake.datasets()
+    statements = view_statements(present, chosen, lake.legacy_datasets())
     with flocked(home / "locks" / "catalog.lock", fcntl.LOCK_EX):
         held = _writers(home)
         if not held:
@@ -299,7 +317,8 @@ def ensure(home: Path, method: str | None = None) -> CatalogBuild | None:
     """
     built = read_manifest(home)
     wanted = method or default_method(home)
-    statements = view_statements(Lake(home).datasets(), wanted)
+    lake = Lake(home)
+    statements = view_statements(lake.datasets(), wanted, lake.legacy_datasets())
     current = (
         built.get("views") == fingerprint(statements)
         and built.get("method") == wanted

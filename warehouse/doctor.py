@@ -29,7 +29,14 @@ _PID = re.compile(r"-(\d+)-[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + r"$")
 _RAW_PID = re.compile(r"\.(\d+)\.[0-9a-f]{8}\.tmp$")
 _SYM = r"(?P<s>[A-Z0-9^][A-Z0-9.^_-]{0,19})"
 #: The relative path of a partition file under lake/<dataset>/, per grain (see Lake._merge).
+_SRC = r"(?P<src>[a-z][a-z0-9_-]{0,39})"
 _NAMES: dict[Grain, re.Pattern[str]] = {
+    "source_day": re.compile(
+        rf"source={_SRC}/day=(?P<d>\d{{4}}-\d\d-\d\d)/(?P=d)\.[0-9a-f]{{8}}\.parquet"
+    ),
+    "source_month": re.compile(
+        rf"source={_SRC}/month=(?P<d>\d{{4}}-\d\d)/(?P=d)\.[0-9a-f]{{8}}\.parquet"
+    ),
     "symbol_day": re.compile(rf"symbol={_SYM}/day=(?P<d>\d{{4}}-\d\d-\d\d)/(?P=s)_(?P=d)\.parquet"),
     "symbol_month": re.compile(rf"symbol={_SYM}/month=(?P<d>\d{{4}}-\d\d)/(?P=s)_(?P=d)\.parquet"),
     "symbol_year": re.compile(rf"symbol={_SYM}/year=(?P<d>\d{{4}})/(?P=s)_(?P=d)\.parquet"),
@@ -113,9 +120,29 @@ def _foreign(path: Path, parts: tuple[str, ...]) -> str | None:
         return f"not in a dataset's folder ({', '.join(DATASETS)})"
     if path.suffix != ".parquet":
         return "not a Parquet file"
-    if not _NAMES[DATASETS[parts[0]].grain].fullmatch("/".join(parts[1:])):
+    relative = "/".join(parts[1:])
+    if not _NAMES[DATASETS[parts[0]].grain].fullmatch(relative):
+        if any(pattern.fullmatch(relative) for pattern in _NAMES.values()):
+            return None  # an older layout's file: check_layout reports it
         return f"its name does not follow {parts[0]}'s partition layout"
     return None
+
+
+def check_layout(lake: Lake, report: Report) -> None:
+    """Warn about files still in an older partition layout (one folder per symbol)."""
+    old = sum(
+        1
+        for name, spec in DATASETS.items()
+        for path in lake.files(name)
+        if not _NAMES[spec.grain].fullmatch(path.relative_to(lake.root / name).as_posix())
+        and any(p.fullmatch(path.relative_to(lake.root / name).as_posix()) for p in _NAMES.values())
+    )
+    if old:
+        report.add(
+            "warning",
+            f"{old} lake file(s) in an older partition layout (a folder per symbol): "
+            "run `gammalake rebuild` to move them into the layout by source and date",
+        )
 
 
 def check_files(lake: Lake, spec: Dataset, report: Report) -> list[Path]:
@@ -159,6 +186,7 @@ def check_rows(home: Path, spec: Dataset, files: list[Path], report: Report) -> 
         return
     before = len(report.findings)
     con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")  # dates of as_of as the lake places them
     with reading(home):
         _check_keys(con, spec, files, report)
     con.close()
@@ -190,14 +218,20 @@ def _check_keys(
     )
     if dupes:
         report.add("error", f"{spec.name}: {dupes} key(s) stored more than once ({keys})")
-    if spec.grain != "month":
-        misfiled = _count(
-            con,
-            files,
-            "SELECT count(*) FROM ROWS WHERE filename NOT LIKE '%/symbol=' || symbol || '/%'",
-        )
-        if misfiled:
-            report.add("error", f"{spec.name}: {misfiled} row(s) in another symbol's folder")
+    misfiled = _count(con, files, _MISFILED.replace("PLACED", spec.placed_by))
+    if misfiled:
+        report.add("error", f"{spec.name}: {misfiled} row(s) in another partition's folder")
+
+
+#: Rows whose partition folders (symbol, or source and date) are not their own.
+_MISFILED = """
+SELECT count(*) FROM ROWS WHERE CASE
+    WHEN filename LIKE '%/symbol=%' THEN filename NOT LIKE '%/symbol=' || symbol || '/%'
+    WHEN filename LIKE '%/source=%' THEN filename NOT LIKE '%/source=' || source || '/%'
+        OR (filename NOT LIKE '%/day=' || strftime(PLACED::DATE, '%Y-%m-%d') || '/%'
+            AND filename NOT LIKE '%/month=' || strftime(PLACED::DATE, '%Y-%m') || '/%')
+    ELSE false END
+"""
 
 
 #: Per engine-made snapshot: its engine version, and whether the same (symbol, source, as_of,
@@ -277,7 +311,10 @@ def check_catalog(home: Path, lake: Lake, method: str | None, report: Report) ->
         )
     _check_stale(home, built, report)
     # The file should hold what catalog.json records; a method change was reported above.
-    _check_file(home, catalog.view_statements(present, catalog.default_method(home)), report)
+    statements = catalog.view_statements(
+        present, catalog.default_method(home), lake.legacy_datasets()
+    )
+    _check_file(home, statements, report)
     if len(report.findings) == before:
         shown = wanted or "none, every method shown"
         report.add("ok", f"catalog covers {', '.join(present)} (default method: {shown})")
@@ -373,6 +410,7 @@ def diagnose(home: Path, engine_version: int | None = None, method: str | None =
     lake = Lake(home)
     check_temp_files(home, report)
     stored = check_foreign_files(lake, report)
+    check_layout(lake, report)
     for spec in DATASETS.values():
         readable = check_files(lake, spec, report)
         check_rows(home, spec, readable, report)

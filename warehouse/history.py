@@ -1,11 +1,14 @@
 """Read queries of the stored history: what `gammalake.Lake` and the local API serve.
 
-Every query reads Parquet files of the lake (one symbol's, lake/<dataset>/symbol=<SYM>/...,
-whatever the partition grain) on a DuckDB in-memory connection that the History keeps, under
-the shared swap lock (`warehouse.locks.reading`): a writer never swaps a file under a running
-query, and no request pays for defining the catalog's views (about 60 ms a connection), so the
-local API answers in a few milliseconds. Each query runs on a cursor of its own: threads may
-share one History.
+Every query reads Parquet files of the lake on a DuckDB in-memory connection that the History
+keeps, under the shared swap lock (`warehouse.locks.reading`): a writer never swaps a file
+under a running query, and no request pays for defining the catalog's views (about 60 ms a
+connection), so the local API answers in a few milliseconds. A symbol is found by a filter
+that DuckDB pushes into the Parquet row-group statistics (partitions hold every symbol,
+sorted); one snapshot's strikes are read from its day's partition only. Files of the older
+layout (lake/<dataset>/symbol=<SYM>/...) are read too, until `gammalake rebuild` moves them.
+Each query runs on a cursor of its own: threads may share one History; Parquet footers are
+cached in the process (`parquet_metadata_cache`), so repeated queries skip re-reading them.
 
 Method: the rows of one method are read (`default@v1`, ...). A symbol with no row of that
 method falls back to its `vendor` rows (a vendor's figures, which no engine method made), as
@@ -14,7 +17,9 @@ backtests do; `method="vendor"` reads vendor rows only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -30,17 +35,23 @@ from warehouse.raw import INPUT, RawArchive, RawInput, read_envelope, read_input
 from warehouse.schema import dataset
 
 VENDOR = "vendor"
-#: The files `$files` of one dataset, columns matched by name (older files may lack some).
-_READ = "read_parquet($files, union_by_name = true, hive_partitioning = false)"
-#: Rows of `$method` (or, for a symbol that has none, its vendor rows) of the files `$files`.
-_CHOSEN = f"""
+#: Symbols whose snapshot keys a History keeps (a few hundred KB each for ten years).
+KEYS_CACHED = 512
+#: The files `$files` of one dataset; columns matched by name (`$by_name`) only when files of
+#: an older layout are among them: binding by name opens every file's footer (~0.6 ms each).
+_READ = "read_parquet($files, union_by_name = $by_name, hive_partitioning = false)"
+#: Rows of `$method` (or, for a symbol that has none, its vendor rows) of the files `$files`,
+#: of the symbol `$symbol` where {one} is filled in.
+_CHOSEN_SQL = f"""
 WITH chosen AS (
     SELECT * FROM {_READ}
-    WHERE method IN ($method, 'vendor')
+    WHERE method IN ($method, 'vendor'){{one}}
     QUALIFY method = CASE WHEN bool_or(method = $method) OVER (PARTITION BY symbol)
                           THEN $method ELSE 'vendor' END
 )
 """
+_CHOSEN = _CHOSEN_SQL.replace("{one}", "")
+_ONE = _CHOSEN_SQL.replace("{one}", " AND symbol = $symbol")
 #: Daily figures `history` returns (the snapshot columns, `underlying_price` as `spot`).
 DAILY_COLUMNS = (
     *("trade_date", "as_of", "source", "method", "underlying_price", "net_gex", "net_dex"),
@@ -75,11 +86,14 @@ class Key:
     source: str
     method: str
     as_of: datetime
+    #: The session the snapshot describes, when known: its rows are read from that day only.
+    trade_date: date | None = None
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> Key:
-        """Return the key of a snapshot row."""
-        return cls(row["symbol"], row["source"], row["method"], row["as_of"])
+        """Return the key of a snapshot row (with its trade date, when the row has one)."""
+        day = row.get("trade_date")
+        return cls(row["symbol"], row["source"], row["method"], row["as_of"], day)
 
 
 class History:
@@ -90,44 +104,59 @@ class History:
         self.home = home
         self._lake = Lake(home)
         self._con = duckdb.connect(":memory:")
+        self._con.execute("SET GLOBAL parquet_metadata_cache = true")
+        self._keys: dict[tuple[str, str], tuple[tuple[tuple[str, int], ...], pl.DataFrame]] = {}
 
     def close(self) -> None:
         """Close the connection (queries after this fail)."""
         self._con.close()
 
-    def files(self, name: str, symbol: str | None = None) -> list[str]:
-        """Return the Parquet files of dataset `name` (of one symbol when given), sorted."""
-        root = self._lake.root / dataset(name).name
-        pattern = f"symbol={symbol}/**/*.parquet" if symbol else "**/*.parquet"
-        return [str(p) for p in sorted(root.glob(pattern))]
+    def files(self, name: str, symbol: str | None = None, day: date | None = None) -> list[str]:
+        """Return the Parquet files that may hold rows of `symbol` on `day` (None: any), sorted.
 
-    def _frame(self, name: str, sql: str, params: dict[str, Any], files: list[str]) -> pl.DataFrame:
-        """Return the result of `sql` over `files` ($files), or an empty frame of `name`."""
-        if not files:
-            return pl.DataFrame(schema=dataset(name).schema)
+        Call it under `reading(home)`: a compaction may remove files once the lock is free.
+        """
+        return [str(p) for p in partition_files(self._lake.root / name, symbol, day)]
+
+    def _frame(
+        self,
+        name: str,
+        sql: str,
+        params: dict[str, Any],
+        symbol: str | None = None,
+        day: date | None = None,
+    ) -> pl.DataFrame:
+        """Return the result of `sql` over the files of `symbol` on `day` ($files, $symbol).
+
+        An empty frame of `name`'s columns when there is no such file.
+        """
         with reading(self.home):
+            files = self.files(name, symbol, day)
+            if not files:
+                return pl.DataFrame(schema=dataset(name).schema)
+            params = {**params, **_files_params(files)} | ({"symbol": symbol} if symbol else {})
             cursor = self._con.cursor()
             try:
-                return cursor.sql(sql, params={**params, "files": files}).pl()
+                return cursor.sql(sql, params=params).pl()
             finally:
                 cursor.close()
 
     def methods(self, symbol: str) -> list[str]:
         """Return every method stored for `symbol`'s snapshots, sorted (for messages)."""
-        sql = f"SELECT DISTINCT method FROM {_READ} ORDER BY 1"
-        frame = self._frame("snapshots", sql, {}, self.files("snapshots", symbol))
+        sql = f"SELECT DISTINCT method FROM {_READ} WHERE symbol = $symbol ORDER BY 1"
+        frame = self._frame("snapshots", sql, {}, symbol)
         return frame.get_column("method").to_list()
 
     def symbols(self, method: str) -> list[str]:
         """Return the symbols with snapshots of `method` or vendor snapshots, sorted."""
         sql = _CHOSEN + "SELECT DISTINCT symbol FROM chosen ORDER BY symbol"
-        frame = self._frame("snapshots", sql, {"method": method}, self.files("snapshots"))
+        frame = self._frame("snapshots", sql, {"method": method})
         return frame.get_column("symbol").to_list()
 
     def span(self, symbol: str, method: str) -> Span | None:
         """Return the first and last as_of of `symbol`'s snapshots, or None when it has none."""
-        sql = _CHOSEN + "SELECT min(as_of), max(as_of), count(*) FROM chosen"
-        frame = self._frame("snapshots", sql, {"method": method}, self.files("snapshots", symbol))
+        sql = _ONE + "SELECT min(as_of), max(as_of), count(*) FROM chosen"
+        frame = self._frame("snapshots", sql, {"method": method}, symbol)
         if frame.height == 0 or frame.item(0, 2) == 0:
             return None
         return Span(frame.item(0, 0), frame.item(0, 1), frame.item(0, 2))
@@ -136,28 +165,52 @@ class History:
         """Return the snapshot of `symbol` latest at or before `at` (None: the latest).
 
         None when there is none. Ties of as_of between sources go to the first source by name.
+        The key comes from the symbol's snapshot keys (`keys`, cached), the row from its
+        month's file only: reading every column of ten years of row groups was most of an
+        API request's time.
         """
-        until = "" if at is None else "QUALIFY as_of <= $at"
-        sql = _CHOSEN + (
-            "SELECT *, min(as_of) OVER () AS _first, max(as_of) OVER () AS _last, "
-            f"count(*) OVER () AS _count FROM chosen {until} ORDER BY as_of DESC, source LIMIT 1"
+        keys = self.keys(symbol, method)
+        as_of = pl.col("as_of").dt.convert_time_zone("UTC")  # DuckDB says Etc/UTC
+        chosen = (
+            keys if at is None else keys.filter(as_of <= pl.lit(at).dt.convert_time_zone("UTC"))
         )
-        params: dict[str, Any] = {"method": method} | ({} if at is None else {"at": at})
-        frame = self._frame("snapshots", sql, params, self.files("snapshots", symbol))
-        if frame.height == 0:
+        if chosen.height == 0:
             return None
-        row = frame.row(0, named=True)
-        span = Span(row.pop("_first"), row.pop("_last"), row.pop("_count"))
-        return Found(row, span)
+        head = chosen.sort(["as_of", "source"], descending=[True, False]).row(0, named=True)
+        key = Key(symbol, head["source"], head["method"], head["as_of"], head["trade_date"])
+        rows = self._of_snapshot("snapshots", key, "source")
+        if rows.height == 0:  # removed since the keys were read (`gammalake forget`)
+            return None
+        first, last = keys.get_column("as_of").min(), keys.get_column("as_of").max()
+        return Found(rows.row(0, named=True), Span(first, last, keys.height))  # type: ignore[arg-type]
+
+    def keys(self, symbol: str, method: str) -> pl.DataFrame:
+        """Return the keys (source, method, as_of, trade_date) of `symbol`'s chosen snapshots.
+
+        Cached until a file of the symbol's partitions changes (names and modification
+        times are compared: a few stat calls instead of a scan of every year).
+        """
+        with reading(self.home):
+            files = self.files("snapshots", symbol)
+            version = tuple((f, os.stat(f).st_mtime_ns) for f in files)
+        cached = self._keys.get((symbol, method))
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        sql = _ONE + "SELECT source, method, as_of, trade_date FROM chosen"
+        frame = self._frame("snapshots", sql, {"method": method}, symbol)
+        if len(self._keys) >= KEYS_CACHED:
+            self._keys.clear()
+        self._keys[(symbol, method)] = (version, frame)
+        return frame
 
     def _of_snapshot(self, name: str, key: Key, order: str) -> pl.DataFrame:
         """Return the rows of dataset `name` belonging to one snapshot, ordered by `order`."""
         sql = (
-            f"SELECT * FROM {_READ} WHERE source = $source "
+            f"SELECT * FROM {_READ} WHERE symbol = $symbol AND source = $source "
             f"AND method = $method AND as_of = $as_of ORDER BY {order}"
         )
         params = {"source": key.source, "method": key.method, "as_of": key.as_of}
-        return self._frame(name, sql, params, self.files(name, key.symbol))
+        return self._frame(name, sql, params, key.symbol, key.trade_date)
 
     def strikes(self, key: Key) -> pl.DataFrame:
         """Return one snapshot's per-strike rows, lowest strike first ($ exposures, contracts)."""
@@ -174,20 +227,20 @@ class History:
             + (["trade_date >= $start"] if start else [])
             + (["trade_date <= $end"] if end else [])
         )
-        sql = _CHOSEN + (
+        sql = _ONE + (
             f"SELECT {', '.join(DAILY_COLUMNS)} FROM chosen WHERE {where} "
             "QUALIFY row_number() OVER (PARTITION BY trade_date ORDER BY as_of DESC, source) = 1 "
             "ORDER BY trade_date"
         )
         params = {"method": method, "start": start, "end": end}
         params = {k: v for k, v in params.items() if v is not None}
-        frame = self._frame("snapshots", sql, params, self.files("snapshots", symbol))
+        frame = self._frame("snapshots", sql, params, symbol)
         return frame.select(DAILY_COLUMNS) if frame.height else _empty_daily()
 
     def sessions(self, symbol: str, method: str) -> list[date]:
         """Return the sessions (trade dates) with a stored snapshot of `symbol`, in order."""
-        sql = _CHOSEN + "SELECT DISTINCT trade_date FROM chosen ORDER BY trade_date"
-        frame = self._frame("snapshots", sql, {"method": method}, self.files("snapshots", symbol))
+        sql = _ONE + "SELECT DISTINCT trade_date FROM chosen ORDER BY trade_date"
+        frame = self._frame("snapshots", sql, {"method": method}, symbol)
         return frame.get_column("trade_date").to_list()
 
     def alerts(
@@ -206,13 +259,13 @@ class History:
         where += ["as_of <= $until"] if until else []
         where += ["trade_date = $day"] if day else []
         cap = f" LIMIT {int(limit)}" if limit is not None else ""
-        sql = _CHOSEN + (
+        sql = (_ONE if symbol else _CHOSEN) + (
             f"SELECT * FROM chosen WHERE {' AND '.join(where)} "
             f"ORDER BY as_of DESC, symbol, kind{cap}"
         )
         params = {"method": method, "since": since, "until": until, "day": day}
         params = {k: v for k, v in params.items() if v is not None}
-        return self._frame("alerts", sql, params, self.files("alerts", symbol))
+        return self._frame("alerts", sql, params, symbol)
 
     def raw_input_path(self, row: Mapping[str, Any]) -> Path:
         """Return the archived engine input (a chain) a snapshot row was priced from.
@@ -252,7 +305,85 @@ class History:
         return read_input(self.raw_input_path(row))
 
 
+def _files_params(files: Iterable[str | Path]) -> dict[str, Any]:
+    """Return the $files and $by_name parameters of `_READ` for `files`."""
+    names = [str(f) for f in files]
+    return {"files": names, "by_name": not all("/source=" in f for f in names)}
+
+
+def partition_files(root: Path, symbol: str | None, day: date | None) -> list[Path]:
+    """Return the files under a dataset's folder `root` that may hold `symbol` on `day`.
+
+    Partitions by source and day are pruned by `day`; partitions by source and month hold
+    every day of theirs. Folders of the older layout (symbol=<SYM>) are pruned by `symbol`.
+    Globs only the folders it needs: listing every file of ten years costs tens of ms.
+    """
+    if not root.is_dir():
+        return []
+    found: list[Path] = []
+    for entry in os.scandir(root):
+        if entry.name.startswith("source="):
+            days, months = (
+                ("day=*", "month=*") if day is None else (f"day={day}", f"month={day:%Y-%m}")
+            )
+            found += Path(entry.path).glob(f"{days}/*.parquet")
+            found += Path(entry.path).glob(f"{months}/*.parquet")
+        elif entry.name.startswith("symbol="):
+            if symbol is None or entry.name == f"symbol={symbol}":
+                found += Path(entry.path).glob("**/*.parquet")
+        elif entry.is_dir():  # the older `month=` grain of runs
+            found += Path(entry.path).glob("*.parquet")
+    return sorted(found)
+
+
 def _empty_daily() -> pl.DataFrame:
     """Return an empty frame with the columns and types of `History.daily`."""
     schema = dataset("snapshots").schema
     return pl.DataFrame(schema={c: schema[c] for c in DAILY_COLUMNS})
+
+
+def scan(
+    home: Path,
+    name: str,
+    sql: str,
+    params: dict[str, Any],
+    days: Iterable[date] | None = None,
+    tables: Mapping[str, pl.DataFrame] | None = None,
+) -> pl.DataFrame | None:
+    """Return `sql` over dataset `name`'s files (`ROWS` in the SQL), None when it has none.
+
+    `days`: only partitions of those days (None: all). `tables`: frames the SQL joins by name.
+    The flows use this instead of the catalog's views: defining every view binds every file
+    of every dataset, a cost that grew with the lake on each batch of a wide snapshot.
+    """
+    root = Lake(home).root / name
+    with reading(home):
+        if days is None:
+            files = partition_files(root, None, None)
+        else:
+            files = sorted({f for d in set(days) for f in partition_files(root, None, d)})
+        if not files:
+            return None
+        con = _scans(
+            os.getpid()
+        ).cursor()  # a cursor is a connection of its own: threads may scan at once
+        try:
+            for table, frame in (tables or {}).items():
+                con.register(table, frame)
+            query = sql.replace("ROWS", _READ)
+            return con.sql(query, params={**params, **_files_params(files)}).pl()
+        finally:
+            con.close()
+
+
+@functools.cache
+def _scans(pid: int) -> duckdb.DuckDBPyConnection:
+    """Return the in-memory database `scan`s take cursors of, one per process (`pid`).
+
+    Opening one costs 30-60 ms, which per batch of a wide snapshot added up; a forked
+    worker process gets its own.
+    """
+    del pid  # the cache key only
+    con = duckdb.connect(":memory:")
+    con.execute("SET GLOBAL parquet_metadata_cache = true")
+    return con

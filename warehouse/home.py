@@ -79,7 +79,25 @@ def resolve_home(explicit: Path | None = None) -> Path:
     if explicit is None:
         value = os.environ.get(HOME_VARIABLE)
         explicit = Path(value) if value else default_home()
-    return Path(os.path.abspath(explicit.expanduser()))
+    home = Path(os.path.abspath(explicit.expanduser()))
+    check_home_name(home)
+    return home
+
+
+#: Characters DuckDB reads as a glob in a path: the lake's views would match other folders.
+GLOB_CHARACTERS = frozenset("*?[]{}")
+
+
+def check_home_name(home: Path) -> None:
+    """Refuse (InputError, one line) a home whose path holds glob characters (`*?[]{}`)."""
+    from warehouse.errors import WarehouseInputError as InputError
+
+    found = sorted(GLOB_CHARACTERS.intersection(str(home)))
+    if found:
+        raise InputError(
+            f"gammalake home {home}: the path holds {' '.join(found)}, which DuckDB reads "
+            "as a glob; choose a folder without *?[]{}"
+        )
 
 
 def writable_home(home: Path) -> Path:

@@ -21,7 +21,13 @@ from warehouse.errors import WarehouseInputError
 
 SCHEMA_VERSION = 2
 UTC_TIME = pl.Datetime("us", "UTC")
-Grain = Literal["symbol_day", "symbol_month", "symbol_year", "month"]
+#: Partition grains. `source_day` and `source_month` (the defaults) hold every symbol of a
+#: source in one partition, sorted by symbol, so the file count grows with time, not with
+#: symbols; the `symbol_*` grains and `month` are the layout before (a folder per symbol),
+#: kept so an old lake can be read, compared in benchmarks and migrated.
+Grain = Literal["source_day", "source_month", "symbol_day", "symbol_month", "symbol_year", "month"]
+#: Grains whose partitions hold every symbol (several part files until compacted).
+SHARED_GRAINS: frozenset[str] = frozenset({"source_day", "source_month"})
 #: A column's type as the schemas spell it: a class (`pl.Float64`) or an instance
 #: (`pl.Datetime("us", "UTC")`, `pl.List(pl.String)`); polars accepts both.
 ColumnType: TypeAlias = pl.DataType | DataTypeClass
@@ -47,14 +53,18 @@ class Dataset:
 
     `replace_key`: writing a row whose replace_key exists replaces every stored row with that
     key (a re-written snapshot replaces all its strikes). `unique_key`: no two rows may share
-    it. `grain`: the partition folders.
+    it. `grain`: the partition folders; `placed_by`: the date column that places a row in
+    them. `row_group`: rows per Parquet row group, small enough that a reader of one symbol
+    skips the others' groups by their min/max statistics.
     """
 
     name: str
     columns: dict[str, ColumnType]
     replace_key: tuple[str, ...]
     unique_key: tuple[str, ...]
-    grain: Grain = "symbol_month"
+    grain: Grain = "source_month"
+    placed_by: str = "trade_date"
+    row_group: int = 4096
 
     @property
     def schema(self) -> pl.Schema:
@@ -180,19 +190,41 @@ DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
         Dataset("snapshots", SNAPSHOT_COLUMNS, SNAPSHOT_KEY, SNAPSHOT_KEY),
-        Dataset("strikes", STRIKE_COLUMNS, SNAPSHOT_KEY, (*SNAPSHOT_KEY, "strike")),
-        Dataset("expiries", EXPIRY_COLUMNS, SNAPSHOT_KEY, (*SNAPSHOT_KEY, "expiration")),
-        Dataset("chains", CHAIN_COLUMNS, _INPUT, (*_INPUT, "contract")),
+        # Per-strike and per-contract tables: a day of a whole market is 10^5-10^6 rows.
+        Dataset(
+            "strikes",
+            STRIKE_COLUMNS,
+            SNAPSHOT_KEY,
+            (*SNAPSHOT_KEY, "strike"),
+            grain="source_day",
+            row_group=16384,
+        ),
+        Dataset(
+            "expiries",
+            EXPIRY_COLUMNS,
+            SNAPSHOT_KEY,
+            (*SNAPSHOT_KEY, "expiration"),
+            grain="source_day",
+            row_group=8192,
+        ),
+        Dataset(
+            "chains",
+            CHAIN_COLUMNS,
+            _INPUT,
+            (*_INPUT, "contract"),
+            grain="source_day",
+            row_group=32768,
+        ),
         Dataset(
             "prices",
             PRICE_COLUMNS,
             ("symbol", "source", "trade_date"),
             ("symbol", "source", "trade_date"),
-            grain="symbol_year",
         ),
         # A snapshot's alerts are replaced together: kinds that no longer apply go.
         Dataset("alerts", ALERT_COLUMNS, SNAPSHOT_KEY, (*SNAPSHOT_KEY, "kind")),
-        Dataset("runs", RUN_COLUMNS, ("run_id",), ("run_id",), grain="month"),
+        # A run's `symbol` is "*" (all of its symbols); it is placed by when it ran.
+        Dataset("runs", RUN_COLUMNS, ("run_id",), ("run_id",), placed_by="as_of"),
     )
 }
 
@@ -248,7 +280,7 @@ def conform(spec: Dataset, frame: pl.DataFrame) -> pl.DataFrame:
         (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t, strict=True).alias(c)
         for c, t in spec.columns.items()
     )
-    if spec.grain != "month":  # symbols name folders; runs (month grain) use "*" for "all"
+    if "symbol" in spec.replace_key:  # runs use "*" for "all their symbols"
         for symbol in out.get_column("symbol").unique().to_list():
             validate_symbol(symbol)
     for source in out.get_column("source").unique().to_list():

@@ -2,6 +2,11 @@
 -- and is created only when the datasets it needs have files. Paths in dataset views are
 -- relative to $GAMMALAKE_HOME (DuckDB's file_search_path), so a moved home folder still works.
 --
+-- Windows partition by every column a query filters on (symbol, trade_date), so DuckDB pushes
+-- such a filter below the window into the Parquet scan: a day's cross-section reads one day's
+-- row groups instead of ranking ten years of every symbol (trade_date follows from as_of, so
+-- adding it changes no result).
+--
 -- Methods: dataset views (snapshots, strikes, ...) hold every method's rows. The method_* views
 -- keep the catalog's default method (catalog.json): `vendor` rows and rows whose recipe (the
 -- method without its "@vN") is the default's, and of those the newest engine version of each
@@ -15,7 +20,7 @@ SELECT *
 FROM snapshots
 WHERE {keep}
 QUALIFY rank() OVER (
-    PARTITION BY symbol, source, as_of{lineage}
+    PARTITION BY symbol, source, trade_date, as_of{lineage}
     ORDER BY coalesce(TRY_CAST(regexp_extract(method, '@v([0-9]+)$', 1) AS INTEGER), 0) DESC
 ) = 1;
 
@@ -26,7 +31,7 @@ SELECT *
 FROM strikes
 WHERE {keep}
 QUALIFY rank() OVER (
-    PARTITION BY symbol, source, as_of{lineage}
+    PARTITION BY symbol, source, trade_date, as_of{lineage}
     ORDER BY coalesce(TRY_CAST(regexp_extract(method, '@v([0-9]+)$', 1) AS INTEGER), 0) DESC
 ) = 1;
 
@@ -37,7 +42,7 @@ SELECT *
 FROM expiries
 WHERE {keep}
 QUALIFY rank() OVER (
-    PARTITION BY symbol, source, as_of{lineage}
+    PARTITION BY symbol, source, trade_date, as_of{lineage}
     ORDER BY coalesce(TRY_CAST(regexp_extract(method, '@v([0-9]+)$', 1) AS INTEGER), 0) DESC
 ) = 1;
 

@@ -14,6 +14,10 @@
     GET /dashboard/alerts?at=           the alerts feed known at that moment, newest first
     GET /reports/{name}                 a stored backtest or study report (and its plotly.min.js)
 
+With API keys configured, `/` and `/assets/*` stay open (the page) and everything else, the
+/dashboard data and /reports included, asks for a key: the page prompts for it once and keeps
+it in a same-site cookie (`gammalake_key`), which its fetches and report links then send.
+
 Every /dashboard endpoint takes `method=` (default: the Lake's) and answers JSON; errors carry
 the API's shape, {"status": 404, "message": "..."}. Figures are plotly JSON made by
 `backtest.charts`, the module the reports draw with, so both draw alike. Nothing is fetched
@@ -52,6 +56,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from backtest import charts
+from gammalake.api.server import clip
 from gammalake.lake import Lake, parse_moment, session_view_end
 from gammalake.payloads import GREEKS, new_york, stored_response
 from warehouse.history import History, Key
@@ -107,8 +112,8 @@ def _json(body: bytes, status: int = 200) -> Response:
 
 
 def _error(status: int, message: str) -> Response:
-    """Return an error in the API's shape: {"status": 404, "message": "..."}."""
-    return _json(dumps({"status": status, "message": message}), status)
+    """Return an error in the API's shape: {"status": 404, "message": "..."} (message clipped)."""
+    return _json(dumps({"status": status, "message": clip(message)}), status)
 
 
 def _symbol(text: str) -> str:
@@ -497,16 +502,22 @@ def series_panels(lake: Lake, symbol: str) -> dict[str, Any]:
 
 def _report_title(path: Path) -> str:
     """Return the <title> of a report page (its file name when it has none)."""
-    head = path.read_text(encoding="utf-8", errors="replace")[:4000]
+    with path.open("rb") as page:  # the head only: a report may be large
+        head = page.read(4000).decode("utf-8", errors="replace")
     match = re.search(r"<title>(.*?)</title>", head, re.S | re.I)
     return re.sub(r"\s+", " ", match.group(1)).strip() if match else path.stem
 
 
 def stored_reports(folder: Path) -> list[dict[str, Any]]:
-    """Return the HTML reports of `folder`, newest first: name, kind, title, url, modified, KB."""
+    """Return the HTML reports of `folder`, newest first: name, kind, title, url, modified, KB.
+
+    Only the files `/reports/{name}` serves are listed: a link out of the folder is left out.
+    """
     if not folder.is_dir():
         return []
-    pages = sorted(folder.glob("*.html"), key=lambda p: p.stat().st_mtime, reverse=True)
+    found = [p for p in folder.glob("*.html") if _REPORT.fullmatch(p.name)]
+    served = [p for p in found if _inside(folder, p.name) is not None]
+    pages = sorted(served, key=lambda p: p.stat().st_mtime, reverse=True)
     return [
         {
             "name": page.name,
@@ -517,7 +528,6 @@ def stored_reports(folder: Path) -> list[dict[str, Any]]:
             "kb": round(page.stat().st_size / 1024),
         }
         for page in pages
-        if _REPORT.fullmatch(page.name)
     ]
 
 
@@ -742,16 +752,30 @@ def _handler(call: Callable[[Request], Any]) -> Callable[[Request], Response]:
 
 
 def _report_file(reports: Path) -> Callable[[Request], Response]:
-    """Return the endpoint serving one file of the reports folder (no sub-folders)."""
+    """Return the endpoint serving one file of the reports folder (no sub-folders).
+
+    A name that is a link leading out of the folder, or to anything but a regular file, is
+    404 as if absent: whoever can write into reports/ must not publish /etc/passwd.
+    """
 
     def report(request: Request) -> Response:
         name = request.path_params["name"]
-        path = reports / name
-        if not _REPORT.fullmatch(name) or not path.is_file():
+        path = _inside(reports, name) if _REPORT.fullmatch(name) else None
+        if path is None:
             return _error(404, f"no report {name!r} in {reports}")
         return FileResponse(path)
 
     return report
+
+
+def _inside(folder: Path, name: str) -> Path | None:
+    """Return the real path of `folder`/`name` when it is a regular file right in `folder`."""
+    try:
+        path = (folder / name).resolve(strict=True)
+        home = folder.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, a link loop
+        return None
+    return path if path.parent == home and path.is_file() else None
 
 
 def _not_found(request: Request) -> Response:

@@ -5,7 +5,10 @@
         &expiration=2026-11-27   (gex, dex, vex, chex)   priced from the snapshot's raw chain
         &min_oi=100              (gex)                   idem
         &method=default@v1 | perfiliev | vendor          default: the Lake's
-    X-Api-Key: KEY    required only when keys are configured
+    GET /health          {"status": "ok"}, the one route asked for no key
+    X-Api-Key: KEY | Authorization: Bearer KEY | cookie gammalake_key=KEY
+                         required on every other route when keys are configured (the
+                         dashboard's page and its /assets excepted: it asks for the key)
 
 Bodies are the `flashalpha` SDK's response types (see gammalake.payloads). Errors carry the
 real API's shape, `{"status": 404, "message": "..."}`: 401 for a missing or wrong key, 404 for
@@ -15,7 +18,11 @@ Last-Modified (the snapshot's as_of) and Cache-Control: an hour for a moment bef
 stored snapshot (its answer stays; `private` when keys are asked, `public` otherwise),
 `no-cache` otherwise (a newer snapshot may arrive).
 
-Everything outside /v1 is left to `extra_routes` (the dashboard lives at `/`).
+Everything outside /v1 is left to `extra_routes` (the dashboard lives at `/`). `Guard` checks
+every request before any route sees it: the Host header must name this machine (localhost,
+127.0.0.1, [::1], the host it listens on, or one allowed with --allow-host), else 400, which
+stops DNS rebinding; and with keys configured every path but OPEN_PATHS needs one, else 401.
+The MCP server's HTTP transport runs behind the same guard.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+import signal
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,12 +40,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import unquote
 
 import anyio
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gammalake.lake import Lake, NotStoredError, parse_moment
 from gammalake.payloads import ENDPOINTS
@@ -50,16 +64,128 @@ PARAMETERS: dict[str, frozenset[str]] = {
     "summary": frozenset({"at", "method"}),
 }
 KEY_HEADER = "x-api-key"
+#: The cookie the dashboard page sets once its user gives the key (SameSite=Strict).
+KEY_COOKIE = "gammalake_key"
+#: Paths answered without a key: the health check and the dashboard page's own files.
+OPEN_PATHS = frozenset({"/health", "/", "/favicon.ico"})
+OPEN_PREFIXES = ("/assets/",)
+#: Host names that always reach a server: this machine's loopback names.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+MISSING_KEY = "Invalid or missing API key (send it in the X-Api-Key header)"
 #: Cache lifetime of an answer about a moment before the last stored snapshot (seconds).
 PAST_MAX_AGE = 3600
 #: Lake calls running at once (DuckDB and the engine use every core; more only queue).
 WORKERS = 8
+#: Characters of a caller's value an error message echoes (longer ones end with "…"), and the
+#: longest message sent: a 5,000-character `at=` must not come back whole.
+ECHO_CHARS, MESSAGE_CHARS = 80, 500
+#: A quoted value in a message (Python's repr of the caller's text). No escapes: any two
+#: quotes pair, so the search stays linear whatever the caller sent.
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+#: The signals that stop a server cleanly (Ctrl-C, `kill`).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def clip(message: str) -> str:
+    """Return `message` with each quoted value cut to ECHO_CHARS, the whole to MESSAGE_CHARS."""
+
+    def cut(match: re.Match[str]) -> str:
+        text = match[0]
+        return text if len(text) <= ECHO_CHARS + 2 else f"{text[: ECHO_CHARS + 1]}…{text[0]}"
+
+    short = _QUOTED.sub(cut, message)
+    return short if len(short) <= MESSAGE_CHARS else f"{short[: MESSAGE_CHARS - 1]}…"
 
 
 def error(status: int, message: str) -> Response:
-    """Return an error in the FlashAlpha API's shape: {"status": 404, "message": "..."}."""
-    body = json.dumps({"status": status, "message": message}).encode()
+    """Return an error in the FlashAlpha API's shape: {"status": 404, "message": "..."}.
+
+    The message is clipped (`clip`): it never echoes a long value of the caller whole.
+    """
+    body = json.dumps({"status": status, "message": clip(message)}).encode()
     return Response(body, status, media_type="application/json")
+
+
+def host_name(header: str) -> str:
+    """Return the host of a Host header without its port, lower-cased ([::1]:80 -> ::1)."""
+    text = header.strip().lower()
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else text
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+
+
+def allowed_hosts(bound: str, extra: Sequence[str] = ()) -> frozenset[str]:
+    """Return the Host names a server bound to `bound` answers: loopback, `bound`, `extra`.
+
+    A wildcard bind (0.0.0.0, ::) adds no name: list the names callers use in `extra`.
+    """
+    named = {host_name(h) for h in extra if h.strip()}
+    if bound not in ("0.0.0.0", "::", ""):
+        named.add(host_name(bound if ":" not in bound else f"[{bound}]"))
+    return LOCAL_HOSTS | named
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Who may be answered: `keys` (empty: no key asked), `hosts` (allowed Host names)."""
+
+    keys: frozenset[str] = frozenset()
+    hosts: frozenset[str] = LOCAL_HOSTS
+    open_paths: frozenset[str] = OPEN_PATHS
+    open_prefixes: tuple[str, ...] = OPEN_PREFIXES
+
+    def key_ok(self, headers: Headers) -> bool:
+        """Return True when no key is asked, or the request carries one of the keys."""
+        if not self.keys:
+            return True
+        bearer = headers.get("authorization", "")
+        sent = [
+            headers.get(KEY_HEADER, ""),
+            bearer[7:].strip() if bearer[:7].lower() == "bearer " else "",
+            _cookie(headers.get("cookie", ""), KEY_COOKIE),
+        ]
+        return any(hmac.compare_digest(s, k) for s in sent if s for k in self.keys)
+
+    def is_open(self, path: str) -> bool:
+        """Return True for a path answered without a key (health check, the page's files)."""
+        return path in self.open_paths or path.startswith(self.open_prefixes)
+
+    def refusal(self, path: str, headers: Headers) -> Response | None:
+        """Return the 400 (foreign Host) or 401 (no key) for a request, or None to answer it."""
+        host = host_name(headers.get("host", ""))
+        if host not in self.hosts:
+            shown = host or "(none)"
+            return error(400, f"Host {shown!r} is not served here (see --allow-host)")
+        if not self.is_open(path) and not self.key_ok(headers):
+            return error(401, MISSING_KEY)
+        return None
+
+
+def _cookie(header: str, name: str) -> str:
+    """Return the value of cookie `name` in a Cookie header ('' when absent)."""
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return unquote(value)
+    return ""
+
+
+class Guarded:
+    """ASGI middleware: every HTTP request passes `guard` before reaching `app`."""
+
+    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+        """Wrap `app` (lifespan and other scopes pass through)."""
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a refused request with its error; pass everything else to the app."""
+        if scope["type"] in ("http", "websocket"):
+            refused = self.guard.refusal(scope["path"], Headers(scope=scope))
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 @dataclass(frozen=True)
@@ -91,15 +217,8 @@ class ExposureApi:
                 self._lakes[method] = self.lake.using(method)
             return self._lakes[method]
 
-    def allowed(self, request: Request) -> bool:
-        """Return True when no key is asked for, or the request's X-Api-Key is one of them."""
-        sent = request.headers.get(KEY_HEADER, "")
-        return not self.keys or any(hmac.compare_digest(sent, key) for key in self.keys)
-
     async def endpoint(self, name: str, request: Request) -> Response:
-        """Answer GET /v1/exposure/{name}/{symbol}."""
-        if not self.allowed(request):
-            return error(401, "Invalid or missing API key (send it in the X-Api-Key header)")
+        """Answer GET /v1/exposure/{name}/{symbol} (the key was checked by the Guard)."""
         query = dict(request.query_params)
         unknown = sorted(set(query) - PARAMETERS[name])
         if unknown:
@@ -194,22 +313,34 @@ def _handler(api: ExposureApi, name: str) -> Callable[[Request], Awaitable[Respo
     return handle
 
 
+async def health(request: Request) -> Response:
+    """Answer GET /health: the server is up (no key asked, nothing about the lake said)."""
+    return Response(b'{"status":"ok"}', 200, media_type="application/json")
+
+
 def create_app(
-    lake: Lake, *, keys: frozenset[str] = frozenset(), extra_routes: Sequence[BaseRoute] = ()
+    lake: Lake,
+    *,
+    keys: frozenset[str] = frozenset(),
+    extra_routes: Sequence[BaseRoute] = (),
+    hosts: frozenset[str] = LOCAL_HOSTS,
 ) -> Starlette:
     """Return the ASGI app: /v1/exposure/* over `lake`, then `extra_routes` (e.g. the dashboard).
 
-    `keys`: accepted X-Api-Key values (empty: no key asked for). Paths outside /v1 belong to
-    `extra_routes`; /v1 paths that are not endpoints answer 404 in the API's shape.
+    `keys`: accepted keys (empty: no key asked for); `hosts`: Host names answered (see
+    `allowed_hosts`). Both are checked by a Guard in front of every route. Paths outside /v1
+    belong to `extra_routes`; /v1 paths that are not endpoints answer 404 in the API's shape.
     """
     api = ExposureApi(lake, keys)
     routes: list[BaseRoute] = [
         Route(f"/v1/exposure/{name}/{{symbol}}", _handler(api, name), methods=["GET"], name=name)
         for name in ENDPOINTS
     ]
-    routes.append(Route("/v1/{rest:path}", _not_found))
-    app = Starlette(routes=[*routes, *extra_routes])
+    routes += [Route("/v1/{rest:path}", _not_found), Route("/health", health, methods=["GET"])]
+    guard = Guard(keys, hosts)
+    app = Starlette(routes=[*routes, *extra_routes], middleware=[Middleware(Guarded, guard=guard)])
     app.state.lake = lake
+    app.state.guard = guard
     return app
 
 
@@ -274,7 +405,7 @@ def serve(
     port: int = 8787,
     ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve `app` with uvicorn until Ctrl-C (then KeyboardInterrupt propagates).
+    """Serve `app` with uvicorn until SIGINT or SIGTERM (see `run_until_stopped`).
 
     `ready` is called with the bound URL once the server listens (port 0: a free one).
     """
@@ -286,4 +417,28 @@ def serve(
             if ready is not None and self.started:
                 ready(bound_url(self))
 
-    _Server(_config(app, host, port)).run()
+    run_until_stopped(_Server(_config(app, host, port)), "gammalake api")
+
+
+def run_until_stopped(server: Any, name: str) -> None:
+    """Run a uvicorn `server` in this (main) thread; exit 128 + signal once a stop signal ended it.
+
+    uvicorn finishes the open requests on SIGINT or SIGTERM, then sends the signal again to the
+    handlers it found: here a recorder, so the process then says one line on stderr and exits
+    130 (SIGINT) or 143 (SIGTERM), as a shell reports a stopped program, rather than 0.
+    """
+    caught: list[int] = []
+
+    def record(signum: int, frame: Any) -> None:
+        caught.append(signum)
+        server.should_exit = True  # a signal before uvicorn took over the handlers
+
+    previous = {sig: signal.signal(sig, record) for sig in STOP_SIGNALS}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        print(f"{name}: stopped by {signal.Signals(caught[0]).name}", file=sys.stderr, flush=True)
+        sys.exit(128 + caught[0])

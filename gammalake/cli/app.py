@@ -6,6 +6,7 @@ Heavy modules (polars, numpy, rich, Prefect) are imported inside the commands: `
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from gammalake.cli.commands import (
     collect,
     data,
     demo,
+    forget,
     maintain,
     mcp,
     reports,
@@ -134,6 +136,7 @@ for command in (
     maintain.doctor,
     maintain.quota,
     maintain.rebuild,
+    forget.forget,
     mcp.mcp,
     api.api,
 ):
@@ -141,6 +144,34 @@ for command in (
 app.add_typer(data.prices_app, name="prices", context_settings=HELP)
 app.add_typer(data.import_app, name="import", context_settings=HELP)
 app.add_typer(reports.reports_app, name="reports", context_settings=HELP)
+
+
+#: System errors that a path given on the command line causes (exit 2, bad input); others
+#: (a full disk, an I/O error) are the machine's (exit 1), one line all the same.
+INPUT_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENAMETOOLONG,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ELOOP,
+        errno.EROFS,
+        errno.EEXIST,
+        errno.EINVAL,
+    }
+)
+
+
+def os_error_line(exc: OSError) -> str:
+    """Return a system error as one line: the path (shortened) and the reason."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    name = str(exc.filename)
+    shown = name if len(name) <= 120 else f"{name[:60]}...{name[-40:]} ({len(name)} characters)"
+    return f"{shown}: {reason}"
 
 
 def main() -> None:
@@ -161,6 +192,12 @@ def main() -> None:
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(2 if isinstance(exc, click.exceptions.UsageError) else exc.exit_code)
+    except BrokenPipeError:  # `gammalake sql ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except OSError as exc:  # a path the system refuses: too long, missing, not a folder, ...
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
+        sys.exit(2 if exc.errno in INPUT_ERRNOS else 1)
     # Without standalone mode click returns the code of typer.Exit instead of exiting with it.
     if isinstance(code, int) and code:
         sys.exit(code)

@@ -5,17 +5,40 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from pipeline.chain import Chain
 from pipeline.engine.config import EngineConfig
 from pipeline.engine.presets import preset as named_preset
 from pipeline.errors import InputError
+from pipeline.firewall import check_contents, check_finite_payloads
+from pipeline.roots import CHAIN_SYMBOL
 
 if TYPE_CHECKING:
     from pipeline.engine.snapshot import ExposureSnapshot
+
+
+def chain_symbol(text: str) -> str:
+    """Return the upper-cased ticker `--symbol` names; refuse one no option chain can have.
+
+    Lower case is accepted (`spy` is SPY, as everywhere in the CLI); spaces, quote-site forms
+    (`^SPX`, `_SPX`), lists, empty text and anything over 10 characters are refused (see
+    pipeline.roots.CHAIN_SYMBOL).
+    """
+    from gammalake.cli.options import one_symbol
+
+    name = one_symbol(text)
+    if not CHAIN_SYMBOL.fullmatch(name):
+        raise InputError(
+            f"--symbol {text!r} is not a ticker: use letters and digits (then '.' or '-'), at "
+            "most 10 characters, e.g. SPX or BRK.B"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -33,14 +56,13 @@ class ChainOptions:
     am_settlement: bool = False
 
     def __post_init__(self) -> None:
-        """Refuse an --expiration that is not a date like 2024-02-01."""
+        """Refuse an --expiration that is not a date like 2024-02-01 (or 20240201)."""
         if self.expiration is not None:
-            try:
-                date.fromisoformat(self.expiration)
-            except ValueError:
-                raise InputError(
-                    f"--expiration {self.expiration!r} is not a date like 2024-02-01"
-                ) from None
+            from gammalake.cli.options import date_of
+
+            # Stored as ISO: the engine matches expirations by their ISO text.
+            iso = date_of(self.expiration, "--expiration").isoformat()
+            object.__setattr__(self, "expiration", iso)
         if self.min_oi is not None and self.min_oi < 0:
             raise InputError(f"--min-oi must be 0 or more, got {self.min_oi}")
 
@@ -74,12 +96,17 @@ def load_snapshot(
     spot: float | None = None,
     as_of: datetime | None = None,
 ) -> tuple[Chain, ExposureSnapshot]:
-    """Return the chain in `file` and its (filtered) exposure snapshot."""
+    """Return the chain in `file` and its (filtered) exposure snapshot.
+
+    The chain passes the firewall's content checks (plausible numbers, the symbol's own roots,
+    no duplicate) first: what `--save` would refuse is not printed either.
+    """
     from pipeline.engine.snapshot import ExposureSnapshot
     from pipeline.sources.chains import read_chain
 
     config = options.config()
     chain = read_chain(file, symbol=symbol, spot=spot, as_of=as_of)
+    _refuse_as_input(lambda: check_contents(chain))
     snapshot = ExposureSnapshot(chain, config).filtered(options.expiration, options.min_oi)
     if snapshot.book.contracts.strike.size == 0:
         if options.expiration is None and options.min_oi is None:
@@ -89,6 +116,16 @@ def load_snapshot(
             )
         raise InputError(f"{file}: no contracts left after the expiration / min-oi filters")
     return chain, snapshot
+
+
+def _refuse_as_input(check: Callable[[], None]) -> None:
+    """Run a firewall check; its refusal is the user's bad input (one line, exit 2)."""
+    from pipeline.firewall import RejectedError
+
+    try:
+        check()
+    except RejectedError as exc:
+        raise InputError(str(exc)) from None
 
 
 def save(home: Path, chain: Chain, options: ChainOptions) -> None:
@@ -125,6 +162,7 @@ def run_chain(
     """Print the payloads of one chain file as JSON or tables; store them when `save_to`."""
     chain, snapshot = load_snapshot(file, options, symbol=symbol, spot=spot, as_of=as_of)
     payloads = snapshot.payloads()
+    _refuse_as_input(lambda: check_finite_payloads(payloads, chain.origin))
     if save_to is not None:
         save(save_to, chain, options)
     if as_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 #: Width used when output is not a terminal (pipes, CI logs), where rich would assume 80.
@@ -83,6 +84,6 @@ def print_snapshot(payloads: dict[str, Any], preset: str) -> None:
     console.print(headline_table(payloads, preset))
     console.print(top_strikes_table(payloads["gex"]))
     for line in payloads["summary"]["interpretation"].values():
-        console.print(f"• {line}")
+        console.print(escape(f"• {line}"))
     for warning in payloads["gex"].get("warnings", []):
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(str(warning))}")

@@ -8,16 +8,19 @@ where everything is.
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from flows.imports import import_synthetic_prices
 from flows.settings import Settings
 from gammalake.cli.console import level, make_console, money
-from gammalake.cli.running import CANCELLED_EXIT, Job, run_job
+from gammalake.cli.running import CANCELLED_EXIT, TERMINATED_EXIT, Job, run_job
 from gammalake.cli.sql import run_query, table_of
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sessions import after_close, sessions_between
@@ -75,6 +78,31 @@ def research(
     return study_page, backtest_page
 
 
+def history_span(latest: date, years: float) -> tuple[date, list[date]]:
+    """Return the first day and the NYSE sessions of `years` of history up to `latest`.
+
+    Refuses (InputError naming --years) a value that is not a positive number, reaches before
+    the synthetic market starts, or covers fewer than two sessions (the backfill takes every
+    session but the last, which the daily snapshot takes).
+    """
+    from pipeline.errors import InputError
+    from pipeline.sources.synthetic import SYNTHETIC_START
+
+    most = (latest - SYNTHETIC_START).days / 365.25
+    if not math.isfinite(years) or years <= 0:
+        raise InputError(f"--years {years:g} is not a positive number of years, e.g. --years 2")
+    if years > most:
+        raise InputError(
+            f"--years {years:g} reaches before the synthetic market starts ({SYNTHETIC_START}); "
+            f"at most {math.floor(most * 10) / 10:g}"
+        )
+    start = latest - timedelta(days=round(365.25 * years))
+    sessions = sessions_between(start, latest)
+    if len(sessions) < 2:
+        raise InputError(f"--years {years:g} covers fewer than two sessions; e.g. --years 0.1")
+    return start, sessions
+
+
 def run_demo(
     settings: Settings, symbols: list[str], *, years: float = 2.0, today: date | None = None
 ) -> None:
@@ -89,8 +117,7 @@ def run_demo(
         if after_close(d, settings.snapshot_delay_minutes) <= now
     ]
     latest = closed[-1]  # the latest session whose snapshot time has passed
-    start = latest - timedelta(days=round(365.25 * years))
-    sessions = sessions_between(start, latest)
+    start, sessions = history_span(latest, years)
     console.print(
         f"[bold]gammalake demo[/] - {', '.join(symbols)} over {len(sessions)} NYSE "
         f"sessions ({sessions[0]} .. {sessions[-1]}), synthetic market, into {home}"
@@ -103,28 +130,67 @@ def run_demo(
     _go_on(run_job(Job("snapshot", settings, symbols, "synthetic", moment)))
     console.print(scanner_table(home))
     for title, sql in EXAMPLES.items():
-        console.print(f"\n[bold]{title}[/]")
+        console.print(f"\n[bold]{escape(title)}[/]")
         console.print(table_of(run_query(home, sql)))
     from gammalake.cli.research import backtest_method
 
     reports = research(home, symbols, start, latest, backtest_method(None, settings.preset))
     console.print(
-        f"\nData: {home}/lake (Parquet)  raw payloads: {home}/raw  "
-        f"DuckDB catalog: {home}/warehouse.duckdb"
+        escape(
+            f"\nData: {home}/lake (Parquet)  raw payloads: {home}/raw  "
+            f"DuckDB catalog: {home}/warehouse.duckdb"
+        )
     )
-    console.print(f"Reports (open in a browser): {reports[0]}\n  {reports[1]}")
-    console.print("Next:")
-    console.print(
-        "  gammalake api                                    # the dashboard: http://127.0.0.1:8787/"
-    )
-    console.print("  gammalake backtest --list                        # strategies and grids")
-    console.print("  gammalake backtest --strategy wall_fade --symbols SPY --grid default")
-    console.print('  gammalake sql "SELECT * FROM regime_daily ORDER BY trade_date DESC LIMIT 20"')
-    console.print("  gammalake chain path/to/quotedata.csv --save     # a CBOE download, stored")
-    console.print("  gammalake snapshot --symbols SPY,QQQ             # today's snapshot + alerts")
+    console.print(escape(f"Reports (open in a browser): {reports[0]}\n  {reports[1]}"))
+    print("Next (from this folder):")
+    for line in next_commands(home, symbols):
+        print(f"  {line}")
+
+
+def gammalake_command(cwd: Path | None = None) -> str:
+    """Return how a shell in `cwd` runs this installation's `gammalake`, quoted for it.
+
+    `gammalake` when that name on PATH is this interpreter's script; else the script's path,
+    relative to `cwd` when under it (`.venv/bin/gammalake` from the repository folder, as
+    after `make demo`, which puts nothing on PATH).
+    """
+    import shlex
+    import shutil
+    import sys
+
+    script = Path(sys.executable).with_name("gammalake")
+    found = shutil.which("gammalake")
+    if found and Path(found).resolve() == script.resolve():
+        return "gammalake"
+    here = Path(os.path.abspath(cwd or Path.cwd()))
+    try:
+        return shlex.quote(str(script.relative_to(here)))
+    except ValueError:
+        return shlex.quote(str(script))
+
+
+def next_commands(home: Path, symbols: list[str], cwd: Path | None = None) -> list[str]:
+    """Return the commands the demo suggests, each runnable as printed from `cwd`.
+
+    `--home` is given unless `home` is the default one (which needs no option).
+    """
+    import shlex
+
+    from warehouse.home import default_home
+
+    where = "" if home == default_home() else f" --home {shlex.quote(str(home))}"
+    run = f"{gammalake_command(cwd)}{where}"
+    sql = "SELECT * FROM regime_daily ORDER BY trade_date DESC LIMIT 20"
+    return [
+        f"{run} api   # the dashboard at http://127.0.0.1:8787/ (Ctrl-C stops it)",
+        f"{run} backtest --list   # strategies and their grids",
+        f"{run} backtest --strategy wall_fade --symbols {symbols[0]} --grid default",
+        f"{run} sql {shlex.quote(sql)}",
+        f"{run} doctor   # check the lake and the catalog",
+    ]
 
 
 def _go_on(code: int) -> None:
     """Stop the demo when a step was stopped by a signal (its line is already printed)."""
-    if code == CANCELLED_EXIT:
-        raise SystemExit(CANCELLED_EXIT)
+    if code in (CANCELLED_EXIT, TERMINATED_EXIT):
+        raise SystemExit(code)

@@ -74,23 +74,33 @@ def session_span(start: str, end: str) -> tuple[date, date]:
 
 
 def source_name(name: str, history: bool = False) -> str:
-    """Return a known source name, or raise naming the known ones (before any flow starts).
+    """Return a registered source name, or raise naming the known ones (before any flow starts).
 
     `history`: the source must be able to give past sessions (a backfill): live feeds (Cboe's,
     the live FlashAlpha API) answer with the chain of now only.
     """
-    from flows.sources import HISTORY_SOURCES, SOURCES
     from pipeline.errors import InputError
+    from pipeline.sources.base import registered
 
-    if name not in SOURCES:
-        raise InputError(f"--source {name!r} is unknown (known: {', '.join(SOURCES)})")
-    if history and name not in HISTORY_SOURCES:
+    specs = registered()
+    if name not in specs:
+        raise InputError(f"--source {name!r} is unknown (known: {', '.join(specs)})")
+    if history and not specs[name].history:
+        with_history = ", ".join(n for n, s in specs.items() if s.history)
         raise InputError(
             f"--source {name!r} serves only the chain of now, so it cannot backfill past "
-            f"sessions (sources with history: {', '.join(HISTORY_SOURCES)}); collect it "
+            f"sessions (sources with history: {with_history}); collect it "
             "going forward with `gammalake snapshot` or the daily schedule"
         )
     return name
+
+
+def source_help(history: bool = False) -> str:
+    """Return the help of `--source`: each registered source (with history only, if asked)."""
+    from pipeline.sources.base import registered
+
+    specs = [s for s in registered().values() if s.history or not history]
+    return " ".join(f"{s.name}: {s.help}" for s in specs)
 
 
 def check_synthetic_span(source: str, first: date) -> None:
@@ -114,7 +124,11 @@ def parse_time(
 
     if text is None:
         return None
+    import re
+
     try:
+        if not re.match(DATE_FORM + r"(?![0-9-])", text):  # no week date (see DATE_FORM)
+            raise ValueError(text)
         when = datetime.fromisoformat(text)
     except ValueError:
         raise InputError(f"{option} {text!r} is not an ISO 8601 time") from None
@@ -147,9 +161,15 @@ def one_symbol(text: str, option: str = "--symbol") -> str:
     return names[0]
 
 
-def symbol_list(text: str, option: str = "--symbols") -> list[str]:
-    """Return a comma-separated symbol list, upper-cased and validated; refuse an empty one."""
+def symbol_list(text: str, option: str = "--symbols", chains: bool = False) -> list[str]:
+    """Return a comma-separated symbol list, upper-cased and validated; refuse an empty one.
+
+    `chains`: the symbols name option chains to collect, so each must also be a ticker the
+    checks accept (pipeline.roots.CHAIN_SYMBOL: no `^`, at most 10 characters); refused here,
+    in one line, rather than by every fetch of a run that then fails.
+    """
     from pipeline.errors import InputError
+    from pipeline.roots import CHAIN_SYMBOL
     from warehouse.schema import validate_symbol
 
     names = [s.strip() for s in text.split(",") if s.strip()]
@@ -159,14 +179,31 @@ def symbol_list(text: str, option: str = "--symbols") -> list[str]:
         # 'ıwm'.upper() is 'IWM' and 'ßPY'.upper() is 'SSPY': refuse rather than guess.
         if not name.isascii():
             raise InputError(f"{option}: symbol {name!r} has characters outside A-Z, 0-9, . ^ _ -")
-    return [validate_symbol(name.upper()) for name in names]
+    symbols = [validate_symbol(name.upper()) for name in names]
+    for symbol in symbols:
+        if chains and not CHAIN_SYMBOL.fullmatch(symbol):
+            raise InputError(
+                f"{option}: {symbol!r} is not an option chain's ticker (letters and digits, "
+                "then '.' or '-', at most 10 characters; an index is e.g. SPX, not ^SPX)"
+            )
+    return symbols
+
+
+#: The dates the CLI reads: 2024-03-15 or its compact form 20240315, both that very day.
+#: Python would also read ISO week dates (2024W11 is that week's Monday) and other digits
+#: than 0-9; refused: never what was meant.
+DATE_FORM = r"([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8})"
 
 
 def date_of(text: str, option: str) -> date:
-    """Return an ISO date, or raise naming the option."""
+    """Return a date written 2024-03-15 or 20240315, or raise naming the option."""
+    import re
+
     from pipeline.errors import InputError
 
     try:
+        if not re.fullmatch(DATE_FORM, text):
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
         raise InputError(f"{option} {text!r} is not a date like 2024-03-15") from None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -55,6 +56,17 @@ def decision_time(text: str) -> time:
         raise InputError(f"--decide {text!r} is not a time like 16:30") from None
 
 
+#: A friction of 100 % of the traded notional (or more) per fill is a typo, not a cost.
+MAX_BPS = 10_000.0
+
+
+def basis_points(value: float, option: str) -> float:
+    """Return a per-fill friction in basis points; refuse a negative, NaN or >= 100 % one."""
+    if not 0 <= value < MAX_BPS:  # NaN fails every comparison, so it is refused too
+        raise InputError(f"{option} {value:g} must be from 0 to under {MAX_BPS:g} basis points")
+    return value
+
+
 def backtest_method(text: str | None, preset: str = "default") -> str:
     """Return the method `--method` names (a preset, a method string or `vendor`).
 
@@ -74,7 +86,13 @@ def make_request(
     """
     chosen = strategy(name)
     timing = Timing(decision_time(options["decide"]), options["fill"])
-    costs = Costs(fees=options["fees"] / 1e4, slippage=options["slippage"] / 1e4)
+    costs = Costs(
+        fees=basis_points(options["fees"], "--fees-bps") / 1e4,
+        slippage=basis_points(options["slippage"], "--slippage-bps") / 1e4,
+    )
+    for option, sessions in (("--train", options["train"]), ("--test", options["test"])):
+        if sessions < 1:
+            raise InputError(f"{option} {sessions} must be at least 1 session")
     parse_grid(options["grid"], chosen)  # a bad grid fails here, before any data is read
     return Request(
         chosen.name,
@@ -150,7 +168,7 @@ def backtest_command(
             console.print(_stats_table(symbol, result["strategy"], figures))
     sections, cautions = backtest_sections(result)
     for line in cautions:
-        console.print(f"[yellow]{line}[/]", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]{escape(line)}[/]", highlight=False, soft_wrap=True)
     title = f"gammalake backtest: {result['strategy']} on {', '.join(request.symbols)}"
     path = report_path(home, f"backtest-{result['strategy']}", out)
     subtitle = backtest_subtitle(result)

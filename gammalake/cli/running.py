@@ -4,9 +4,12 @@ A command runs the flow body directly, on threads here or on a Dask cluster, unl
 API is configured (`PREFECT_API_URL`, or Prefect's active profile) or `--prefect` asks for one;
 then the run goes through Prefect and shows in its UI. Either way the `runs` table gets its row.
 
-SIGINT and SIGTERM set the run's stop flag: every unit finishes the session in hand (its
-partition is written whole, by temp file and rename), the views are refreshed, the run is
-recorded as `cancelled` with what it stored, one line is printed and the process exits 130.
+SIGINT and SIGTERM set the run's stop flag: every unit stops after the session in hand, what
+was handed to the writer is written whole (temp file and rename; a backfill of an engine
+source leaves its month in hand to the next run, which is quicker than writing it), the run
+is recorded (its `runs` row, then one refresh of the views) as `cancelled` with what it
+stored, one line is printed and the process exits as a shell reports that signal: 130 for
+SIGINT (Ctrl-C), 143 for SIGTERM (128 + the signal number).
 A second signal ends the process at once; what is on disk is still whole.
 """
 
@@ -27,6 +30,19 @@ from flows.settings import Settings
 
 #: Exit code of a run stopped by a signal (128 + SIGINT, as shells report Ctrl-C).
 CANCELLED_EXIT = 130
+#: Exit code of a run stopped by SIGTERM (128 + 15).
+TERMINATED_EXIT = 143
+
+
+def signal_exit(name: str | None) -> int:
+    """Return the exit code of a run stopped by the signal called `name`: 128 + its number.
+
+    SIGINT gives 130 and SIGTERM 143, what a shell reports for a process those signals ended;
+    a stop asked for without a signal (None) gives CANCELLED_EXIT.
+    """
+    if name is None:
+        return CANCELLED_EXIT
+    return 128 + int(signal.Signals[name])
 
 
 @dataclass(frozen=True)
@@ -61,14 +77,14 @@ def fanout_of(settings: Settings, where: Where) -> Fanout:
 def stop_on_signals(stop: Callable[[], None]) -> Iterator[list[str]]:
     """Call `stop` on the first SIGINT or SIGTERM; yield the names of the signals received.
 
-    A second signal exits at once with CANCELLED_EXIT (the user insists; files on disk are
+    A second signal exits at once with 128 + its number (the user insists; files on disk are
     whole, the `runs` row is what is lost).
     """
     received: list[str] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if received:
-            os._exit(CANCELLED_EXIT)
+            os._exit(128 + signum)
         received.append(signal.Signals(signum).name)
         stop()
 
@@ -94,10 +110,26 @@ def cancelled_line(summary: RunSummary, signals: list[str]) -> str:
     return f"cancelled by {why}: {what}; run {summary.run_id[:8]} recorded as cancelled"
 
 
-def exit_code(summary: RunSummary) -> int:
-    """Return the process exit code of a run: 0, 1 when something failed, 130 if stopped."""
+def disk_full_line(summary: RunSummary) -> str:
+    """Return the one line printed for a run a full disk stopped: which write, what is kept."""
+    why = next(o.error for o in summary.outcomes if o.disk_full and o.error)
+    stored = sum(len(o.stored) for o in summary.outcomes)
+    row = (
+        f"run {summary.run_id[:8]} recorded as {summary.status}"
+        if summary.recorded
+        else "no room left for its `runs` row"
+    )
+    return f"error: {why}; stored {stored} snapshot(s) before it (whole); {row}"
+
+
+def exit_code(summary: RunSummary, signals: list[str] | None = None) -> int:
+    """Return the process exit code of a run: 0, 1 when something failed, else the stop's.
+
+    A stopped run exits with 128 + the number of the signal that stopped it (130 SIGINT,
+    143 SIGTERM; 130 when `signals` names none).
+    """
     if summary.cancelled:
-        return CANCELLED_EXIT
+        return signal_exit(signals[0] if signals else None)
     return 1 if summary.failures else 0
 
 
@@ -131,6 +163,10 @@ def run_job(
     from gammalake.cli.summary import print_summary, run_progress
 
     where = where_of(job.settings, dask, prefect)
+    if where.dask not in (None, "local"):
+        from flows.fanout import probe_scheduler
+
+        probe_scheduler(where.dask)  # one line before the progress bar shows, not after
     unit = "sessions" if job.kind == "backfill" else "symbols"
     context, advance, stored = run_progress(bar, job.kind, unit)
     with context:
@@ -138,11 +174,14 @@ def run_job(
             summary, signals = _through_prefect(job, where, advance, stored)
         else:
             summary, signals = _here(job, where, advance, stored)
+    if summary.disk_full:
+        say(disk_full_line(summary))
+        return 1
     if summary.cancelled:
         say(cancelled_line(summary, signals))
     else:
         print_summary(summary, alerts_shown=alerts)
-    return exit_code(summary)
+    return exit_code(summary, signals)
 
 
 def _here(

@@ -1,185 +1,61 @@
 """`gammalake sql`: read-only queries over the catalog's views, printed or written, or a prompt.
 
-`gammalake sql` only reads. Every statement is parsed by DuckDB's own parser before anything
-runs, and only reads pass: SELECT (and its forms: FROM, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE)
-whose table functions all only read, EXPLAIN of such a statement, introspection PRAGMA and
-CALL, and SET of a few display options. COPY, EXPORT, ATTACH, DDL, INSTALL and the rest are
-refused with one line naming the statement, before any of the SQL runs, and no result is ever
-written inside the home folder.
+Queries run in the SQL sandbox (warehouse.sandbox): DuckDB itself refuses any file outside the
+lake, every URL, extension installs and any SET that would undo that. What DuckDB would still
+allow (COPY, EXPORT or ATTACH inside the lake folder, DDL, several statements at once) is
+refused by the sandbox's statement check before anything runs: one line, exit code 2. No
+result is ever written inside the home folder.
 """
 
 from __future__ import annotations
 
-import json
-import re
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import duckdb
 import polars as pl
 
 from gammalake.cli.choices import OutputFormat
+
+if TYPE_CHECKING:
+    from rich.console import Console
 from pipeline.errors import InputError
+from warehouse.sandbox import LOCAL, WRITE_HINT, Limits, SandboxError
 
-#: Table functions that only read (files, the catalog's own metadata, generated rows).
-READ_FUNCTIONS = frozenset(
-    {
-        *("read_parquet", "parquet_scan", "read_csv", "read_csv_auto", "read_json"),
-        *("read_json_auto", "read_ndjson", "read_ndjson_auto", "read_json_objects"),
-        *("read_ndjson_objects", "read_text", "read_blob", "glob", "sniff_csv"),
-        *("parquet_metadata", "parquet_schema", "parquet_kv_metadata", "parquet_file_metadata"),
-        *("range", "generate_series", "unnest", "repeat", "repeat_row", "summary"),
-        *("json_each", "json_tree", "pg_timezone_names", "icu_calendar_names"),
-        *("pragma_table_info", "pragma_show", "pragma_version", "pragma_platform"),
-        *("pragma_collations", "pragma_database_size", "pragma_database_list"),
-        *("duckdb_columns", "duckdb_constraints", "duckdb_databases", "duckdb_dependencies"),
-        *("duckdb_functions", "duckdb_indexes", "duckdb_keywords", "duckdb_schemas"),
-        *("duckdb_settings", "duckdb_tables", "duckdb_types", "duckdb_views"),
-        *("duckdb_extensions", "duckdb_sequences", "duckdb_variables", "duckdb_memory"),
-    }
-)
-#: PRAGMAs that only describe: PRAGMA table_info('snapshots'), PRAGMA show_tables, ...
-READ_PRAGMAS = frozenset(
-    {"table_info", "show", "show_tables", "show_tables_expanded", "database_list"}
-    | {"version", "platform", "collations", "functions", "database_size"}
-)
-#: Options a query may set for its own session (display and resources, no file paths).
-SAFE_OPTIONS = frozenset(
-    {"timezone", "calendar", "threads", "memory_limit", "default_order", "default_null_order"}
-)
-_LEAD = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"  # whitespace and comments before a keyword
-_WORD = re.compile(_LEAD + r"(\w+)", re.DOTALL)
-_WORDS = re.compile(_LEAD + r"(\w+)(?:\s+(\w+))?", re.DOTALL)
-_PRAGMA = re.compile(_LEAD + r"PRAGMA\s+(\w+)", re.DOTALL | re.IGNORECASE)
-_CALL = re.compile(_LEAD + r"CALL\s+(\w+)\s*\(", re.DOTALL | re.IGNORECASE)
-_EXPLAIN = re.compile(_LEAD + r"EXPLAIN\s+(?:ANALY[SZ]E\s+)?(.*)$", re.DOTALL | re.IGNORECASE)
-_SET = re.compile(
-    _LEAD + r"SET\s+(?:SESSION\s+|LOCAL\s+)?(\w+)\s*(?:=|\s+TO\s+)\s*('[^']*'|[\w.+-]+)\s*;?\s*$",
-    re.DOTALL | re.IGNORECASE,
-)
-HINT = "gammalake sql only reads; write a result with --output FILE outside the home folder"
-
-
-def _keyword(text: str) -> str:
-    """Return the first keyword of a statement, upper-cased (COPY, ATTACH, INSTALL, ...)."""
-    match = _WORD.match(text)
-    return match.group(1).upper() if match else "?"
-
-
-def _refuse(text: str, what: str | None = None) -> InputError:
-    """Return the one-line error refusing a statement: `what`, or its first keyword."""
-    kind = what or f"{_keyword(text)} statements are"
-    error = InputError(f"gammalake sql only reads: {kind} refused")
-    error.hint = HINT
-    return error
-
-
-def _table_functions(node: Any) -> Iterator[str]:
-    """Yield the name of every table function in a serialized SELECT's parse tree."""
-    if isinstance(node, dict):
-        if node.get("type") == "TABLE_FUNCTION":
-            yield str(node.get("function", {}).get("function_name", "")).lower()
-        for value in node.values():
-            yield from _table_functions(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _table_functions(value)
-
-
-def _check_select(text: str) -> None:
-    """Refuse a SELECT that calls a table function with side effects (enable_logging, ...)."""
-    con = duckdb.connect(":memory:")
-    try:
-        [(tree,)] = con.execute("SELECT json_serialize_sql(?)", [text]).fetchall()
-    finally:
-        con.close()
-    parsed = json.loads(tree)
-    if parsed.get("error"):
-        raise _refuse(text)
-    for name in _table_functions(parsed):
-        if name not in READ_FUNCTIONS:
-            raise _refuse(text, f"table function {name}() is")
-
-
-def _check_named(pattern: re.Pattern[str], allowed: frozenset[str]) -> Callable[[str], None]:
-    """Return a check passing statements whose name (first group) is in `allowed`."""
-
-    def check(text: str) -> None:
-        match = pattern.match(text)
-        name = match.group(1).lower() if match else None
-        if name not in allowed:
-            words = _WORDS.match(text)
-            said = f"{words.group(1).upper()} {words.group(2) or ''}".strip() if words else "?"
-            raise _refuse(text, f"{said} is")
-
-    return check
-
-
-def _check_explain(text: str) -> None:
-    """Check the statement an EXPLAIN describes (EXPLAIN ANALYZE runs it)."""
-    match = _EXPLAIN.match(text)
-    if match is None:
-        raise _refuse(text)
-    for statement in _parse(match.group(1)):
-        _check(statement)
-
-
-_CHECKS: dict[str, Callable[[str], None]] = {
-    "SELECT": _check_select,
-    "EXPLAIN": _check_explain,
-    "PRAGMA": _check_named(_PRAGMA, READ_PRAGMAS),
-    "CALL": _check_named(_CALL, READ_FUNCTIONS),
-    "SET": _check_named(_SET, SAFE_OPTIONS),
+HINT = WRITE_HINT
+#: Exit codes of a query stopped by SIGINT (Ctrl-C) and SIGTERM: 128 + the signal's number.
+STOPPED, STOPPED_BY_TERM = 130, 143
+#: --output suffixes that choose the format when --format is not given.
+SUFFIXES = {
+    ".csv": OutputFormat.csv,
+    ".json": OutputFormat.json,
+    ".parquet": OutputFormat.parquet,
+    ".pq": OutputFormat.parquet,
 }
 
 
-def _parse(sql: str) -> list[duckdb.Statement]:
-    """Return the statements of `sql` as DuckDB parses them; a syntax error is one line."""
-    try:
-        return duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise InputError(f"SQL error: {first}") from None
+def run_query(
+    home: Path,
+    sql: str,
+    method: str | None = None,
+    limits: Limits = LOCAL,
+    limit: int | None = None,
+) -> pl.DataFrame:
+    """Return the result of one read-only statement over the lake, in the SQL sandbox.
 
-
-def _check(statement: duckdb.Statement) -> None:
-    """Raise InputError unless the statement only reads."""
-    check = _CHECKS.get(statement.type.name)
-    if check is None:
-        raise _refuse(statement.query)
-    check(statement.query)
-
-
-def read_statements(sql: str) -> list[duckdb.Statement]:
-    """Return the statements of `sql` if every one only reads; else raise naming the first."""
-    statements = _parse(sql)
-    if not statements:
-        raise InputError("no SQL statement given")
-    for statement in statements:
-        _check(statement)
-    return statements
-
-
-def run_query(home: Path, sql: str) -> pl.DataFrame:
-    """Return the result of the last statement of `sql` over the lake, if all only read.
-
-    A refused statement or a SQL error becomes one clear InputError; nothing runs before
-    every statement has passed.
+    A refused statement, an SQL error or a query past `limits` becomes one InputError line.
     """
-    from warehouse.catalog import reader
+    from warehouse.sandbox import query
 
-    statements = read_statements(sql)
     try:
-        with reader(home) as con:
-            for statement in statements[:-1]:
-                con.sql(statement.query)  # a SET runs at once; an earlier SELECT is never used
-            result = con.sql(statements[-1].query)
-            return pl.DataFrame() if result is None else result.pl()
-    except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise InputError(f"SQL error: {first}") from None
+        return query(home, sql, method, limits, limit)
+    except SandboxError as exc:
+        error = InputError(str(exc))
+        error.hint = exc.hint
+        raise error from None
 
 
 def check_output(home: Path, output: Path | None) -> None:
@@ -209,13 +85,63 @@ def check_csv(frame: pl.DataFrame) -> None:
 def table_of(frame: pl.DataFrame) -> object:
     """Return a rich table of a result (numbers right-aligned)."""
     from rich.table import Table
+    from rich.text import Text
 
+    # Text, not str: rich would read "[/x]" in a value or a column name as markup.
     table = Table(show_edge=False, header_style="bold")
     for name, dtype in frame.schema.items():
-        table.add_column(name, justify="right" if dtype.is_numeric() else "left")
+        table.add_column(Text(name), justify="right" if dtype.is_numeric() else "left")
     for row in frame.iter_rows():
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
     return table
+
+
+def choose_format(fmt: OutputFormat | None, output: Path | None) -> OutputFormat:
+    """Return the output format: `fmt`, else the one --output's suffix names, else table."""
+    if fmt is not None:
+        return fmt
+    if output is None:
+        return OutputFormat.table
+    chosen = SUFFIXES.get(output.suffix.lower())
+    if chosen is None:
+        raise InputError(
+            f"--output {output}: give --format (table, csv, json, parquet) or name the file "
+            ".csv, .json or .parquet"
+        )
+    return chosen
+
+
+def render(frame: pl.DataFrame, fmt: OutputFormat) -> bytes:
+    """Return a result written in `fmt` (table: the text printed; parquet: the file's bytes)."""
+    import io
+
+    if fmt is OutputFormat.table:
+        from rich.console import Console
+
+        buffer = io.StringIO()
+        Console(file=buffer, width=200, color_system=None).print(table_of(frame))
+        return buffer.getvalue().encode()
+    if fmt is OutputFormat.parquet:
+        out = io.BytesIO()
+        frame.write_parquet(out)
+        return out.getvalue()
+    if fmt is OutputFormat.csv:
+        check_csv(frame)
+    text = frame.write_csv() if fmt is OutputFormat.csv else frame.write_json()
+    return (text if text.endswith("\n") else text + "\n").encode()
+
+
+def _rendered(frame: pl.DataFrame, fmt: OutputFormat) -> bytes:
+    """Return `render`'s bytes; a type the format cannot hold is one InputError line."""
+    try:
+        return render(frame, fmt)
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        error = InputError(f"--format {fmt.value} cannot hold this result: {first}")
+        error.hint = "cast the column to VARCHAR in the query, or choose another --format"
+        raise error from None
 
 
 def emit(
@@ -223,48 +149,108 @@ def emit(
 ) -> None:
     """Write a result in `fmt` to `output` (stdout when None; Parquet needs a file).
 
-    With `home`, an `output` inside it is refused.
+    The file is written whole or not at all (a temp file beside it, then renamed). With
+    `home`, an `output` inside it is refused.
     """
     if home is not None:
         check_output(home, output)
-    if fmt is OutputFormat.table:
+    if fmt is OutputFormat.parquet and output is None:
+        raise InputError("--format parquet needs --output FILE")
+    if fmt is OutputFormat.table and output is None:
         from gammalake.cli.console import make_console
 
         make_console().print(table_of(frame))
         return
-    if fmt is OutputFormat.parquet:
-        if output is None:
-            raise InputError("--format parquet needs --output FILE")
-        frame.write_parquet(output)
-        return
-    if fmt is OutputFormat.csv:
-        check_csv(frame)
-    text = frame.write_csv() if fmt is OutputFormat.csv else frame.write_json()
+    data = _rendered(frame, fmt)
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    else:
-        output.write_text(text)
+        sys.stdout.write(data.decode())
+        return
+    write_whole(output, data)
 
 
-def sql_command(home: Path, sql: str | None, fmt: OutputFormat, output: Path | None) -> None:
-    """Run `gammalake sql`: the prompt when `sql` is None, else one query written out."""
+def check_target(output: Path) -> None:
+    """Refuse an --output that exists and is not a regular file (a FIFO, a device, a folder).
+
+    The file is replaced by a rename: a device such as /dev/full would be replaced itself.
+    """
+    if output.exists() and not output.is_file():
+        raise InputError(f"--output {output} exists and is not a regular file")
+    if not output.parent.is_dir():
+        raise InputError(f"--output {output}: the folder {output.parent} does not exist")
+
+
+def write_whole(output: Path, data: bytes) -> None:
+    """Write `data` to `output` whole or not at all (a temp file beside it, then renamed)."""
+    check_target(output)
+    temp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, output)
+    except OSError as exc:
+        # The temp file's name would puzzle: the error names the file the user gave.
+        raise OSError(exc.errno, exc.strerror, str(output)) from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def sql_command(home: Path, sql: str | None, fmt: OutputFormat | None, output: Path | None) -> None:
+    """Run `gammalake sql`: the prompt when `sql` is None, else one query written out.
+
+    `fmt` None: the format --output's suffix names (.csv, .json, .parquet), else a table.
+    """
     if not home.is_dir():
         raise InputError(f"--home {home}: no such folder, nothing is stored there yet")
     check_output(home, output)
-    if sql is None:
-        prompt(home)
-        return
-    if fmt is OutputFormat.parquet and output is None:
-        raise InputError("--format parquet needs --output FILE")
-    emit(run_query(home, sql), fmt, output, home)
+    if output is not None:
+        check_target(output)
+    with stoppable():
+        if sql is None:
+            prompt(home)
+            return
+        chosen = choose_format(fmt, output)
+        if chosen is OutputFormat.parquet and output is None:
+            raise InputError("--format parquet needs --output FILE")
+        emit(run_query(home, sql), chosen, output, home)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised by the SIGTERM handler: stops a query like Ctrl-C, but also leaves the prompt."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """Raise Terminated in the main thread (the query in hand is then interrupted)."""
+    raise Terminated
+
+
+@contextmanager
+def stoppable() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into one line "stopped" and exit code 130 / 143.
+
+    The query runs in a worker thread (warehouse.sandbox): the KeyboardInterrupt raised here
+    interrupts DuckDB before it propagates, so the process does not hang until it ends.
+    """
+    import signal
+
+    import typer
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        print("stopped", file=sys.stderr)
+        raise typer.Exit(STOPPED_BY_TERM if isinstance(exc, Terminated) else STOPPED) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def prompt(home: Path) -> None:
     """Read statements ending in ';' from stdin and print each result; .quit or EOF ends."""
+    from rich.markup import escape
+
     from gammalake.cli.console import make_console
 
     console = make_console()
-    console.print(f"gammalake sql on {home} - views: {', '.join(view_names(home))}")
+    console.print(escape(f"gammalake sql on {home} - views: {', '.join(view_names(home))}"))
     console.print("End statements with ';'. .quit to leave. Only reads are allowed.")
     buffer: list[str] = []
     while True:
@@ -277,10 +263,21 @@ def prompt(home: Path) -> None:
         buffer.append(line)
         if line.rstrip().endswith(";"):
             statement, buffer = "\n".join(buffer), []
-            try:
-                console.print(table_of(run_query(home, statement)))
-            except InputError as exc:
-                console.print(f"[red]error:[/] {exc}")
+            run_statement(console, home, statement)
+
+
+def run_statement(console: Console, home: Path, statement: str) -> None:
+    """Print the result of one statement of the prompt, or its error; Ctrl-C stops it only."""
+    from rich.markup import escape
+
+    try:
+        console.print(table_of(run_query(home, statement)))
+    except InputError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            raise
+        console.print("stopped")
 
 
 def view_names(home: Path) -> list[str]:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -108,15 +109,16 @@ def print_summary(summary: RunSummary, alerts_shown: int = 12) -> None:
     console.print(table)
     shown = summary.alerts[-alerts_shown:] if alerts_shown > 0 else []
     for alert in shown:
-        console.print(f"[yellow]alert[/] {alert['trade_date']} {alert['kind']}: {alert['message']}")
+        text = f"{alert['trade_date']} {alert['kind']}: {alert['message']}"
+        console.print(f"[yellow]alert[/] {escape(text)}")
     if len(summary.alerts) > len(shown):
         more = "more " if shown else ""
         console.print(f"{len(summary.alerts) - len(shown)} {more}alert(s) in the alerts table")
     for outcome in summary.outcomes:
         for line in outcome.remarks():
-            console.print(f"[cyan]note[/] {outcome.symbol}: {line}", highlight=False)
+            console.print(f"[cyan]note[/] {escape(f'{outcome.symbol}: {line}')}", highlight=False)
         for line in outcome.problems:
-            console.print(f"[red]failed[/] {outcome.symbol}: {line}", highlight=False)
+            console.print(f"[red]failed[/] {escape(f'{outcome.symbol}: {line}')}", highlight=False)
     for line in summary.notes:
-        console.print(f"[cyan]note[/] {line}", highlight=False)
-    console.print(f"run {summary.status}", highlight=False)
+        console.print(f"[cyan]note[/] {escape(line)}", highlight=False)
+    console.print(escape(f"run {summary.status}"), highlight=False)

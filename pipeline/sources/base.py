@@ -1,22 +1,26 @@
-"""The Source protocol: what the snapshot and backfill flows ask of any source.
+"""The Source protocol, what a fetch returns, and the registry of sources.
 
 A source turns (symbol, moment) into what was received: a chain for the engine to price, or
 payloads shaped like the FlashAlpha API's, plus what the raw archive should record. It never
 touches gammalake's folders: the flow archives, checks, prices and stores.
+
+Every source declares what it can do once, where it is registered (`register(SourceSpec(...))`
+at the end of its module); the CLI's choices and help and the flows read `registered()`.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from pathlib import Path
-from typing import Any, Protocol
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.chain import Chain
-from pipeline.engine.config import EngineConfig
-from pipeline.engine.snapshot import ExposureSnapshot
-from pipeline.engine.timing import NEW_YORK
-from pipeline.sources.synthetic import SyntheticMarket
+
+if TYPE_CHECKING:
+    from pipeline.engine.config import EngineConfig
+    from pipeline.sources.http import QuotaLedger, WindowLedger
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,9 @@ class Fetched:
     high, low, close, volume; prices in the underlying's units), stored in `prices`.
     `oi_as_of`: the session whose close the chain's open interest describes, when the source
     says (a feed's OI is the previous session's, published the next morning), stored in the
-    `chains` dataset's column of that name.
+    `chains` dataset's column of that name. `refused`: why the source's parser refused what
+    arrived (then `payloads` hold it as received and `as_of` is the moment asked for): the flow
+    archives it, marked rejected with this reason, and stores nothing.
     """
 
     symbol: str
@@ -45,6 +51,7 @@ class Fetched:
     errors: tuple[str, ...] = ()
     bar: dict[str, Any] | None = None
     oi_as_of: date | None = None
+    refused: str | None = None
 
 
 class FetchError(Exception):
@@ -62,6 +69,10 @@ class MissingInputError(FetchError):
 
 class RunHaltedError(FetchError):
     """The run must stop now: the key was refused, or the request budget is spent."""
+
+
+class FetchStoppedError(RunHaltedError):
+    """The run's stop flag was set: the fetch was abandoned (or not started), nothing sent after."""
 
 
 class Source(Protocol):
@@ -82,90 +93,99 @@ class Source(Protocol):
         ...
 
 
+#: Fetches per symbol: one number for every symbol, or a number per symbol.
+Sessions = int | Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a source is built for: the symbols, the run's moment and its fetches per symbol."""
+
+    symbols: list[str]
+    at: datetime
+    sessions: Sessions = 1
+
+    def fetches(self) -> int:
+        """Return how many fetches the run makes (sessions per symbol, summed)."""
+        if isinstance(self.sessions, Mapping):
+            return sum(max(0, int(self.sessions.get(s, 0))) for s in self.symbols)
+        return len(self.symbols) * max(0, self.sessions)
+
+
+class Ledgers(Protocol):
+    """Where built sources count their requests (the flows keep them in the home)."""
+
+    def window(self, name: str, limit: int, window_seconds: float) -> WindowLedger:
+        """Return the sliding-window budget called `name` (`limit` per `window_seconds`)."""
+        ...
+
+    def daily(self, tier: str) -> QuotaLedger:
+        """Return the daily request budget of a FlashAlpha plan."""
+        ...
+
+
+#: Builds a source from the run's settings (flows.settings.Settings), its name and plan.
+Builder = Callable[[Any, str, Plan, Ledgers], Source]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What a source can do, declared once where it is registered.
+
+    `computes`: it gives chains the engine prices (False: vendor payloads); `history`: it can
+    give past sessions (a backfill), else only the chain of now; `needs_key`: it needs an API
+    key; `network`: it sends requests over the network. `help`: one line for `--source`.
+    """
+
+    name: str
+    help: str
+    build: Builder
+    computes: bool = True
+    history: bool = False
+    needs_key: bool = False
+    network: bool = False
+
+
+_REGISTRY: dict[str, SourceSpec] = {}
+#: Modules that register the built-in sources when imported (in `--source` order).
+BUILT_IN = (
+    "pipeline.sources.synthetic",
+    "pipeline.sources.files",
+    "pipeline.sources.cboe_feed",
+    "pipeline.sources.flashalpha",
+)
+
+
+def register(spec: SourceSpec) -> SourceSpec:
+    """Add a source to the registry (a later one of the same name replaces it); return it."""
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def registered() -> dict[str, SourceSpec]:
+    """Return every registered source by name, the built-in ones first (imported on first use)."""
+    for module in BUILT_IN:
+        importlib.import_module(module)
+    return dict(_REGISTRY)
+
+
+def watch_stop(source: Source, stop: Any) -> None:
+    """Hand the run's stop flag (anything with `is_set()`) to `source` when it can use it.
+
+    HTTP sources then end their waits and abandon a request in flight once it is set; sources
+    that only read files or compute finish their fetch (they never wait).
+    """
+    watch: Callable[[Any], None] | None = getattr(source, "watch", None)
+    if watch is not None:
+        watch(stop)
+
+
 def engine_payloads(chain: Chain, config: EngineConfig, expiries: int = 0) -> dict[str, Any]:
     """Return every payload of a chain, plus gex of its `expiries` nearest expirations."""
+    from pipeline.engine.snapshot import ExposureSnapshot
+
     snapshot = ExposureSnapshot(chain, config)
     payloads = snapshot.payloads()
     for row in payloads["expiries"]["expiries"][:expiries]:
         payloads[f"gex_{row['expiration']}"] = snapshot.gex(expiration=row["expiration"])
     return payloads
-
-
-@dataclass(frozen=True)
-class SyntheticSource:
-    """The simulated market's chains (`synthetic`: no key, no network)."""
-
-    market: SyntheticMarket = field(default_factory=SyntheticMarket)
-    expiries: int = 24
-    strikes: int = 81
-    name: str = "synthetic"
-    computes: bool = True
-
-    def fetch(self, symbol: str, at: datetime) -> Fetched:
-        """Return the simulated chain of `symbol` at `at`."""
-        chain = self.market.chain(symbol, at, expiries=self.expiries, strikes=self.strikes)
-        return Fetched(symbol, at, chain=chain)
-
-
-@dataclass(frozen=True)
-class ChainFolderSource:
-    """Chain files in a folder, one per symbol and day.
-
-    Named `SPY_2024-03-15.csv` (or .parquet, or .json) or `SPY/2024-03-15.csv`; CBOE
-    quotedata, a saved reply of Cboe's delayed-quotes JSON feed, or the generic layout. The
-    file's own time is used; files without one are taken at 16:15.
-    """
-
-    folder: Path
-    name: str = "chains"
-    computes: bool = True
-
-    def file_for(self, symbol: str, day: date) -> Path | None:
-        """Return the chain file of `symbol` on `day`, or None."""
-        stamp = day.isoformat()
-        for pattern in (f"{symbol}_{stamp}*", f"{symbol}/{stamp}*"):
-            found = sorted(
-                p
-                for p in self.folder.glob(pattern)
-                if p.suffix.lower() in {".csv", ".parquet", ".json"}
-            )
-            if found:
-                return found[-1]
-        return None
-
-    def fetch(self, symbol: str, at: datetime) -> Fetched:
-        """Return the chain in the symbol's file of `at`'s New York date.
-
-        The symbol is the file's own (CBOE option ids, a `symbol` column, the file name), so
-        the firewall can refuse a file that describes another underlying; only a file inside a
-        folder named for the symbol takes the folder's name.
-        """
-        from pipeline.sources.chains import read_chain
-
-        day = at.astimezone(NEW_YORK).date()
-        path = self.file_for(symbol, day)
-        if path is None:
-            raise MissingInputError(
-                f"no chain file for {symbol} on {day} in {self.folder} "
-                f"(expected {symbol}_{day}.csv)"
-            )
-        default_time = datetime.combine(day, time(16, 15), NEW_YORK)
-        named = symbol if path.parent.name == symbol else None
-        chain = read_chain(path, symbol=named, as_of=None if _has_time(path) else default_time)
-        return Fetched(symbol, chain.as_of, chain=chain)
-
-
-def _has_time(path: Path) -> bool:
-    """Return True when the file states its own time (CBOE `Date:`, JSON timestamp, as_of)."""
-    from pipeline.sources.chains import is_cboe
-
-    if path.suffix.lower() == ".json":
-        return True  # a Cboe feed reply: its top-level timestamp
-    if path.suffix.lower() == ".parquet":
-        import polars as pl
-
-        return "as_of" in pl.read_parquet_schema(path)
-    if is_cboe(path):
-        return True
-    with path.open("rb") as handle:
-        return b"as_of" in handle.readline()

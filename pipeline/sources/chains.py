@@ -14,8 +14,11 @@ known one, non-finite or implausible numbers, and a contract listed twice.
 from __future__ import annotations
 
 import difflib
+import logging
 import math
+import os
 import re
+import stat
 from datetime import datetime
 from pathlib import Path
 
@@ -29,14 +32,16 @@ from pipeline.chain import (
     duplicate_contracts,
 )
 from pipeline.errors import ChainFormatError
-from pipeline.sources.cboe import is_header, read_cboe
+from pipeline.sources.formats.quotedata import is_header, read_cboe
 from pipeline.sources.tabular import (
     LINE,
     MAX_CONTRACTS,
+    MAX_FILE_BYTES,
+    MAX_LINE_CHARS,
     Check,
     NumberOptions,
     NumberSpec,
-    clip,
+    file_kind,
     first_bad_line,
     load_csv,
     parse_numbers,
@@ -45,10 +50,17 @@ from pipeline.sources.tabular import (
     shown,
 )
 
+logger = logging.getLogger(__name__)
+
 _RIGHTS = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}
 _META = ("symbol", "underlying_price", "as_of")
 KNOWN_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *_META)
 _PARQUET = {".parquet", ".pq"}
+#: Bytes read to tell a CBOE download from a generic file: its preamble lies within them even
+#: with a title far longer than any real one (the CBOE reader refuses overlong lines).
+SNIFF_BYTES = 64 * 1024
+#: A midnight time after a date ("2024-01-19 00:00:00", "2024-01-19T00:00"): still the day.
+_MIDNIGHT = r"[ T]00:00(?::00(?:\.0+)?)?$"
 _COUNT: NumberOptions = {"non_negative": True, "whole": True, "maximum": MAX_CONTRACTS}
 #: How each numeric column must parse; counts are whole, in a plausible range.
 _SPECS: dict[str, NumberOptions] = {
@@ -59,6 +71,23 @@ _SPECS: dict[str, NumberOptions] = {
     **{c: {"required": False, "non_negative": True} for c in ("iv", "bid", "ask", "gamma")},
     "delta": {"required": False, "minimum": -1, "maximum": 1},
 }
+
+
+def regular_file(path: Path) -> bool:
+    """Return True when `path` is (or links to) a regular file; note and skip anything else.
+
+    A FIFO in a chains folder would block a reader forever (SIGINT cannot interrupt the open)
+    and a link to /dev/zero reads until memory runs out, so folder scans keep regular files
+    only; each other entry is logged once as a warning naming it.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # gone, or a dangling link: nothing to read
+    if stat.S_ISREG(mode):
+        return True
+    logger.warning("%s is not a regular file (%s): skipped", path, file_kind(mode))
+    return False
 
 
 def normalise_name(name: str) -> str:
@@ -80,6 +109,8 @@ def _load(path: Path) -> pl.DataFrame:
 
 def _load_parquet(path: Path) -> pl.DataFrame:
     """Return a Parquet file's known columns as text, with LINE = row + 1."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ChainFormatError(path, f"is larger than {MAX_FILE_BYTES:,} bytes")
     try:
         frame = pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException) as exc:
@@ -92,12 +123,29 @@ def _load_parquet(path: Path) -> pl.DataFrame:
     _check_columns(path, names)
     frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
     frame = frame.select(c for c in names if c in KNOWN_COLUMNS)
-    try:
-        frame = frame.with_columns(pl.all().cast(pl.String))
-    except pl.exceptions.PolarsError as exc:
-        message = clip(str(exc).splitlines()[0])
-        raise ChainFormatError(path, f"a column cannot be read as text: {message}") from None
-    return frame.with_row_index(LINE, offset=1)
+    texts = []
+    for column in frame.columns:
+        try:
+            texts.append(frame.select(_as_text(frame, column)).to_series())
+        except pl.exceptions.PolarsError:
+            kind = frame.schema[column]
+            raise ChainFormatError(
+                path, f"holds {kind} values, not numbers or text", column=column
+            ) from None
+    return pl.DataFrame(texts).with_row_index(LINE, offset=1)
+
+
+def _as_text(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """Return a Parquet column as the text a CSV would hold (dates as YYYY-MM-DD, times ISO).
+
+    Parquet writers store expirations as dates or as midnight timestamps; both are the day.
+    """
+    dtype = frame.schema[column]
+    if column == "expiration" and isinstance(dtype, pl.Datetime | pl.Date):
+        return pl.col(column).dt.strftime("%Y-%m-%d")
+    if column == "as_of" and isinstance(dtype, pl.Datetime):
+        return pl.col(column).dt.strftime("%Y-%m-%dT%H:%M:%S%.f%:z")
+    return pl.col(column).cast(pl.String)
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
@@ -138,8 +186,9 @@ def _rights(frame: pl.DataFrame, path: Path) -> pl.Series:
 
 
 def _expirations(frame: pl.DataFrame, path: Path) -> pl.Series:
-    """Return `expiration` as dates (YYYY-MM-DD)."""
-    days = pl.col("expiration").str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+    """Return `expiration` as dates (YYYY-MM-DD, or with a midnight time as pandas writes)."""
+    text = pl.col("expiration").str.strip_chars().str.replace(_MIDNIGHT, "")
+    days = text.str.to_date("%Y-%m-%d", strict=False)
     check = Check(days.is_null(), "expiration", "expiration", "is not a date like 2024-01-19")
     raise_first(frame, path, [check], ChainFormatError)
     return frame.select(days).to_series()
@@ -218,7 +267,8 @@ def read_contracts(
     if duplicates.height:
         lines = contracts.get_column(LINE).to_list()
         raise ChainFormatError(path, describe_duplicates(duplicates, lines))
-    name = symbol or _constant(frame, path, "symbol") or path.stem.split("_")[0].upper()
+    named = _constant(frame, path, "symbol")
+    name = symbol or (named or path.stem.split("_")[0]).strip().upper()
     return Chain(
         name,
         _spot(frame, path, spot),
@@ -236,20 +286,42 @@ def is_cboe(path: Path) -> bool:
     """
     try:
         with path.open("rb") as handle:
-            head = handle.read(4096).decode("utf-8-sig", errors="replace")
+            head = handle.read(SNIFF_BYTES).decode("utf-8-sig", errors="replace")
     except OSError:
         return False  # the generic reader says why the file cannot be read
-    # All lines of the first 4 KB: a file with blank lines before its preamble is still CBOE
-    # (and refused as such, with the reason).
+    # All lines of the first SNIFF_BYTES: a file with blank lines before its preamble, or a
+    # long title, is still CBOE (and refused as such, with the reason).
     lines = head.replace("\r", "\n").split("\n")
     if any(is_header(line) for line in lines):
         return True
     return any("Last:" in line for line in lines) and any("Date:" in line for line in lines)
 
 
+def has_own_time(path: Path) -> bool:
+    """Return True when the file states its own time (CBOE `Date:`, JSON timestamp, as_of).
+
+    Never raises: a file that cannot be read says False, and read_chain then refuses it in
+    one line (a garbage Parquet footer, an unreadable file). At most one line of
+    MAX_LINE_CHARS is read from a generic CSV's head.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return True  # a Cboe feed reply: its top-level timestamp
+    try:
+        if suffix in _PARQUET:
+            return "as_of" in {normalise_name(n) for n in pl.read_parquet_schema(path)}
+        if is_cboe(path):
+            return True
+        with path.open("rb") as handle:
+            header = handle.readline(MAX_LINE_CHARS).decode("utf-8-sig", errors="replace")
+    except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException):
+        return False
+    return "as_of" in {normalise_name(n) for n in header.split(",")}
+
+
 def read_cboe_json(path: Path, *, symbol: str | None = None) -> Chain:
-    """Return the chain of a saved Cboe delayed-quotes JSON reply (see cboe_feed.read_reply)."""
-    from pipeline.sources.cboe_feed import parse_feed
+    """Return the chain of a saved Cboe delayed-quotes JSON reply (see formats.cboe_json)."""
+    from pipeline.sources.formats.cboe_json import parse_feed
 
     text = read_text(path, ChainFormatError)  # UTF-8 only, BOM dropped, not empty
     return parse_feed(text.encode(), origin=str(path), symbol=symbol).chain
@@ -264,14 +336,18 @@ def read_chain(
 ) -> Chain:
     """Return the chain in `path`: CBOE quotedata, a saved Cboe JSON reply, or generic layout.
 
-    `.json` files are replies of Cboe's delayed-quotes feed (pipeline.sources.cboe_feed; a
-    given `symbol` must be the one the reply names); other files are told apart by content.
+    `.json` files are replies of Cboe's delayed-quotes feed (pipeline.sources.formats.cboe_json;
+    a given `symbol` must be the one the reply names); other files are told apart by content.
     For CBOE files `spot` and `as_of`, when given, replace the file's own spot and time.
     Every problem is one ChainFormatError (an InputError) naming the file.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ChainFormatError(path, "no such file")
+    if not regular_file(path):
+        raise ChainFormatError(
+            path, f"is not a regular file ({file_kind(os.stat(path).st_mode)}): refused"
+        )
     json_reply = path.suffix.lower() == ".json"
     if json_reply or (path.suffix.lower() not in _PARQUET and is_cboe(path)):
         chain = (

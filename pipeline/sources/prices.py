@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from pipeline.errors import FileFormatError, InputError
-from pipeline.sessions import close_times, nyse, sessions_between
+from pipeline.sessions import close_times, nyse, previous_session, session_of, sessions_between
 from pipeline.sources.synthetic import SYNTHETIC_START, SyntheticMarket
 from pipeline.sources.tabular import LINE, load_csv, lower_name, shown
 
@@ -155,11 +155,42 @@ def _holiday(days: pl.Series, weekday: pl.Expr) -> pl.Expr:
     )
 
 
-def _future(now: datetime | None) -> pl.Expr:
-    """Return whether a day's close comes after `now` (New York; default the clock)."""
+def _new_york(now: datetime | None) -> datetime:
+    """Return `now` (default the clock) in New York time."""
     from pipeline.engine.timing import NEW_YORK
 
-    moment = (now or datetime.now(NEW_YORK)).astimezone(NEW_YORK)
+    return (now or datetime.now(NEW_YORK)).astimezone(NEW_YORK)
+
+
+def last_closed_session(now: datetime | None = None) -> date:
+    """Return the latest NYSE session closed by `now` (default the clock).
+
+    Its close is 16:00 New York, 13:00 on half days; a session open at `now` is not closed.
+    """
+    moment = _new_york(now)
+    day = session_of(moment)  # the latest session that had opened
+    return day if close_times([day])[0] <= moment else previous_session(day)
+
+
+def refuse_unclosed(end: date, option: str, now: datetime | None = None) -> None:
+    """Refuse a span ending at `end` that reaches past the last session closed by `now`.
+
+    A bar is known once its session has closed: a session still open (its close would be
+    the intraday price) and any day after today are refused, naming `option` and the last
+    closed session.
+    """
+    moment = _new_york(now)
+    last = last_closed_session(moment)
+    if end > moment.date() or sessions_between(last + timedelta(days=1), end):
+        raise InputError(
+            f"{option} {end} is past the last closed session {last}: a daily bar is known "
+            f"only once its session has closed"
+        )
+
+
+def _future(now: datetime | None) -> pl.Expr:
+    """Return whether a day's close comes after `now` (New York; default the clock)."""
+    moment = _new_york(now)
     today = moment.date()
     closed_today = close_times([today])[0] <= moment
     day = pl.col("trade_date")
@@ -249,18 +280,27 @@ def session_span(start: date, end: date, options: tuple[str, str] = ("start", "e
     return sessions
 
 
-def synthetic_bars(market: SyntheticMarket, symbol: str, start: date, end: date) -> pl.DataFrame:
+def synthetic_bars(
+    market: SyntheticMarket,
+    symbol: str,
+    start: date,
+    end: date,
+    *,
+    now: datetime | None = None,
+) -> pl.DataFrame:
     """Return `prices` rows of the synthetic market for NYSE sessions in [start, end].
 
     The close is the market's spot; the open is the previous session's close with a small gap;
     the high and low reach past both by a range that scales with that day's volatility. Each
     bar depends only on its own day, so overlapping requests agree. Raises InputError when
-    the span holds no session (see session_span).
+    the span holds no session (see session_span) or reaches past the last session closed by
+    `now` (default the clock; see refuse_unclosed).
     """
     import pandas as pd
 
     calendar = nyse()
     sessions = session_span(start, end)
+    refuse_unclosed(end, "end", now)
     if sessions[0] < SYNTHETIC_START:
         raise InputError(f"start {start}: the synthetic market starts {SYNTHETIC_START}")
     opened = pd.Timestamp(sessions[0])

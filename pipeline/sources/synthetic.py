@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -39,6 +40,7 @@ from pipeline.chain import Chain
 from pipeline.engine.greeks import FloatArray, bsm_greeks, bsm_price
 from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import InputError
+from pipeline.sources.base import Fetched, Ledgers, Plan, SourceSpec, register
 
 #: First day of the simulated history.
 SYNTHETIC_START = date(2000, 1, 3)
@@ -609,3 +611,42 @@ def _third_friday(year: int, month: int) -> date:
     """Return the third Friday of a month (standard monthly expiration)."""
     first = date(year, month, 1)
     return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+
+
+# --- the source --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyntheticSource:
+    """The simulated market's chains (`synthetic`: no key, no network)."""
+
+    market: SyntheticMarket = field(default_factory=SyntheticMarket)
+    expiries: int = 24
+    strikes: int = 81
+    name: str = "synthetic"
+    computes: bool = True
+
+    def fetch(self, symbol: str, at: datetime) -> Fetched:
+        """Return the simulated chain of `symbol` at `at`."""
+        chain = self.market.chain(symbol, at, expiries=self.expiries, strikes=self.strikes)
+        return Fetched(symbol, at, chain=chain)
+
+
+def build(settings: Any, name: str, plan: Plan, ledgers: Ledgers) -> SyntheticSource:
+    """Return the simulated market configured by settings (market, expiries, strikes)."""
+    return SyntheticSource(
+        market=settings.market(),
+        expiries=settings.synthetic_expiries,
+        strikes=settings.synthetic_strikes,
+    )
+
+
+SPEC = register(
+    SourceSpec(
+        name="synthetic",
+        help="A deterministic simulated market (the default: no key, no network).",
+        build=build,
+        computes=True,
+        history=True,
+    )
+)

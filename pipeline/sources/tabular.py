@@ -13,6 +13,8 @@ a good file costs a few passes whatever its size.
 from __future__ import annotations
 
 import csv
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,9 @@ MAX_LINE_CHARS = 10_000
 MAX_SHOWN = 40
 #: Most contracts one contract row may count (OI, volume): real rows hold at most millions.
 MAX_CONTRACTS = 1e9
+#: Most bytes read from one file: the largest real chain file (every SPX contract of a day)
+#: is a few hundred MB; a bigger "file" is garbage or a device, and must not exhaust memory.
+MAX_FILE_BYTES = 2 * 1024**3
 _TEXT = "text"
 _CONTROL = bytes([*range(9), 11, 12, *range(14, 32), 127])
 _NOT_CONTROL = bytes(b for b in range(256) if b not in _CONTROL)
@@ -62,10 +67,7 @@ def clip(text: str, limit: int = 80) -> str:
 
 def read_text(path: Path, error: ErrorType = FileFormatError) -> str:
     """Return the file's UTF-8 text (BOM dropped, line ends as LF); refuse anything else."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise error(path, f"cannot be read: {exc.strerror or exc}") from None
+    raw = read_capped(path, error)
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise error(path, 'is UTF-16 text; save it as UTF-8 ("CSV UTF-8")')
     _refuse_control_bytes(path, raw, error)
@@ -79,6 +81,45 @@ def read_text(path: Path, error: ErrorType = FileFormatError) -> str:
     if not text.strip():
         raise error(path, "is empty")
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def read_capped(
+    path: Path, error: ErrorType = FileFormatError, limit: int = MAX_FILE_BYTES
+) -> bytes:
+    """Return the bytes of a regular file of at most `limit` bytes; refuse anything else.
+
+    Opened without blocking and checked before reading, so a FIFO (which would block until a
+    writer comes) or a device such as /dev/zero (endless) is refused in one line instead of
+    hanging or running out of memory; a symlink counts as what it points at.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise error(path, f"cannot be read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise error(path, f"is not a regular file ({file_kind(mode)}): refused")
+        try:
+            raw = handle.read(limit + 1)
+        except OSError as exc:
+            raise error(path, f"cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise error(path, f"is larger than {limit:,} bytes, more than any chain file holds")
+    return raw
+
+
+def file_kind(mode: int) -> str:
+    """Return what a stat mode describes, for messages: 'a FIFO', 'a device', 'a folder'..."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
 
 
 def _refuse_control_bytes(path: Path, raw: bytes, error: ErrorType) -> None:

@@ -107,8 +107,9 @@ def synthetic_history(
     from flows.capture import chain_rows
     from pipeline.engine.method import config_of
     from pipeline.normalize import snapshot_rows
-    from pipeline.sources.base import SyntheticSource, engine_payloads
+    from pipeline.sources.base import engine_payloads
     from pipeline.sources.prices import synthetic_bars
+    from pipeline.sources.synthetic import SyntheticSource
 
     source = SyntheticSource(market=market, expiries=8, strikes=41)
     config = config_of(method)

@@ -121,7 +121,7 @@ def chromium() -> str:
     for steps in ([install], [[apt, "update", "-q"], install]):  # stale lists: update, retry
         try:
             for step in steps:
-                subprocess.run(step, check=True, capture_output=True, timeout=400)
+                subprocess.run(step, check=True, capture_output=True, timeout=900)
         except (subprocess.SubprocessError, OSError) as exc:
             failure = exc
         else:
@@ -143,7 +143,7 @@ def headless(binary: str, page: Path, *extra: str) -> subprocess.CompletedProces
         "--virtual-time-budget=15000",
     ]
     return subprocess.run(
-        [binary, *flags, *extra, page.as_uri()], capture_output=True, text=True, timeout=120
+        [binary, *flags, *extra, page.as_uri()], capture_output=True, text=True, timeout=600
     )
 
 

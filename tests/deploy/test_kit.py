@@ -44,7 +44,7 @@ def help_of(argv: list[str]) -> str:
         [str(tool), *words[1:], "--help"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         env={"PATH": str(BIN), "HOME": str(Path.home()), "COLUMNS": "200", "NO_COLOR": "1"},
     )
     assert done.returncode == 0, (argv, done.stdout, done.stderr)
@@ -109,7 +109,7 @@ def test_systemd_accepts_the_units():
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
     done = subprocess.run(
-        [analyze, "verify", *map(str, UNITS)], capture_output=True, text=True, timeout=60
+        [analyze, "verify", *map(str, UNITS)], capture_output=True, text=True, timeout=600
     )
     # The executables live in /opt/gammalake/venv on the target machine, not here.
     complaints = [

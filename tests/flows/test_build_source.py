@@ -49,9 +49,35 @@ def test_a_run_the_budget_cannot_start_is_halted_without_a_request(tmp_path, mon
 
 
 def test_whether_a_source_computes_is_known_before_it_is_built(tmp_path, monkeypatch):
-    from flows.sources import SOURCES, computes
+    from flows.sources import computes
+    from pipeline.sources.base import registered
 
     monkeypatch.setenv("FLASHALPHA_API_KEY", "flows-key-123")
     settings = Settings(home=tmp_path, chains_dir=tmp_path)
-    for name in SOURCES:
+    for name in registered():
         assert computes(name) == build_source(settings, name, ["SPY"], AT).computes
+
+
+def test_the_cboe_source_honours_the_request_deadline(tmp_path):
+    settings = Settings(home=tmp_path, request_deadline_seconds=7.5, cboe_window=300.0)
+    source = build_source(settings, "cboe", ["SPY"], AT)
+    config = source.config  # type: ignore[attr-defined]
+    # Requests end by the deadline; only the wait for a window slot may take longer.
+    assert config.deadline == 7.5 and config.window_wait == 307.5
+
+
+def test_the_stop_flag_reaches_the_http_sources(tmp_path, monkeypatch):
+    import threading
+
+    from pipeline.sources.base import watch_stop
+
+    monkeypatch.setenv("FLASHALPHA_API_KEY", "flows-key-123")
+    stop = threading.Event()
+    for name in ("cboe", "flashalpha"):
+        source = build_source(Settings(home=tmp_path), name, ["SPY"], AT)
+        watch_stop(source, stop)
+        stop.set()
+        with pytest.raises(RunHaltedError, match="stopped"):
+            source.fetch("SPY", AT)  # nothing is sent once stopped
+        stop.clear()
+    watch_stop(build_source(Settings(home=tmp_path), "synthetic", ["SPY"], AT), stop)

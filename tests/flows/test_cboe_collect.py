@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -117,3 +118,52 @@ def test_a_100_symbol_watchlist_stays_within_the_window_budget(tmp_path, feed):
     stored = catalog.query(tmp_path, "SELECT count(DISTINCT symbol) FROM snapshots").item()
     assert stored == 100
     assert pl.DataFrame(feed.state.log).get_column("user_agent").null_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [("malformed", "not valid JSON"), ("nan", "data.options[0].iv")],
+)
+def test_a_refused_reply_is_archived_raw_and_marked_rejected(tmp_path, feed, fault, reason):
+    from tests.support.cboe_server import Fault
+    from warehouse.raw import REJECTED_SUFFIX, read_envelope
+
+    feed.state.add_faults(*[Fault(fault)] * 4)  # every attempt gets the spoiled reply
+    summary = run_snapshot(settings_for(tmp_path, feed.url), ["SYM003"], "cboe", feed.state.stamp())
+    assert reason in summary.failures["SYM003"]
+    markers = list((tmp_path / "raw" / "cboe").rglob(f"*{REJECTED_SUFFIX}"))
+    assert len(markers) == 1
+    why = json.loads(markers[0].read_text())["reason"]
+    assert "refused by the checks" in why and reason in why
+    archived = markers[0].with_name(markers[0].name.removesuffix(REJECTED_SUFFIX))
+    envelope = read_envelope(archived)
+    assert envelope.symbol == "SYM003" and envelope.endpoint == "reply"
+    assert "SYM003" in json.dumps(envelope.payload)  # the body as received
+    assert "snapshots" not in summary.rows or summary.rows["snapshots"] == 0
+
+
+def test_a_cboe_run_on_a_dask_cluster_stores_what_threads_store(tmp_path, feed):
+    from distributed import LocalCluster
+
+    from flows.fanout import Dask
+
+    names = ["SYM004", "SYM005", "SYM006"]
+    feed.state.weekend = True  # both runs get the same chains, stamped at the last close
+    at = feed.state.stamp()
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
+    ) as cluster:
+        fanout = Dask(cluster.scheduler_address, 1)
+        try:
+            summary = run_snapshot(
+                settings_for(tmp_path / "dask", feed.url), names, "cboe", at, fanout=fanout
+            )
+        finally:
+            fanout.close()
+    assert summary.failures == {} and summary.rows["snapshots"] == 3
+    threads = run_snapshot(settings_for(tmp_path / "threads", feed.url), names, "cboe", at)
+    assert threads.failures == {}
+    query = "SELECT symbol, as_of, net_gex FROM snapshots ORDER BY symbol"
+    assert catalog.query(tmp_path / "dask", query).equals(
+        catalog.query(tmp_path / "threads", query)
+    )

@@ -163,18 +163,25 @@ def test_a_stopped_run_ends_cancelled_and_a_backfill_reports_progress(tmp_path):
     assert markdown.startswith("# gammalake backfill: completed") and "| SPY | ok | 5 |" in markdown
 
     # SIGTERM during a run (kill, systemd, a worker cancelling) is a stop request, not an abort.
-    def terminate_once(symbol: str, n: int) -> None:
-        if not STOPPING.is_set():
+    # It lands in February: January, handed to the writer, is kept whole; the computed
+    # February sessions not written yet are left to the next run (a quick stop, see backfill).
+    taken: list[int] = []
+
+    def terminate_in_february(symbol: str, n: int) -> None:
+        taken.append(n)
+        if sum(taken) == 25 and not STOPPING.is_set():
             os.kill(os.getpid(), signal.SIGTERM)
 
+    # One worker, one chunk: the months go in order.
+    one_worker = Settings(home=tmp_path, max_workers=1, synthetic_expiries=4, synthetic_strikes=21)
     try:
         state = backfill_flow(
-            settings,
+            one_worker,
             ["IWM"],
             "synthetic",
             date(2024, 1, 2),
             date(2024, 6, 28),
-            progress=terminate_once,
+            progress=terminate_in_february,
             return_state=True,
         )
         assert STOPPING.is_set()
@@ -182,7 +189,9 @@ def test_a_stopped_run_ends_cancelled_and_a_backfill_reports_progress(tmp_path):
         STOPPING.clear()
     assert state.is_cancelled() and state.message.startswith("cancelled: stopped after storing")
     stopped = summary_of(state)
-    assert stopped.cancelled and 0 < len(stopped.outcomes[0].stored) < 124
+    assert stopped.cancelled and len(stopped.outcomes[0].stored) == 21  # January's sessions
+    days = catalog.query(tmp_path, "SELECT DISTINCT trade_date FROM snapshots WHERE symbol='IWM'")
+    assert days.height == 21 and max(days.get_column("trade_date")) == date(2024, 1, 31)
 
     request_stop()  # what the CLI's signal handler calls
     try:

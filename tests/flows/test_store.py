@@ -193,3 +193,27 @@ def test_a_refused_reply_never_marks_an_accepted_file_of_the_same_moment(tmp_pat
     assert len(good) == 3 and not any(rejected(p) for p in good)
     shutil.rmtree(tmp_path / "lake")
     assert rebuild_from_raw(tmp_path, DEFAULT).rows["snapshots"] == 1
+
+
+def test_the_previous_snapshot_is_found_reading_only_its_own_days_strikes(tmp_path):
+    from flows.capture import previous_many
+    from flows.rebuild import followers_many
+    from tests.conftest import synthetic_rows
+
+    lake = Lake(tmp_path)
+    days = ("2024-03-04", "2024-03-05", "2024-03-06")
+    for day in days:
+        for symbol in ("SPY", "QQQ"):
+            lake.write_all(synthetic_rows(symbol, session_close(day)))
+    first = [p for p in lake.files("strikes") if "day=2024-03-04" in str(p)]
+    for path in first:
+        path.write_bytes(b"not parquet")  # a query that opened it would fail
+    assert len(first) == 2  # a file per batch (SPY's, QQQ's) in the day's partition
+    asked = {"SPY": session_close(days[1]) + (session_close(days[2]) - session_close(days[1])) / 2}
+    found = previous_many(tmp_path, asked, "synthetic", METHOD)
+    assert list(found) == ["SPY"]
+    assert found["SPY"].snapshot["as_of"] == session_close(days[1])
+    stored = lake.read("snapshots").filter(pl.col("symbol") == "SPY")
+    assert found["SPY"].strikes.height == stored.get_column("strike_count")[0]
+    later = followers_many(tmp_path, "synthetic", METHOD, {"SPY": {session_close(days[1])}})
+    assert later == {"SPY": [session_close(days[2])]}

@@ -240,7 +240,7 @@ def article_server(article_home):
 
 @pytest.fixture
 def client(server):
-    with httpx.Client(base_url=server.url, headers={"X-Api-Key": KEY}, timeout=30) as c:
+    with httpx.Client(base_url=server.url, headers={"X-Api-Key": KEY}, timeout=600) as c:
         yield c
 
 
@@ -589,6 +589,8 @@ def test_gammalake_api_serves_until_ctrl_c(home):
             "api",
             "--port",
             "0",
+            "--allow-host",
+            "lake.example",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -603,10 +605,16 @@ def test_gammalake_api_serves_until_ctrl_c(home):
         headers = {"X-Api-Key": "k2"}
         assert httpx.get(f"{url}/v1/exposure/levels/SPY", headers=headers).status_code == 200
         assert httpx.get(f"{url}/v1/exposure/levels/SPY").status_code == 401
+        assert httpx.get(f"{url}/dashboard/meta").status_code == 401  # the dashboard's data too
+        assert httpx.get(f"{url}/health").status_code == 200
+        foreign = httpx.get(f"{url}/v1/exposure/levels/SPY", headers={**headers, "Host": "evil"})
+        assert foreign.status_code == 400 and foreign.json()["status"] == 400
+        named = {**headers, "Host": "lake.example:8787"}
+        assert httpx.get(f"{url}/v1/exposure/levels/SPY", headers=named).status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            code = process.wait(timeout=60)
+            code = process.wait(timeout=600)
         except subprocess.TimeoutExpired:
             process.kill()
             raise
@@ -618,7 +626,7 @@ def test_gammalake_api_refuses_a_home_with_nothing(tmp_path):
         [GAMMALAKE, "--home", str(tmp_path / "none"), "api"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=600,
     )
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: --home {tmp_path / 'none'}: no such folder")
@@ -633,7 +641,7 @@ def test_gammalake_api_on_a_port_in_use_is_one_line(home):
             [GAMMALAKE, "--home", str(home), "api", "--port", str(port)],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=600,
         )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [

@@ -18,7 +18,7 @@ BIN = Path(sys.executable).with_name("gammalake")
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN), "--home", str(home), *args], capture_output=True, text=True, timeout=300
+        [str(BIN), "--home", str(home), *args], capture_output=True, text=True, timeout=600
     )
 
 

@@ -28,6 +28,36 @@ CASES = [
     (("prices", "import", "bars.csv", "--symbol", ""), "--symbol '' names no symbol"),
     (("rebuild", "--preset", "nope"), "unknown preset 'nope'"),
     (("chain", "x.csv", "--expiration", "2024-2-1"), "--expiration '2024-2-1' is not a date"),
+    # Tracebacks users saw (issue 20): an IndexError, a negative fee taken as a rebate.
+    (("demo", "--years", "0"), "--years 0 is not a positive number of years"),
+    (("demo", "--years", "-1"), "--years -1 is not a positive number of years"),
+    (("demo", "--years", "nan"), "--years nan is not a positive number of years"),
+    (("demo", "--years", "0.001"), "--years 0.001 covers fewer than two sessions"),
+    (("demo", "--years", "1e300"), "reaches before the synthetic market starts"),
+    (
+        ("backtest", "--strategy", "regime", "--symbols", "SPY", "--fees-bps", "-5"),
+        "--fees-bps -5 must be from 0 to under 10000 basis points",
+    ),
+    (
+        ("backtest", "--strategy", "regime", "--symbols", "SPY", "--slippage-bps", "nan"),
+        "--slippage-bps nan must be from 0",
+    ),
+    (("backtest", "--strategy", "regime", "--symbols", "SPY", "--train", "0"), "--train 0 must"),
+    # An ISO week date reads as that week's Monday: never what was meant.
+    (
+        ("backfill", "--symbols", "SPY", "--start", "2024W10", "--end", "2024-03-08"),
+        "--start '2024W10' is not a date like 2024-03-15",
+    ),
+    (("snapshot", "--symbols", "SPY", "--at", "2024W105T16:15-05:00"), "is not an ISO 8601"),
+    # A symbol the chain checks refuse failed every fetch of a run (exit 1, a run recorded).
+    (("demo", "--symbols", "^SPX"), "--symbols: '^SPX' is not an option chain's ticker"),
+    (
+        ("backfill", "--symbols", "^", "--start", "2024-03-04", "--end", "2024-03-05"),
+        "--symbols: '^' is not an option chain's ticker",
+    ),
+    # A path the system refuses was an OSError traceback (found by test_cli_fuzz.py).
+    (("import", "dix", "a" * 300), "(300 characters): File name too long"),
+    (("chain", "a" * 300, "--json"), "(300 characters): File name too long"),
 ]
 
 
@@ -91,7 +121,7 @@ def test_an_empty_home_and_a_file_as_home_for_doctor_are_one_line(tmp_path):
         [str(BIN), "--home", "", "snapshot", "--symbols", "SPY"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         cwd=tmp_path,
     )
     assert empty.returncode == 2 and "--home '' names no folder" in empty.stderr
@@ -137,3 +167,19 @@ def test_sources_and_spans_the_flows_cannot_take_are_one_line(tmp_path, args, me
     result = run_home(tmp_path / "home", *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "home" / "lake").exists()
+
+
+def test_a_compact_date_means_that_very_day(tmp_path):
+    from tests.gammalake.test_cli_fuzz import run_main
+    from warehouse.forget import symbol_rows
+
+    home = tmp_path / "home"
+    args = ["backfill", "--symbols", "SPY", "--start", "20240304", "--end", "20240305"]
+    done = run_main(args, home=home)
+    assert done.code == 0, done.text
+    days = symbol_rows(home, "snapshots", "SPY").get_column("trade_date").to_list()
+    assert sorted(d.isoformat() for d in days) == ["2024-03-04", "2024-03-05"]
+    at = run_main(["snapshot", "--symbols", "SPY", "--at", "20240306T1615-0500"], home=home)
+    assert at.code == 0, at.text
+    stamps = symbol_rows(home, "snapshots", "SPY").get_column("as_of").to_list()
+    assert max(stamps).isoformat() == "2024-03-06T21:15:00+00:00"

@@ -16,7 +16,7 @@ BIN = Path(sys.executable).with_name("gammalake")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.refdata
@@ -72,26 +72,86 @@ def run_home(home: Path, *args: str, stdin: str | None = None):
         [str(BIN), "--home", str(home), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         input=stdin,
     )
 
 
+REPO = Path(__file__).resolve().parents[2]
+#: How a shell in the repository runs this gammalake when it is not on PATH (after `make demo`).
+FROM_REPO = str(BIN.relative_to(REPO)) if BIN.is_relative_to(REPO) else str(BIN)
+
+
+def without_venv_on_path() -> dict[str, str]:
+    """Return the environment of a shell after `make demo`: the venv's bin/ not on PATH."""
+    folders = os.environ.get("PATH", "").split(os.pathsep)
+    kept = [f for f in folders if f and Path(f).resolve() != BIN.parent.resolve()]
+    return {**os.environ, "PATH": os.pathsep.join(kept)}
+
+
 @pytest.fixture(scope="module")
-def demo_home(tmp_path_factory):
+def demo_run(tmp_path_factory):
+    """Return the home and stdout of a short demo run from the repository folder."""
     home = tmp_path_factory.mktemp("home")
-    result = run_home(home, "demo", "--symbols", "SPY,QQQ", "--years", "0.02")
+    result = subprocess.run(
+        [str(BIN), "--home", str(home), "demo", "--symbols", "SPY,QQQ", "--years", "0.02"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env=without_venv_on_path(),
+    )
     assert result.returncode == 0, result.stderr
+    return home, result.stdout
+
+
+@pytest.fixture(scope="module")
+def demo_home(demo_run):
+    home, stdout = demo_run
     for part in (
         "backfill via synthetic",
         "snapshot via synthetic",
         "regime by day",
         "GEX by expiry",
         "warehouse.duckdb",
-        "Next:",
+        "Next (from this folder):",
     ):
-        assert part in result.stdout
+        assert part in stdout
     return home
+
+
+def printed_commands(stdout: str) -> list[list[str]]:
+    """Return the commands a demo printed under "Next", as a shell splits them."""
+    import shlex
+
+    lines = stdout.split("Next (from this folder):\n", 1)[1].splitlines()
+    return [shlex.split(line, comments=True) for line in lines if line.startswith("  ")]
+
+
+def test_the_demos_next_commands_work_as_printed(demo_run):
+    home, stdout = demo_run
+    commands = printed_commands(stdout)
+    assert commands and all(c[:3] == [FROM_REPO, "--home", str(home)] for c in commands)
+    for words in commands:
+        if words[3] == "api":  # a server: it runs until stopped (tested in test_api.py)
+            continue
+        done = subprocess.run(
+            words, capture_output=True, text=True, timeout=600, cwd=REPO, env=without_venv_on_path()
+        )
+        assert done.returncode == 0, (words, done.stdout[-2000:], done.stderr)
+
+
+def test_the_demo_says_gammalake_when_it_is_on_path(tmp_path, monkeypatch):
+    from gammalake.cli.demo import gammalake_command, next_commands
+    from warehouse.home import default_home
+
+    monkeypatch.setenv("PATH", without_venv_on_path()["PATH"])
+    assert gammalake_command(REPO) == FROM_REPO
+    assert gammalake_command(tmp_path) == str(BIN)
+    monkeypatch.setenv("PATH", f"{BIN.parent}{os.pathsep}{os.environ['PATH']}")
+    assert gammalake_command(tmp_path) == "gammalake"
+    first = next_commands(default_home(), ["SPY"], tmp_path)[1]
+    assert first.startswith("gammalake backtest --list")  # the default home needs no --home
 
 
 def count(home: Path, sql: str) -> int:
@@ -146,7 +206,7 @@ def test_home_from_the_environment(demo_home):
         capture_output=True,
         text=True,
         env=env,
-        timeout=60,
+        timeout=600,
     )
     assert int(result.stdout.splitlines()[1]) > 0
 

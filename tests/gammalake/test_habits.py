@@ -33,7 +33,7 @@ def run(*args: str, home: Path | None = None, **env: str) -> subprocess.Complete
     if home is not None:
         environ["GAMMALAKE_HOME"] = str(home)
     return subprocess.run(
-        [str(BIN), *args], capture_output=True, text=True, timeout=120, env={**environ, **env}
+        [str(BIN), *args], capture_output=True, text=True, timeout=600, env={**environ, **env}
     )
 
 

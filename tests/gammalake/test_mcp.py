@@ -31,8 +31,8 @@ GAMMALAKE = str(Path(sys.executable).parent / "gammalake")
 START, END = "2026-10-15", "2026-11-20"
 AT = "2026-11-10"
 COUNTS = "SELECT symbol, count(*) AS n FROM snapshots GROUP BY 1 ORDER BY 1"
-CALL_TIMEOUT = 60.0  # seconds for one call (the first one also starts the server)
-SESSION_TIMEOUT = 300.0  # seconds for a whole session
+CALL_TIMEOUT = 600.0  # seconds for one call (the first one also starts the server)
+SESSION_TIMEOUT = 900.0  # seconds for a whole session
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("mcp") / "home"
     command = [GAMMALAKE, "--home", str(folder), "backfill", "--symbols", "SPY,QQQ"]
     done = subprocess.run(
-        [*command, "--start", START, "--end", END], capture_output=True, text=True, timeout=300
+        [*command, "--start", START, "--end", END], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr
     return folder
@@ -284,13 +284,13 @@ def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[st
 
 
 def _stop(process: subprocess.Popen[str]) -> int:
-    """Stop the server as Ctrl-C does; kill it if it does not end within 15 s."""
+    """Stop the server as Ctrl-C does; kill it if it does not end within 600 s."""
     process.send_signal(signal.SIGINT)
     try:
-        return process.wait(timeout=15)
+        return process.wait(timeout=600)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait(timeout=15)
+        process.wait(timeout=600)
         pytest.fail("gammalake mcp --http did not stop on Ctrl-C")
 
 

@@ -1,4 +1,4 @@
-"""README examples are real: every `$ gammalake ...` line of README.md is run and checked.
+"""Docs examples are real: every `$ gammalake ...` line of README.md and docs/*.md is run.
 
 What counts as an example, and what is checked (the rules a README writer can rely on):
 
@@ -33,7 +33,16 @@ output from a home made the same way. The working directory holds the reference 
 examples name (`spx_quotedata.csv` is `phammings-spx500-gamma/modules/spx_quotedata.csv`,
 `DIX.csv`, `^GSPC.csv`, and every refdata folder by its own name) and two bad files made here:
 `bad.csv` (bars whose line 2 has its high below its low) and `broken.csv` (a CBOE file whose
-line 5 has the strike `abc`).
+line 5 has the strike `abc`); `tests/` is the repository's own tests folder, so examples can name
+its fixtures (the fuzz corpus, vendor day files).
+
+Pages of docs/ follow the same rules, each page on its own: every page with a `$ gammalake `
+line runs (in name order) in a fresh working directory made as above and a fresh README home
+built for it alone; a page without one is not run and costs nothing. On a docs page every other
+`$ ` line is a step too (`$ cp tests/.../datashop_calcs.csv Day.csv`, `$ rm Day.csv`), run in
+the same shell sequence and checked by the same rules (exit code 0 unless shown otherwise), so
+a page can make the files its later examples read. Only `$ echo $?` stays a question about the
+step before it. Drift is reported as `docs/PAGE.md:LINE: command`.
 """
 
 from __future__ import annotations
@@ -55,6 +64,10 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 README = REPO / "README.md"
+#: The docs pages whose examples run (each needs a `$ gammalake ` line; see the docstring).
+DOC_PAGES = sorted(
+    page for page in (REPO / "docs").glob("*.md") if "\n$ gammalake " in f"\n{page.read_text()}"
+)
 #: The README home: symbols and the fixed span of sessions (see the module docstring).
 HOME_SYMBOLS, HOME_START, HOME_END = "SPY,QQQ", "2026-10-26", "2026-11-23"
 #: Files the examples name, in the working directory, from ../shared/refdata.
@@ -75,7 +88,7 @@ NEEDS = [
 VARIES = [r"^gammalake (rebuild|doctor|quota)\b", r"\bFROM runs\b", r"count\("]
 #: What reads data the reference files import (skipped with them when refdata is absent).
 FROM_REFERENCE = r"\bSPX\b|squeezemetrics"
-TIMEOUT = 120
+TIMEOUT = 600
 
 
 class ReadmeExampleSkipped(UserWarning):
@@ -108,8 +121,12 @@ class Example:
         return dict(re.findall(r"#\s*(needs|output):\s*([\w-]+)", self.command))
 
 
-def examples(text: str) -> list[Example]:
-    """Return the console examples of a markdown text, in order."""
+def examples(text: str, shell: bool = False) -> list[Example]:
+    """Return the console examples of a markdown text, in order.
+
+    With `shell`, every `$ ` line but `$ echo $?` is an example (docs pages), not only
+    `$ gammalake ` lines (README.md).
+    """
     found: list[Example] = []
     in_block = False
     open_command: Example | None = None  # a command whose quote or backslash is still open
@@ -130,7 +147,7 @@ def examples(text: str) -> list[Example]:
         elif line.startswith("$ "):
             exit_of = showing if line.strip() == "$ echo $?" else None
             showing = None
-            if line.startswith("$ gammalake "):
+            if line.startswith("$ gammalake ") or (shell and line.strip() != "$ echo $?"):
                 showing = Example(number, line[2:])
                 found.append(showing)
                 open_command = None if _complete(showing.command) else showing
@@ -237,11 +254,17 @@ def _shell(command: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[s
 @pytest.fixture(scope="session")
 def readme_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Return (working directory, home): the README home and the files the examples name."""
-    root = tmp_path_factory.mktemp("readme")
+    return _world(tmp_path_factory.mktemp("readme"))
+
+
+def _world(root: Path) -> tuple[Path, Path]:
+    """Return (working directory, home) made under root (see the module docstring)."""
     work, home = root / "work", root / "home"
     work.mkdir()
     for folder in _reference_folders():
         (work / folder.name).symlink_to(folder)
+    # Examples may name the repo's own test files (fuzz corpus, vendor fixtures) as `tests/...`.
+    (work / "tests").symlink_to(REPO / "tests")
     for name, source in REFERENCE_FILES.items():
         if (REFDATA / source).is_file():
             (work / name).symlink_to(REFDATA / source)
@@ -308,12 +331,14 @@ def test_figures_match_at_the_shown_precision():
     assert missing_figures(["report: /home/me/reports/study-20261128-033047.html"], real) == []
 
 
-def test_readme_examples_run_as_shown(readme_world):
-    work, home = readme_world
+def run_examples(
+    name: str, found: list[Example], work: Path, home: Path
+) -> tuple[list[str], list[str], int]:
+    """Return (drift, skipped, how many ran) of a page's examples run in order in work and home."""
     have_refdata = REFDATA.is_dir()
     drift, skipped, ran = [], [], 0
-    for example in examples(README.read_text()):
-        where = f"README.md:{example.line}: {example.command.splitlines()[0]}"
+    for example in found:
+        where = f"{name}:{example.line}: {example.command.splitlines()[0]}"
         reason = skip_reason(example, have_refdata)
         if reason:
             skipped.append(f"{where}\n    skipped: {reason}")
@@ -323,7 +348,7 @@ def test_readme_examples_run_as_shown(readme_world):
         real = result.stdout + result.stderr
         problems = []
         if result.returncode != example.expected_exit:
-            problems.append(f"exit {result.returncode}, README implies {example.expected_exit}")
+            problems.append(f"exit {result.returncode}, {name} implies {example.expected_exit}")
         if not varies(example):
             missing = missing_figures(example.shown, real)
             if missing:
@@ -333,15 +358,53 @@ def test_readme_examples_run_as_shown(readme_world):
             drift.append(
                 f"{where}\n    " + "\n    ".join(problems) + f"\n    real output:\n{output}"
             )
+    return drift, skipped, ran
+
+
+def assert_ran_as_shown(name: str, drift: list[str], skipped: list[str], ran: int) -> None:
+    """Fail naming every drifted example of a page; warn with the skipped ones."""
     report = "\n".join(skipped)
     if skipped:  # listed in pytest's warnings summary, also when every example that ran is fine
-        warnings.warn(ReadmeExampleSkipped(f"{len(skipped)} skipped:\n{report}"), stacklevel=1)
-    assert ran, f"no README example ran:\n{report}"
+        warnings.warn(ReadmeExampleSkipped(f"{len(skipped)} skipped:\n{report}"), stacklevel=2)
+    assert ran, f"no {name} example ran:\n{report}"
     assert not drift, (
-        f"{len(drift)} of {ran} README examples drifted from what the code does:\n\n"
+        f"{len(drift)} of {ran} {name} examples drifted from what the code does:\n\n"
         + "\n\n".join(drift)
         + f"\n\nskipped:\n{report}"
     )
+
+
+def test_readme_examples_run_as_shown(readme_world):
+    work, home = readme_world
+    assert_ran_as_shown(
+        "README", *run_examples("README.md", examples(README.read_text()), work, home)
+    )
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda page: page.name)
+def test_docs_examples_run_as_shown(page: Path, tmp_path: Path):
+    work, home = _world(tmp_path)
+    found = examples(page.read_text(), shell=True)
+    name = f"docs/{page.name}"
+    assert_ran_as_shown(name, *run_examples(name, found, work, home))
+
+
+def test_docs_pages_run_their_shell_steps_in_order(tmp_path: Path):
+    """A docs page's `$ cp` makes the file its next example reads; README lines stay gammalake."""
+    text = "```\n$ printf 'a 7' > made.txt\n$ cat made.txt\na 7\n$ false\n$ echo $?\n1\n```\n"
+    assert examples(text) == []
+    made, shown, failed = examples(text, shell=True)
+    assert (made.command, shown.shown, failed.expected_exit) == (
+        "printf 'a 7' > made.txt",
+        ["a 7"],
+        1,
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    assert run_examples("page.md", [made, shown, failed], work, tmp_path / "home")[::2] == ([], 3)
+    wrong = Example(9, "cat made.txt", ["a 8"])
+    drift, _, _ = run_examples("page.md", [wrong], work, tmp_path / "home")
+    assert len(drift) == 1 and drift[0].startswith("page.md:9: cat made.txt") and "8" in drift[0]
 
 
 def test_every_file_an_example_names_is_provided():
@@ -353,6 +416,8 @@ def test_every_file_an_example_names_is_provided():
     unknown = set()
     for example in examples(README.read_text()):
         for word in shlex.split(example.command, comments=True)[1:]:
-            if word.endswith(".csv") and word not in provided and word.split("/")[0] not in folders:
+            if not word.endswith(".csv") or word in provided:
+                continue
+            if word.split("/")[0] not in folders and not (REPO / word).is_file():
                 unknown.add(word)
     assert not unknown, f"README examples name files the test does not provide: {unknown}"

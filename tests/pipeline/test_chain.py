@@ -10,7 +10,7 @@ import pytest
 from pipeline.chain import Chain, describe_duplicates, duplicate_contracts
 from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import InputError
-from pipeline.sources.cboe import read_cboe
+from pipeline.sources.formats.quotedata import read_cboe
 
 AS_OF = datetime(2024, 1, 5, 16, 15, tzinfo=NEW_YORK)
 DAY = date(2024, 1, 19)

@@ -18,8 +18,9 @@ list. It lists:
 
 Switches and faults: `weekend` keeps serving the last session's timestamp (close + 15 min)
 for synthetic chains, as the real feed does on weekends and holidays; queued `Fault`s
-(statuses with Retry-After in seconds or as an HTTP date, slow replies, truncated bodies,
-malformed JSON, dropped connections, a reply for another symbol, a NaN in a contract);
+(statuses with Retry-After in seconds or as an HTTP date, slow replies, slow-drip bodies sent a
+byte at a time, gzip bombs, truncated bodies, malformed JSON, dropped connections, a reply for
+another symbol, a NaN in a contract);
 `latency` delays every reply. Every request is logged (time, path, user agent, status) and
 the in-flight peak kept, so tests can prove what a client really sent.
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import email.utils
+import functools
 import json
 import math
 import re
@@ -48,18 +50,20 @@ from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from pipeline.chain import Chain
 from pipeline.engine.timing import NEW_YORK
-from pipeline.sources.cboe import read_cboe
+from pipeline.sources.formats.quotedata import read_cboe
 from tests.support.serving import RunningServer, serve_app
 
 FEED_PATH = "/api/global/delayed_quotes/options"
 #: The server's own list of names it serves only with an underscore (not the client's list).
 SERVER_INDICES = frozenset({"SPX", "NDX", "RUT", "VIX", "XSP"})
-FaultKind = Literal["status", "delay", "truncate", "malformed", "drop", "wrong_symbol", "nan"]
+FaultKind = Literal[
+    "status", "delay", "truncate", "malformed", "drop", "wrong_symbol", "nan", "drip", "bomb"
+]
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,10 @@ class Fault:
     """One injected misbehaviour, consumed by the next request it matches (`symbol`: stored).
 
     `retry_after`: the Retry-After header of a `status` fault, as sent ("2" or an HTTP date);
-    `seconds`: how long a `delay` waits; `other`: the feed name a `wrong_symbol` reply names,
-    in `where` ("both", "symbol" or "data.symbol"); `field`: the contract field a `nan` spoils.
+    `seconds`: how long a `delay` waits, or the pause between the bytes of a `drip` (a reply
+    trickled one byte at a time); `other`: the feed name a `wrong_symbol` reply names, in
+    `where` ("both", "symbol" or "data.symbol"); `field`: the contract field a `nan` spoils;
+    `size`: the decompressed bytes of a `bomb` (a gzip-encoded body of zeros).
     """
 
     kind: FaultKind
@@ -79,6 +85,7 @@ class Fault:
     other: str = "QQQ"
     where: str = "both"
     field: str = "iv"
+    size: int = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -375,6 +382,33 @@ def _body_response(body: bytes, fault: Fault | None) -> Response:
     return Response(body, 200, media_type="application/json")
 
 
+def _dripped(body: bytes, seconds: float) -> Response:
+    """Return a 200 that sends `body` one byte every `seconds` (a slow-drip reply)."""
+
+    async def trickle() -> Any:
+        for i in range(len(body)):
+            yield body[i : i + 1]
+            await asyncio.sleep(seconds)
+
+    return StreamingResponse(trickle(), 200, media_type="application/json")
+
+
+@functools.lru_cache(maxsize=4)
+def _bomb_body(size: int) -> bytes:
+    """Return `size` zero bytes gzipped (a few hundred KiB that decompress to `size`)."""
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip stream
+    chunk, parts = b"\0" * 2**20, []
+    for start in range(0, size, len(chunk)):
+        parts.append(squeeze.compress(chunk[: size - start]))
+    return b"".join([*parts, squeeze.flush()])
+
+
+def _bomb(size: int) -> Response:
+    """Return a 200 whose gzip-encoded body decompresses to `size` zero bytes (a gzip bomb)."""
+    headers = {"Content-Encoding": "gzip"}
+    return Response(_bomb_body(size), 200, headers=headers, media_type="application/json")
+
+
 async def _dropped(scope: Any, receive: Any, send: Any) -> None:
     """Start a response, then fail: the client sees the connection close without a body."""
     await send(
@@ -437,8 +471,12 @@ def create_app(state: ServerState) -> Starlette:
             return _dropped  # type: ignore[return-value]
         if fault is not None and fault.kind == "delay":
             await asyncio.sleep(fault.seconds)
+        if fault is not None and fault.kind == "bomb":
+            return await asyncio.to_thread(_bomb, fault.size)
         body = await asyncio.to_thread(_body_of, state, symbol, fault)
         assert body is not None
+        if fault is not None and fault.kind == "drip":
+            return _dripped(body, fault.seconds)
         return _body_response(body, fault)
 
     return Starlette(routes=[Route(f"{FEED_PATH}/{{name}}", options)])

@@ -17,6 +17,7 @@ import asyncio
 import json
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from pipeline.sources.synthetic import SyntheticMarket
 from tests.support.serving import RunningServer, serve_app
 
 FaultKind = Literal[
-    "status", "delay", "trickle", "drop", "truncate", "missing_field", "extra_fields"
+    "status", "delay", "trickle", "drop", "truncate", "missing_field", "extra_fields", "bomb"
 ]
 PLAN_RANK = {"free": 0, "basic": 1, "growth": 2, "alpha": 3}
 ENDPOINTS = ("gex", "dex", "vex", "chex", "levels", "summary")
@@ -48,6 +49,7 @@ class Fault:
 
     `seconds`: how long a `delay` waits, or the pause between bytes of a `trickle`, which
     drops the connection after `limit` seconds (so a client that never gives up still ends).
+    `size`: the decompressed bytes of a `bomb` (a gzip-encoded 200 body of zeros).
     """
 
     kind: FaultKind
@@ -58,6 +60,7 @@ class Fault:
     field: str = "net_gex"
     endpoint: str | None = None
     symbol: str | None = None
+    size: int = 64 * 2**20
 
 
 @dataclass
@@ -125,11 +128,11 @@ def _payload(state: ServerState, endpoint: str, symbol: str, query: dict[str, st
     expiration = query.get("expiration")
     if endpoint == "gex":
         min_oi = int(query["min_oi"]) if "min_oi" in query else None
-        body: dict[str, Any] = snap.gex(expiration=expiration, min_oi=min_oi)
+        body: dict[str, Any] = dict(snap.gex(expiration=expiration, min_oi=min_oi))
     elif endpoint in ("dex", "vex", "chex"):
         body = getattr(snap, endpoint)(expiration=expiration)
     else:
-        body = snap.levels() if endpoint == "levels" else snap.summary()
+        body = dict(snap.levels() if endpoint == "levels" else snap.summary())
     body = {k: v for k, v in body.items() if k != "warnings"}
     body["as_of"] = body["as_of"][:19]  # the API sends New York wall time without offset
     return {**body, "endpoint_version": "v1"}
@@ -170,6 +173,11 @@ async def _apply(fault: Fault, body: dict[str, Any]) -> Response | None:
     if fault.kind == "trickle":
         data = json.dumps(body).encode()
         return StreamingResponse(_trickled(data, fault), 200, media_type="application/json")
+    if fault.kind == "bomb":
+        squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip stream
+        zeros = squeeze.compress(b"\0" * fault.size) + squeeze.flush()
+        headers = {"Content-Encoding": "gzip"}
+        return Response(zeros, 200, headers=headers, media_type="application/json")
     if fault.kind == "truncate":
         data = json.dumps(body).encode()
         return Response(data[: len(data) // 2], 200, media_type="application/json")

@@ -33,5 +33,5 @@ def serve_app(
     Waits as long as a loaded machine needs (up to 120 s). Test servers fault on purpose, so
     uvicorn logs only what is critical.
     """
-    running = start(app, host, port, wait=120.0, log_level="critical")
+    running = start(app, host, port, wait=600.0, log_level="critical")
     return RunningServer(f"{running.url}{path}", state, running)

@@ -57,4 +57,4 @@ def holding(path: Path, mode: str, python: str = sys.executable) -> Iterator[sub
         yield proc
     finally:
         proc.stdin.close()
-        proc.wait(timeout=30)
+        proc.wait(timeout=600)

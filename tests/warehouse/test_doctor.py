@@ -9,12 +9,14 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from tests.conftest import session_close, synthetic_rows
 from tests.warehouse.holding import holding, rows_of, write_methods
 from warehouse import catalog
 from warehouse.doctor import diagnose
 from warehouse.lake import Lake
+from warehouse.schema import DATASETS
 
 
 def stored(tmp_path) -> Lake:
@@ -90,13 +92,30 @@ def test_files_of_the_previous_layout_say_to_rebuild(tmp_path):
     assert "run `gammalake rebuild`" in message
 
 
-def test_rows_in_another_symbols_folder(tmp_path):
+@pytest.mark.parametrize(
+    "moved",
+    [
+        "strikes/symbol=QQQ/month=2024-03/QQQ_2024-03.parquet",
+        "strikes/source=other/day=2024-03-04/2024-03-04.0badf00d.parquet",
+        "strikes/source=synthetic/day=2024-03-05/2024-03-05.0badf00d.parquet",
+    ],
+)
+def test_rows_in_another_partitions_folder(tmp_path, moved):
     lake = stored(tmp_path)
     [path] = lake.files("strikes")
-    moved = tmp_path / "lake/strikes/symbol=QQQ/month=2024-03/QQQ_2024-03.parquet"
-    moved.parent.mkdir(parents=True)
-    path.rename(moved)
-    assert any("another symbol's folder" in f.message for f in diagnose(tmp_path).findings)
+    target = lake.root / moved
+    target.parent.mkdir(parents=True)
+    path.rename(target)
+    assert any("another partition's folder" in m for m in errors(diagnose(tmp_path)))
+
+
+def test_files_in_the_layout_of_a_folder_per_symbol_ask_for_a_rebuild(tmp_path):
+    old = Lake(tmp_path, grains=dict.fromkeys(DATASETS, "symbol_month"))
+    old.write_all(synthetic_rows("SPY", session_close("2024-03-04")))
+    report = diagnose(tmp_path)
+    assert not errors(report)
+    [layout] = [f.message for f in report.findings if "older partition layout" in f.message]
+    assert "run `gammalake rebuild`" in layout
 
 
 def test_a_stale_catalog_is_a_warning(tmp_path):
@@ -151,7 +170,7 @@ def test_files_gammalake_did_not_write_are_errors(tmp_path):
 
 def test_a_file_planted_by_duckdb_copy_is_found(tmp_path):
     stored(tmp_path)
-    target = tmp_path / "lake/snapshots/symbol=SPY/month=2024-03/planted.parquet"
+    target = tmp_path / "lake/snapshots/source=synthetic/month=2024-03/planted.parquet"
     with catalog.reader(tmp_path) as con:
         con.execute(f"COPY (SELECT * FROM snapshots) TO '{target}' (FORMAT parquet)")
     assert catalog.query(tmp_path, "SELECT count(*) FROM snapshots").item() == 2

@@ -71,7 +71,7 @@ def expected_counts(home) -> dict[str, int]:
 
 
 def run(args: list[str], home, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=home, capture_output=True, text=True, timeout=60, **kwargs)
+    return subprocess.run(args, cwd=home, capture_output=True, text=True, timeout=600, **kwargs)
 
 
 @pytest.mark.parametrize("version", sorted(CLIENTS))

@@ -176,3 +176,38 @@ def test_threads_share_one_history(history):
     for thread in threads:
         thread.join()
     assert results == [21] * 60
+
+
+def test_one_snapshots_strikes_are_read_from_its_day_only(tmp_path):
+    lake = Lake(tmp_path)
+    for day in DAYS[:2]:
+        lake.write_all(synthetic_rows("SPY", session_close(day)))
+    [other] = [p for p in lake.files("strikes") if f"day={DAYS[1]}" in str(p)]
+    other.write_bytes(b"not parquet")  # read, it would fail the query
+    reader = History(tmp_path)
+    try:
+        found = reader.latest("SPY", METHOD, session_close(DAYS[0]))
+        assert found is not None
+        strikes = reader.strikes(Key.of(found.row))
+        assert strikes.height > 0 and set(strikes.get_column("trade_date")) == {date(2024, 3, 4)}
+        assert reader.files("strikes", "SPY", date(2024, 3, 4)) == [
+            str(p) for p in lake.files("strikes") if p != other
+        ]
+    finally:
+        reader.close()
+
+
+def test_files_of_the_older_layout_are_read_by_symbol_folder(tmp_path):
+    old = Lake(tmp_path, grains={"snapshots": "symbol_month", "strikes": "symbol_month"})
+    for symbol in ("SPY", "QQQ"):
+        old.write_all(synthetic_rows(symbol, session_close(DAYS[0])))
+    reader = History(tmp_path)
+    try:
+        assert [f.split("/lake/")[1].split("/")[1] for f in reader.files("strikes", "SPY")] == [
+            "symbol=SPY"
+        ]
+        found = reader.latest("SPY", METHOD, None)
+        assert found is not None and reader.strikes(Key.of(found.row)).height > 0
+        assert reader.symbols(METHOD) == ["QQQ", "SPY"]
+    finally:
+        reader.close()

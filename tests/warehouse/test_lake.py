@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +19,7 @@ import pytest
 from tests.conftest import REPO, session_close, synthetic_rows
 from warehouse import catalog
 from warehouse.doctor import diagnose
-from warehouse.lake import Lake, file_metadata
+from warehouse.lake import MAX_PARTS, Lake, file_metadata
 
 DAYS = ("2024-03-04", "2024-03-05", "2024-03-06")
 
@@ -57,23 +60,76 @@ def test_rewriting_a_snapshot_replaces_all_its_strikes(tmp_path, rows):
     assert lake.read("snapshots").height == 1
 
 
-def test_partitions_are_per_symbol_and_month_with_schema_metadata(tmp_path, rows):
+def test_partitions_are_per_source_and_day_or_month_with_schema_metadata(tmp_path, rows):
     lake = Lake(tmp_path)
     lake.write_all(rows[0])
     [path] = lake.files("strikes")
-    assert path.relative_to(tmp_path).as_posix() == (
-        "lake/strikes/symbol=SPY/month=2024-03/SPY_2024-03.parquet"
+    folder, name = path.relative_to(tmp_path).parent.as_posix(), path.name
+    assert folder == "lake/strikes/source=synthetic/day=2024-03-04"
+    assert re.fullmatch(r"2024-03-04\.[0-9a-f]{8}\.parquet", name)
+    [snapshots] = lake.files("snapshots")
+    assert snapshots.parent.relative_to(tmp_path).as_posix() == (
+        "lake/snapshots/source=synthetic/month=2024-03"
     )
     meta = file_metadata(path)
     assert meta[b"gammalake.schema_version"] == b"2" and meta[b"gammalake.dataset"] == b"strikes"
+    assert json.loads(meta[b"gammalake.symbols"]) == ["SPY"]
     assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_symbols_of_a_day_share_files_sorted_by_symbol_after_compaction(tmp_path, rows):
+    lake = Lake(tmp_path)
+    lake.write_all(rows[1])  # QQQ, then SPY: a part file each
+    lake.write_all(rows[0])
+    assert len(lake.files("strikes")) == 2
+    assert lake.compact() >= 2  # strikes and expiries of 2024-03-04, snapshots of 2024-03
+    [path] = lake.files("strikes")
+    assert json.loads(file_metadata(path)[b"gammalake.symbols"]) == ["QQQ", "SPY"]
+    stored = pl.read_parquet(path).get_column("symbol")
+    assert stored.to_list() == sorted(stored.to_list())
+    assert lake.read("snapshots").height == 2 and lake.compact() == 0
+
+
+def test_a_write_rewrites_only_the_files_holding_its_symbols(tmp_path, rows):
+    lake = Lake(tmp_path)
+    lake.write_all(rows[0])  # SPY
+    lake.write_all(rows[1])  # QQQ
+    before = {p.name: p.stat().st_mtime_ns for p in lake.files("strikes")}
+    fewer = {**rows[0], "strikes": rows[0]["strikes"].head(3)}
+    lake.write_all(fewer)  # SPY again: its file is replaced, QQQ's is left alone
+    after = {p.name for p in lake.files("strikes")}
+    [qqq] = [n for n in before if n in after]
+    assert len(after) == 2 and qqq in after
+    strikes = lake.read("strikes")
+    assert strikes.filter(pl.col("symbol") == "SPY").height == 3
+    assert strikes.filter(pl.col("symbol") == "QQQ").height == rows[1]["strikes"].height
+
+
+def test_many_small_writes_keep_a_partition_under_max_parts(tmp_path, rows):
+    lake = Lake(tmp_path)
+    base = rows[0]["snapshots"]
+    for i in range(MAX_PARTS + 4):  # a batch of one symbol per write, as a wide flow does
+        lake.write("snapshots", base.with_columns(pl.lit(f"S{i:03d}").alias("symbol")))
+    assert len(lake.files("snapshots")) <= MAX_PARTS
+    assert lake.read("snapshots").get_column("symbol").n_unique() == MAX_PARTS + 4
+
+
+def test_rows_left_twice_by_a_killed_swap_are_stored_once_after_compaction(tmp_path, rows):
+    lake = Lake(tmp_path)
+    lake.write_all(rows[0])
+    [path] = lake.files("strikes")
+    shutil.copy(path, path.with_name("2024-03-04.deadbeef.parquet"))  # renamed, not unlinked
+    lake.write("strikes", rows[0]["strikes"].head(2).with_columns(pl.lit("IWM").alias("symbol")))
+    assert lake.read("strikes").height == 2 * rows[0]["strikes"].height + 2
+    lake.compact()
+    assert lake.read("strikes").height == rows[0]["strikes"].height + 2
 
 
 WRITER = textwrap.dedent("""
     import sys
     from datetime import datetime, timedelta, timezone
     import polars as pl
-    from warehouse.lake import Lake, file_metadata
+    from warehouse.lake import MAX_PARTS, Lake, file_metadata
     lake, n = Lake(__import__("pathlib").Path(sys.argv[1])), int(sys.argv[2])
     start = datetime(2024, 3, 4, 21, tzinfo=timezone.utc)
     for i in range(int(sys.argv[3])):
@@ -113,12 +169,12 @@ def incomplete_snapshots(home: Path) -> int:
 def test_a_writer_killed_mid_partition_leaves_the_previous_file(tmp_path):
     lake = Lake(tmp_path)
     baseline = start_writer(tmp_path, 1000, 1)
-    assert baseline.wait(60) == 0
+    assert baseline.wait(600) == 0
     before = content_hash(lake)
     killed = None
     for _ in range(20):  # each try waits for a temp file, then kills the writer at once
         writer = start_writer(tmp_path, 400_000, 3)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 600
         while writer.poll() is None and time.monotonic() < deadline:
             temps = list((tmp_path / "tmp").glob("*.parquet.tmp"))
             if temps:
@@ -155,6 +211,6 @@ def test_reader_never_sees_partial_rows_while_a_writer_appends(tmp_path):
             assert incomplete_snapshots(tmp_path) == 0  # raises on any read error too
             checks += 1
     finally:
-        writer.wait(60)
+        writer.wait(600)
     assert writer.returncode == 0 and checks >= 5
     assert catalog.query(tmp_path, "SELECT count(*) FROM snapshots").item() == 40

@@ -97,14 +97,28 @@
   }
 
   // --- data ---------------------------------------------------------------------------------
-  async function getJSON(url) {
+  // With keys configured (GAMMALAKE_API_KEYS) the data answers 401 until the page holds one:
+  // it is asked once and kept in a same-site cookie, which fetches and report links then send.
+  let asking = null;
+  function askKey() {
+    if (!asking) {
+      asking = Promise.resolve().then(() => {
+        const key = window.prompt("This gammalake API asks for a key (GAMMALAKE_API_KEYS):");
+        if (key) document.cookie = `gammalake_key=${encodeURIComponent(key.trim())}; path=/; SameSite=Strict`;
+        return Boolean(key);
+      }).finally(() => { asking = null; });
+    }
+    return asking;
+  }
+  async function getJSON(url, retry = true) {
     window.gammalake.pending += 1;
     let response;
     try {
-      response = await fetch(url, { headers: { Accept: "application/json" } });
+      response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
     } finally {
       window.gammalake.pending -= 1;
     }
+    if (response.status === 401 && retry && (await askKey())) return getJSON(url, false);
     const body = await response.json();
     if (!response.ok) throw new Error(body.message || `${response.status} on ${url}`);
     return body;

@@ -1,13 +1,23 @@
 """`gammalake api`: the FlashAlpha exposure API over the stored history, on 127.0.0.1.
 
 Keys: none by default (anyone who can reach the port may read). Set GAMMALAKE_API_KEYS to a
-comma-separated list of keys to require one of them in the X-Api-Key header (a wrong or missing
-key gets 401), e.g. `GAMMALAKE_API_KEYS=k1,k2 gammalake api --host 0.0.0.0`.
+comma-separated list of keys to require one of them on every route but /health and the
+dashboard page's own files (X-Api-Key, Authorization: Bearer, or the page's cookie; a wrong or
+missing key gets 401), e.g. `GAMMALAKE_API_KEYS=k1,k2 gammalake api --host 0.0.0.0
+--allow-host lake.example`.
+
+Host: only requests whose Host header names this machine are answered (localhost, 127.0.0.1,
+[::1], the --host it listens on); --allow-host adds names (a wildcard --host adds none), any
+other Host gets 400. This stops a web page from reaching the API through DNS rebinding.
+
+A --host beyond loopback with no keys starts with a one-line warning on stderr. Ctrl-C
+(SIGINT) or SIGTERM finishes the open requests, says one line and exits 130 or 143.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -40,13 +50,22 @@ def api(
             "preset. Requests may choose another with ?method=."
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="Another Host name callers use (repeat for more); loopback names and --host "
+            "are always allowed, any other Host header gets 400.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the FlashAlpha exposure API (/v1/exposure/...) over the stored history.
 
-    Keys: set GAMMALAKE_API_KEYS=key1,key2 to require one in the X-Api-Key header.
+    Keys: set GAMMALAKE_API_KEYS=key1,key2 to require one on every route (X-Api-Key or
+    Authorization: Bearer), the dashboard's data included; /health and the page itself are open.
     """
     from gammalake.api.dashboard import routes as dashboard_routes
-    from gammalake.api.server import create_app, serve
+    from gammalake.api.server import allowed_hosts, create_app, serve
     from gammalake.cli.options import settings_of
     from gammalake.lake import Lake, default_method
     from pipeline.errors import InputError
@@ -55,15 +74,39 @@ def api(
     home = ctx.obj
     if not home.is_dir():
         raise InputError(f"--home {home}: no such folder, nothing is stored there yet")
-    _check_free(host, port)
+    check_free(host, port)
     chosen = method or default_method(home, settings_of(ctx).preset)
     lake = Lake(home, chosen)
     keys = api_keys(os.environ.get(KEYS_VARIABLE))
-    app = create_app(lake, keys=keys, extra_routes=dashboard_routes(lake, Layout(home).reports))
+    if not keys and not is_loopback(host):
+        print(open_warning(host), file=sys.stderr, flush=True)
+    hosts = allowed_hosts(host, allow_host or ())
+    extra = dashboard_routes(lake, Layout(home).reports)
+    app = create_app(lake, keys=keys, extra_routes=extra, hosts=hosts)
     serve(app, host, port, ready=lambda url: print(_banner(url, lake, keys), flush=True))
 
 
-def _check_free(host: str, port: int) -> None:
+def is_loopback(host: str) -> bool:
+    """Return whether `host` is this machine only (localhost, 127.x.y.z, ::1)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a name: it may resolve to any interface
+        return False
+
+
+def open_warning(host: str) -> str:
+    """Return the one-line warning of a server open to the network without keys."""
+    return (
+        f"warning: --host {host} with no keys: everyone who can reach the port can read the "
+        f"lake; set {KEYS_VARIABLE}=key1,key2 to require one"
+    )
+
+
+def check_free(host: str, port: int) -> None:
     """Refuse, in one line with a hint, a host and port this process cannot listen on."""
     import socket
 
@@ -86,7 +129,7 @@ def _banner(url: str, lake: Lake, keys: frozenset[str]) -> str:
     more = f" (+{len(symbols) - 10} more)" if len(symbols) > 10 else ""
     shown = ", ".join(symbols[:10]) + more
     guard = (
-        f"{len(keys)} key(s) from ${KEYS_VARIABLE}: send one as X-Api-Key"
+        f"{len(keys)} key(s) from ${KEYS_VARIABLE}: send one as X-Api-Key (all but /health)"
         if keys
         else f"no key asked (set ${KEYS_VARIABLE} to require one)"
     )

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from gammalake.cli.choices import FlipChoice, ZeroDteChoice
-from gammalake.cli.options import one_symbol, parse_time
+from gammalake.cli.options import parse_time
 
 
 def chain(
@@ -55,7 +55,7 @@ def chain(
     ] = False,
 ) -> None:
     """Compute the exposures, flip and levels of one option chain file."""
-    from gammalake.cli.chain import ChainOptions, run_chain
+    from gammalake.cli.chain import ChainOptions, chain_symbol, run_chain
 
     options = ChainOptions(
         preset=preset,
@@ -73,7 +73,7 @@ def chain(
         options,
         as_json,
         save_to=ctx.obj if save else None,
-        symbol=one_symbol(symbol) if symbol is not None else None,
+        symbol=chain_symbol(symbol) if symbol is not None else None,
         spot=spot,
         as_of=parse_time(as_of),
     )

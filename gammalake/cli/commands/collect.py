@@ -53,7 +53,7 @@ def snapshot(
     from pipeline.errors import InputError
 
     settings = writing(ctx, preset)
-    names = symbol_list(symbols) if symbols is not None else list(settings.watchlist)
+    names = symbol_list(symbols, chains=True) if symbols is not None else list(settings.watchlist)
     now = datetime.now(NEW_YORK)
     moment = parse_time(at, "--at", on_calendar=True) or now
     if moment > now + timedelta(minutes=5):  # the checks would refuse every reply anyway
@@ -84,7 +84,7 @@ def backfill(
     from gammalake.cli.running import Job, run_job
 
     settings = writing(ctx, preset)
-    names = symbol_list(symbols)
+    names = symbol_list(symbols, chains=True)
     first, last = session_span(start, end)
     source = source_name(source or settings.source, history=True)
     check_synthetic_span(source, first)

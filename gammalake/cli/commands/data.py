@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gammalake.cli.commands.vendor import register as register_vendor_formats
 from gammalake.cli.options import date_of, one_symbol, settings_of, symbol_list, writing
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ prices_app = typer.Typer(help="Daily price bars.", no_args_is_help=True)
 
 
 import_app = typer.Typer(help="History from other publishers.", no_args_is_help=True)
+register_vendor_formats(import_app)
 
 
 def _print_import(what: str, result: Imported) -> None:
@@ -47,14 +49,22 @@ def prices_update(
         "2018-01-02"
     ),
 ) -> None:
-    """Bring the watchlist's bars up to the latest session (synthetic source)."""
-    from flows.imports import check_update
-    from flows.prices import prices_flow
+    """Bring the watchlist's bars up to the last closed session (synthetic source).
+
+    Runs here, without Prefect, unless a Prefect API is configured (like snapshot/backfill).
+    """
+    from flows.imports import check_update, update_prices
+    from flows.prefect_api import configured_api_url
 
     settings = writing(ctx)
     names = symbol_list(symbols) if symbols is not None else list(settings.watchlist)
     first = date_of(start, "--start")
     check_update(settings, names, first)  # one line before Prefect starts, not a failed run
+    if configured_api_url() is None:
+        _print_import("bars", update_prices(settings, names, first))
+        return
+    from flows.prices import prices_flow
+
     _print_import("bars", prices_flow(settings, names, first))
 
 

@@ -17,4 +17,4 @@ def demo(
     """Run the whole product on the synthetic market: backfill, snapshot, alerts, queries."""
     from gammalake.cli.demo import run_demo
 
-    run_demo(settings_of(ctx), symbol_list(symbols), years=years)
+    run_demo(settings_of(ctx), symbol_list(symbols, chains=True), years=years)

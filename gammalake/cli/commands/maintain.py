@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from gammalake.cli.options import settings_of, writing
 
@@ -23,9 +24,9 @@ def doctor(ctx: typer.Context) -> None:
     report = diagnose(ctx.obj, engine_version=ENGINE_VERSION, method=method)
     console = make_console()
     colours = {"ok": "green", "fixed": "cyan", "warning": "yellow", "error": "red"}
-    console.print(f"gammalake doctor: {ctx.obj}")
+    console.print(escape(f"gammalake doctor: {ctx.obj}"))
     for finding in report.findings:
-        line = f"[{colours[finding.level]}]{finding.level:>7}[/] {finding.message}"
+        line = f"[{colours[finding.level]}]{finding.level:>7}[/] {escape(finding.message)}"
         console.print(line, highlight=False)
     raise typer.Exit(0 if report.healthy else 1)
 
@@ -98,7 +99,7 @@ def rebuild(
     print(f"rebuilt {settings.home} from raw/ as {pricing.method}: {done.rows or 'nothing'}")
     if done.migrated:
         print(
-            f"migrated {len(done.migrated)} file(s) of an older schema version; "
+            f"migrated {len(done.migrated)} file(s) of an older schema version or layout; "
             f"originals kept under {settings.home / 'attic'}"
         )
     for line in done.refused:

@@ -3,11 +3,14 @@
 Client configuration (Claude Desktop, Cursor, ...), stdio:
 `{"mcpServers": {"gammalake": {"command": "gammalake", "args": ["mcp"],
 "env": {"GAMMALAKE_HOME": "/path/to/home"}}}}`; HTTP (`gammalake mcp --http`):
-`{"mcpServers": {"gammalake": {"url": "http://127.0.0.1:8788/mcp"}}}`.
+`{"mcpServers": {"gammalake": {"url": "http://127.0.0.1:8788/mcp"}}}`; with keys set in
+GAMMALAKE_API_KEYS (as for `gammalake api`) the client sends one:
+`"headers": {"Authorization": "Bearer KEY"}` (or `X-Api-Key: KEY`); a missing key gets 401.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -23,7 +26,9 @@ def mcp(
     ] = False,
     host: Annotated[
         str,
-        typer.Option(help="Interface for --http (no key is asked: keep it on 127.0.0.1)."),
+        typer.Option(
+            help="Interface for --http (set GAMMALAKE_API_KEYS before leaving 127.0.0.1)."
+        ),
     ] = "127.0.0.1",
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port for --http (0: any free one, printed).")
@@ -36,12 +41,28 @@ def mcp(
             "preset. Tools may choose another with their `method` argument."
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="Another Host name --http callers use (repeat for more); loopback names and "
+            "--host are always allowed.",
+        ),
+    ] = None,
 ) -> None:
     """Serve MCP tools over the stored history (stdio by default; --http for streamable HTTP).
 
     Tools: stored, gex, dex, vex, chex, exposure_levels, exposure_summary, levels_history,
     scanner, alerts, sql (read-only, row limit). Reads only; nothing is fetched.
     """
+    from gammalake.api.server import Guard, allowed_hosts
+    from gammalake.cli.commands.api import (
+        KEYS_VARIABLE,
+        api_keys,
+        check_free,
+        is_loopback,
+        open_warning,
+    )
     from gammalake.cli.options import settings_of
     from gammalake.lake import Lake, default_method
     from gammalake.mcp import create_server, say, serve_http, serve_stdio
@@ -54,12 +75,14 @@ def mcp(
     server = create_server(lake)
     about = f"home {lake.home}, method {lake.method}, symbols: {_listed(lake.symbols())}"
     if not http:
-        say(f"gammalake mcp on stdio: {about}")
-        serve_stdio(server)
+        serve_stdio(server, f"gammalake mcp on stdio: {about}")
         return
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        say(f"warning: --host {host} serves the lake, SQL included, to anyone who reaches it")
-    serve_http(server, host, port, ready=lambda url: _ready(url, about))
+    check_free(host, port)
+    keys = api_keys(os.environ.get(KEYS_VARIABLE))
+    if not keys and not is_loopback(host):
+        say(f"{open_warning(host)} (SQL included)")
+    guard = Guard(keys, allowed_hosts(host, allow_host or ()))
+    serve_http(server, host, port, ready=lambda url: _ready(url, about), guard=guard)
 
 
 def _listed(symbols: list[str]) -> str:

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.engine.presets import preset
 from pipeline.engine.snapshot import ExposureSnapshot
-from pipeline.sources.cboe import read_cboe
+from pipeline.sources.formats.quotedata import read_cboe
 
 pytestmark = pytest.mark.refdata
 

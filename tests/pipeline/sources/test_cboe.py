@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import ChainFormatError
-from pipeline.sources.cboe import parse_cboe_date, read_cboe
 from pipeline.sources.chains import read_chain
+from pipeline.sources.formats.quotedata import parse_cboe_date, read_cboe
 
 HEADER = (
     "Expiration Date,Calls,Last Sale,Net,Bid,Ask,Volume,IV,Delta,Gamma,Open Interest,"
@@ -332,15 +332,7 @@ def test_a_20_mb_line_is_refused_without_echoing_it(tmp_path):
 
 
 @pytest.mark.refdata
-def test_the_spx_file_reads_in_tens_of_milliseconds(refdata):
-    import time
-
+def test_the_spx_file_reads_every_contract(refdata):
+    # Its speed (~20 ms on 2 cores) is bench/bench_cboe.py's `one_symbol_spx_s`, not a test.
     path = refdata / "phammings-spx500-gamma/modules/spx_quotedata.csv"
-    read_chain(path)
-    spent = []
-    for _ in range(5):
-        start = time.perf_counter()
-        assert read_chain(path).frame.height == 21038
-        spent.append(time.perf_counter() - start)
-    # ~20 ms on 2 cores; a per-row Python loop would take seconds. Generous for loaded CI.
-    assert min(spent) < 0.25
+    assert read_chain(path).frame.height == 21038

@@ -49,7 +49,7 @@ def server():
 
 @pytest.fixture
 def state(server):
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 600
     while server.state.in_flight and time.monotonic() < deadline:
         time.sleep(0.01)
     server.state.reset()

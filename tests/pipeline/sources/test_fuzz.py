@@ -1,75 +1,174 @@
-"""Bad input of every kind: one InputError naming the file, never a traceback or a result.
+"""Bad input of every kind: one clear line naming the file, never a traceback or a bad result.
 
-The corpus (fuzz/, listed in fuzz/README.md with the fragment each error must contain) keeps
-the cases found so far; hypothesis mutates real-looking CBOE and generic files further, and
-every chain that still reads must be one the engine can trust.
+The corpus (fuzz/, listed in fuzz/README.md with what must become of each file) keeps the cases
+found so far: chain files and Cboe feed replies are read, checked by the firewall and priced,
+and must end either refused in one line containing the fragment given, or with finite figures
+of the class given; `gammalake chain` runs on every chain file too. Hypothesis mutates
+real-looking CBOE and generic files further, and every chain that still reads must be one the
+engine can trust.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gammalake.cli.chain import ChainOptions, load_snapshot
 from pipeline.chain import Chain, duplicate_contracts
+from pipeline.engine.presets import preset
+from pipeline.engine.snapshot import ExposureSnapshot
 from pipeline.errors import InputError
+from pipeline.firewall import RejectedError, check_chain, check_contents, check_finite_payloads
+from pipeline.normalize import PayloadError, snapshot_rows
 from pipeline.sources.chains import read_chain
 from pipeline.sources.dix import read_dix
+from pipeline.sources.formats.cboe_json import parse_feed
 from pipeline.sources.prices import read_bars
 
 FUZZ = Path(__file__).parent / "fuzz"
-READERS = {
-    "": read_chain,
-    "bars": lambda path: read_bars(path, "SPY"),
-    "dix": read_dix,
-}
+#: Every way a corpus file may be refused: one line naming it.
+REFUSALS = (InputError, RejectedError, PayloadError)
+#: Smallest corpus sizes (gammalake issue 20: 225 chain files, 56 hostile feed replies).
+MIN_CHAIN_FILES, MIN_REPLIES = 225, 56
 
 
-def manifest() -> list[tuple[str, str, str]]:
-    """Return (folder, file, fragment) for every row of fuzz/README.md's tables."""
+def manifest() -> list[tuple[str, str, str, str]]:
+    """Return (folder, file, outcome, detail) for every row of fuzz/README.md's tables.
+
+    outcome is "refused" (detail: a fragment of the error) or "stored" (detail: net_gex>0,
+    net_gex<0 or net_gex=0).
+    """
     rows, folder = [], ""
     for line in (FUZZ / "README.md").read_text().splitlines():
         if line.startswith("## "):
             folder = "" if line.startswith("## top level") else line.split()[1]
-        found = re.match(r"\| `([^`]+)` \| .* \| `(.+)` \|$", line)
+        found = re.match(r"\| `([^`]+)` \| .* \| `(refused|stored): (.+)` \|$", line)
         if found:
-            rows.append((folder, found[1], found[2]))
+            rows.append((folder, found[1], found[2], found[3]))
     return rows
 
 
 CORPUS = manifest()
+CHAIN_FILES = [(name, outcome, detail) for folder, name, outcome, detail in CORPUS if folder == ""]
+REPLIES = [
+    (name, outcome, detail) for folder, name, outcome, detail in CORPUS if folder == "replies"
+]
+OTHERS = [c for c in CORPUS if c[0] not in {"", "replies"}]
+READERS = {"bars": lambda path: read_bars(path, "SPY"), "dix": read_dix}
 
 
 def test_the_manifest_lists_every_corpus_file_and_nothing_else():
-    listed = {str(Path(folder) / name) for folder, name, _ in CORPUS}
+    listed = {str(Path(folder) / name) for folder, name, _, _ in CORPUS}
     present = {
         str(p.relative_to(FUZZ))
         for p in FUZZ.rglob("*")
-        if p.is_file() and p.name not in {"README.md", "make_corpus.py"}
+        if p.is_file()
+        and p.suffix != ".py"
+        and p.name != "README.md"
+        and "__pycache__" not in p.parts
     }
     assert listed == present
-    assert sum(1 for folder, _, _ in CORPUS if folder == "") >= 40
 
 
-@pytest.mark.parametrize(("folder", "name", "fragment"), CORPUS, ids=[c[1] for c in CORPUS])
-def test_every_corpus_file_is_refused_in_one_line_naming_it(folder, name, fragment):
+def test_the_corpus_holds_the_attack_s_sizes():
+    assert len(CHAIN_FILES) >= MIN_CHAIN_FILES
+    assert len(REPLIES) >= MIN_REPLIES
+    # Every class of the attack is represented, refused and valid-but-odd alike.
+    names = " ".join(name for name, _, _ in CHAIN_FILES + REPLIES)
+    for word in ("spot_1e300", "padded", "foreign", "utf16", "chars", "bom", "crlf", "calls_only"):
+        assert word in names, word
+    assert sum(1 for _, outcome, _ in CHAIN_FILES if outcome == "stored") >= 40
+
+
+def figures_class(payloads: dict[str, Any]) -> str:
+    """Return the class of a snapshot's figures: the sign of its net GEX."""
+    net = payloads["gex"]["net_gex"]
+    return "net_gex>0" if net > 0 else "net_gex<0" if net < 0 else "net_gex=0"
+
+
+def stored_rows(chain: Chain, payloads: dict[str, Any]) -> dict[str, pl.DataFrame]:
+    """Return the warehouse rows the flow would write (normalise checks every number)."""
+    check_finite_payloads(payloads, chain.origin)
+    return snapshot_rows(payloads, source="chains", method="default@test", raw_ref=None)
+
+
+def assert_outcome(path: Path, outcome: str, detail: str, run: Callable[[], str]) -> None:
+    """Assert that `run` (returning the figures class) ends as the manifest says."""
+    if outcome == "stored":
+        assert run() == detail
+        return
+    with pytest.raises(REFUSALS) as err:
+        run()
+    message = str(err.value)
+    assert str(path) in message, message
+    assert "\n" not in message and len(message) < 600, message
+    assert detail in message, message
+
+
+@pytest.mark.parametrize(
+    ("name", "outcome", "detail"), CHAIN_FILES, ids=[c[0] for c in CHAIN_FILES]
+)
+def test_every_chain_file_is_stored_or_refused_in_one_line(name, outcome, detail):
+    path = FUZZ / name
+
+    def run() -> str:
+        chain, snapshot = load_snapshot(path, ChainOptions())  # read, firewall, engine
+        payloads = snapshot.payloads()
+        rows = stored_rows(chain, payloads)
+        assert rows["snapshots"].height == 1
+        return figures_class(payloads)
+
+    assert_outcome(path, outcome, detail, run)
+
+
+@pytest.mark.parametrize(
+    ("name", "outcome", "detail"),
+    [pytest.param(*c, id=c[0]) for c in REPLIES],
+)
+def test_every_feed_reply_is_stored_or_refused_in_one_line(name, outcome, detail):
+    path = FUZZ / "replies" / name
+    symbol = name.split("_")[0].upper()
+
+    def run() -> str:
+        chain = parse_feed(path.read_bytes(), origin=str(path), symbol=symbol).chain
+        check_chain(chain, symbol, None, datetime.now(UTC))
+        payloads = ExposureSnapshot(chain, preset("default")).payloads()
+        stored_rows(chain, payloads)
+        return figures_class(payloads)
+
+    assert_outcome(path, outcome, detail, run)
+
+
+@pytest.mark.parametrize(
+    ("folder", "name", "outcome", "detail"), OTHERS, ids=[c[1] for c in OTHERS]
+)
+def test_every_history_file_is_refused_in_one_line_naming_it(folder, name, outcome, detail):
     path = FUZZ / folder / name
+    assert outcome == "refused"
     with pytest.raises(InputError) as err:
         READERS[folder](path)
     message = str(err.value)
     assert str(path) in message
     assert "\n" not in message and len(message) < 600
-    assert fragment in message
+    assert detail in message
 
 
 def assert_trustworthy(chain: Chain) -> None:
@@ -88,13 +187,18 @@ def assert_trustworthy(chain: Chain) -> None:
 
 
 def read_or_refuse(data: bytes, suffix: str = ".csv") -> Chain | None:
-    """Return the chain of `data`, or None when refused with a one-line InputError naming it."""
+    """Return the chain of `data`, or None when refused with one line naming it.
+
+    A chain that reads must also pass the firewall's content checks or be refused by them in
+    one line; one that passes must hold nothing the engine cannot trust.
+    """
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"quotedata{suffix}"
         path.write_bytes(data)
         try:
             chain = read_chain(path)
-        except InputError as exc:
+            check_contents(chain)
+        except REFUSALS as exc:
             assert str(path) in str(exc) and "\n" not in str(exc), str(exc)
             return None
     assert_trustworthy(chain)
@@ -254,31 +358,106 @@ def gammalake() -> Path:
     return found
 
 
-CLI_CASES = [
-    "cboe_oi_nan.csv",
-    "cboe_row_extra_trailing_cell.csv",
-    "cboe_header_column_deleted.csv",
-    "cboe_duplicate_contract_row.csv",
-    "cboe_utf16_with_bom.csv",
-    "cboe_date_year_9999_overflows.csv",
-    "generic_duplicated_header_name.csv",
-    "generic_garbage.parquet",
-]
+@dataclass(frozen=True)
+class Ended:
+    """How one `gammalake` run ended: exit code, stdout, stderr."""
+
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-@pytest.mark.parametrize("name", CLI_CASES)
-def test_the_cli_prints_one_error_line_and_exits_2(name, tmp_path):
-    env = {**os.environ, "GAMMALAKE_HOME": str(tmp_path / "home")}
-    result = subprocess.run(
-        [str(gammalake()), "chain", str(FUZZ / name), "--json"],
+def run_cli(path: Path, home: Path) -> Ended:
+    """Return how `gammalake chain FILE --json` ended, run by a separate process."""
+    env = {**os.environ, "GAMMALAKE_HOME": str(home)}
+    done = subprocess.run(
+        [str(gammalake()), "chain", str(path), "--json"],
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=600,
         check=False,
     )
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and name in lines[0]
+    return Ended(done.returncode, done.stdout, done.stderr)
+
+
+def run_in_process(path: Path, home: Path) -> Ended:
+    """Return how `gammalake chain FILE --json` ended, run through the script's `main()`.
+
+    The command ends a successful run with os._exit (skipping interpreter teardown); here
+    that exit is replaced by SystemExit(0) so the test process lives on.
+    """
+    from gammalake.cli import app as cli_app
+    from gammalake.cli.commands import chain as command
+
+    def leave() -> None:
+        sys.stdout.flush()
+        raise SystemExit(0)
+
+    runner = CliRunner()
+    code = 0
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        runner.isolation(env={"GAMMALAKE_HOME": str(home)}) as (out, err, _),
+    ):
+        patch.setattr(command, "_exit_now", leave)
+        patch.setattr(sys, "argv", ["gammalake", "chain", str(path), "--json"])
+        try:
+            cli_app.main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        except Exception:  # anything escaping main would be a traceback: exit 1
+            code, err = 1, io.BytesIO(traceback.format_exc().encode())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return Ended(code, out.getvalue().decode(), err.getvalue().decode("utf-8", "replace"))
+
+
+def cli_problem(name: str, outcome: str, detail: str, result: Ended) -> str:
+    """Return what is wrong with the CLI's answer to one corpus file ('' when it is right)."""
+    if "Traceback" in result.stderr or result.returncode not in (0, 2):
+        return f"{name}: exit {result.returncode}: {result.stderr[-300:]}"
+    if outcome == "refused":
+        lines = result.stderr.strip().splitlines()
+        good = result.returncode == 2 and result.stdout == "" and len(lines) == 1
+        good = good and lines[0].startswith("error: ") and name in lines[0] and detail in lines[0]
+        return "" if good else f"{name}: expected a refusal with {detail!r}: {result.stderr[-300:]}"
+
+    def refuse(constant: str) -> float:
+        raise AssertionError(f"{name}: {constant} in the output")
+
+    if result.returncode != 0:
+        return f"{name}: expected exit 0: {result.stderr[-300:]}"
+    payloads = json.loads(result.stdout, parse_constant=refuse)
+    got = figures_class(payloads)
+    return "" if got == detail else f"{name}: figures {got}, expected {detail}"
+
+
+def test_gammalake_chain_on_every_chain_file_exits_0_with_finite_figures_or_2_in_one_line(
+    tmp_path,
+):
+    """The CLI's verdict on each file matches the manifest: never exit 1, never a traceback."""
+    home = tmp_path / "home"
+    problems = [cli_problem(*case, run_in_process(FUZZ / case[0], home)) for case in CHAIN_FILES]
+    assert [p for p in problems if p] == []
+    assert not (home / "lake").exists()
+
+
+#: A few files of each kind, run by the installed script itself (a process each).
+SCRIPT_CASES = [
+    "fw_cboe_spot_1e300.csv",
+    "fw_json_padded_duplicate.json",
+    "fw_generic_foreign_ids.csv",
+    "fw_parquet_list_column.parquet",
+    "cboe_utf16_with_bom.csv",
+    "ok_cboe_crlf.csv",
+    "ok_json_plain.json",
+    "ok_parquet_typed.parquet",
+]
+
+
+@pytest.mark.parametrize("name", SCRIPT_CASES)
+def test_the_installed_script_gives_the_same_verdicts(name, tmp_path):
+    outcome, detail = next((o, d) for n, o, d in CHAIN_FILES if n == name)
+    assert cli_problem(name, outcome, detail, run_cli(FUZZ / name, tmp_path / "home")) == ""
     assert not (tmp_path / "home" / "lake").exists()

@@ -1,9 +1,13 @@
 """Write the fuzz corpus: small bad input files, each named for what is wrong with it.
 
 Rebuild from the repository root: `.venv/bin/python tests/pipeline/sources/fuzz/make_corpus.py`.
-The files are kept in the repository; README.md lists each with what is wrong and a fragment
-the error message must contain (tests/pipeline/sources/test_fuzz.py checks both).
-Top level: chain files (read_chain); bars/: price bar files (read_bars); dix/: DIX.csv files.
+The files are kept in the repository; README.md lists each with what is wrong and what must
+become of it: refused with an error containing a fragment, or stored with figures of a class
+(tests/pipeline/sources/test_fuzz.py checks both). Top level: chain files (read_chain, then the
+firewall and the engine); replies/: Cboe feed replies (the feed parser, then the firewall);
+bars/: price bar files (read_bars); dix/: DIX.csv files. The firewall's cases (absurd numbers,
+padded duplicates, foreign roots, encodings, huge lines, valid-but-odd files) live in
+firewall_cases.py.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+from firewall_cases import CHAIN_CASES as FIREWALL_CHAIN_CASES
+from firewall_cases import REPLY_CASES
 
 HERE = Path(__file__).resolve().parent
 
@@ -509,27 +515,39 @@ def write(folder: Path, cases: list[Case]) -> None:
         (folder / name).write_bytes(data)
 
 
+def expected(outcome: str) -> str:
+    """Return a case's outcome as the manifest writes it (a bare fragment means refused)."""
+    return outcome if outcome.startswith(("refused: ", "stored: ")) else f"refused: {outcome}"
+
+
 def manifest(groups: list[tuple[str, str, list[Case]]]) -> str:
-    """Return README.md: one table row per file (file, what is wrong, error mentions)."""
+    """Return README.md: one table row per file (file, what it holds, expected outcome)."""
     out = [
         "# Fuzz corpus",
         "",
-        "Bad input files, each named for what is wrong with it. Every one must be refused with",
-        "one InputError naming the file (never another exception, never a result).",
-        "tests/pipeline/sources/test_fuzz.py reads the tables below: each file's error must",
-        "contain the fragment in the last column. Rebuild the files with `make_corpus.py`.",
+        "Input files, each named for what is odd or wrong in it. A file expected `refused` must",
+        "be refused with one line naming the file and containing the fragment given (never",
+        "another exception, never a result); a file expected `stored` must be read, pass the",
+        "firewall and give finite figures whose net GEX has the sign given. Files starting",
+        "`ok_` or holding `_ok_` are valid. tests/pipeline/sources/test_fuzz.py reads the",
+        "tables below. Rebuild the files with `make_corpus.py`; replies/ files are asked for",
+        "the symbol their name starts with.",
     ]
     for folder, reader, cases in groups:
         out += ["", f"## {folder or 'top level'} ({reader})", ""]
-        out += ["| file | what is wrong | error mentions |", "|---|---|---|"]
-        out += [f"| `{n}` | {what} | `{fragment}` |" for n, _, what, fragment in cases]
+        out += ["| file | what is in it | expected |", "|---|---|---|"]
+        out += [f"| `{n}` | {what} | `{expected(outcome)}` |" for n, _, what, outcome in cases]
     return "\n".join(out) + "\n"
 
 
 def main(writer: Callable[[Path, list[Case]], None] = write) -> None:
     """Write every file and README.md."""
-    groups = [("", "read_chain", CHAIN_CASES), ("bars", "read_bars", BAR_CASES)]
-    groups.append(("dix", "read_dix", DIX_CASES))
+    groups = [
+        ("", "read_chain, firewall, engine", CHAIN_CASES + FIREWALL_CHAIN_CASES),
+        ("replies", "feed parser, firewall, engine", REPLY_CASES),
+        ("bars", "read_bars", BAR_CASES),
+        ("dix", "read_dix", DIX_CASES),
+    ]
     for folder, _, cases in groups:
         writer(HERE / folder, cases)
     (HERE / "README.md").write_text(manifest(groups))

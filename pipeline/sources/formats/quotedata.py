@@ -28,6 +28,7 @@ import polars as pl
 from pipeline.chain import Chain, describe_duplicates, duplicate_contracts
 from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import ChainFormatError
+from pipeline.roots import ROOTS
 from pipeline.sources.tabular import (
     LINE,
     MAX_CONTRACTS,
@@ -71,8 +72,6 @@ LABELS = {
     **{f"call_{c}": f"{n} (calls)" for c, n in zip(SIDE_COLUMNS, _CBOE_NAMES, strict=True)},
     **{f"put_{c}": f"{n} (puts)" for c, n in zip(SIDE_COLUMNS, _CBOE_NAMES, strict=True)},
 }
-# Weekly / PM-settled roots that belong to the same underlying.
-ROOT_ALIASES = {"SPXW": "SPX", "NDXP": "NDX", "RUTW": "RUT", "VIXW": "VIX", "XSPW": "XSP"}
 #: An OCC option id: root, expiry yymmdd, C/P, strike in thousandths (SPXW240105C01200000).
 OCC_ID = r"^(?P<root>[A-Z0-9]{1,6})(?P<day>\d{6})(?P<right>[CP])(?P<strike>\d{8})$"
 #: The preamble (title, date, header) lies within the first lines.
@@ -134,7 +133,11 @@ def is_header(line: str) -> bool:
 
 def _preamble(path: Path, lines: list[str]) -> tuple[float, datetime, int]:
     """Return spot, as_of and the 0-based index of the header line."""
+    long = next((i for i, t in enumerate(lines) if len(t) > MAX_LINE_CHARS), None)
     header = next((i for i, t in enumerate(lines) if is_header(t)), None)
+    if long is not None and (header is None or long <= header):
+        message = f"is {len(lines[long]):,} characters long; a CBOE preamble line stays under "
+        raise ChainFormatError(path, message + f"{MAX_LINE_CHARS:,}", line=long + 1)
     if header is None:
         raise ChainFormatError(
             path, f"no header line starting {HEADER_START!r} in the first {len(lines)} lines"
@@ -196,16 +199,19 @@ def _check_header(path: Path, text: str, line: int) -> None:
 
 
 def _symbol(frame: pl.DataFrame) -> str:
-    """Return the underlying's symbol from the option ids' root (SPXW240105C... -> SPX).
+    """Return the underlying's symbol: the one most option ids' roots belong to (SPXW -> SPX).
 
-    The ids are checked OCC ids by now, so the root is all but the last 15 characters.
+    Roots are counted by underlying (pipeline.roots), so an SPX file of SPX and SPXW rows is
+    SPX even when another root is as frequent as either; the firewall then refuses the rows
+    of any other underlying. The ids are checked by now: the root is all but the last 15
+    characters.
     """
-    roots = frame.get_column("call_id").str.strip_chars().str.head(-15)
+    roots = frame.get_column("call_id").str.replace_all(r"\s+", "").str.head(-15)
     roots = roots.filter(roots.str.len_chars() > 0)
     if roots.len() == 0:
         return "UNKNOWN"
-    root = str(roots.mode().sort()[0])
-    return ROOT_ALIASES.get(root, root)
+    aliases = {root: symbol for symbol, group in ROOTS.items() for root in group}
+    return str(roots.replace(aliases).mode().sort()[0])
 
 
 def _expirations(frame: pl.DataFrame, path: Path) -> pl.Series:
