@@ -50,7 +50,7 @@ from pipeline.sources.formats.base import (
 )
 from warehouse import catalog
 from warehouse.lake import Lake
-from warehouse.raw import RawArchive
+from warehouse.raw import RawArchive, one_sync
 
 #: Contracts the first pass keeps in memory for the second; past this, files are read again
 #: (a whole-market day is ~1.5 M contracts; ten years of them are not held at once).
@@ -309,18 +309,20 @@ def price_unit(
     not started once `stop` is set come back cancelled.
     """
     out = []
-    for vc, previous in items:
-        symbol = vc.chain.symbol
-        if stop.is_set():
-            out.append(Priced(symbol, vc.session, cancelled=True))
-            continue
-        try:
-            captured = capture_checked(job, vc, previous)
-        except (FetchError, InputError) as exc:
-            out.append(Priced(symbol, vc.session, refused=f"{vc.session}: {exc}"))
-            continue
-        captured.chain = None
-        out.append(Priced(symbol, vc.session, captured))
+    # The unit's raw inputs become durable together, before its rows go to the writer.
+    with one_sync():
+        for vc, previous in items:
+            symbol = vc.chain.symbol
+            if stop.is_set():
+                out.append(Priced(symbol, vc.session, cancelled=True))
+                continue
+            try:
+                captured = capture_checked(job, vc, previous)
+            except (FetchError, InputError) as exc:
+                out.append(Priced(symbol, vc.session, refused=f"{vc.session}: {exc}"))
+                continue
+            captured.chain = None
+            out.append(Priced(symbol, vc.session, captured))
     return out
 
 

@@ -23,8 +23,10 @@ import io
 import json
 import os
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -303,15 +305,37 @@ def read_input(path: Path) -> RawInput:
     )
 
 
+#: Per thread: how many `one_sync` blocks are open (their writes skip their own fsync).
+_BATCH = threading.local()
+
+
+@contextmanager
+def one_sync() -> Iterator[None]:
+    """Make the archive writes of this thread inside the block durable together at its end.
+
+    Each write otherwise fsyncs its own file: about 3.4 ms a file, 17 s of a whole-market
+    day's 5,000 inputs. One `os.sync()` when the outermost block ends covers them all; the
+    caller stores no row referring to these files before the block has ended.
+    """
+    _BATCH.depth = getattr(_BATCH, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _BATCH.depth -= 1
+        if _BATCH.depth == 0:
+            os.sync()
+
+
 def _atomic_write(target: Path, data: bytes) -> None:
-    """Write bytes to `target` via a temp file beside it and os.replace."""
+    """Write bytes to `target` via a temp file beside it and os.replace (fsynced first)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with temp.open("wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if not getattr(_BATCH, "depth", 0):
+                os.fsync(handle.fileno())
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
