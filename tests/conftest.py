@@ -70,3 +70,14 @@ def synthetic_rows(symbol: str, when: datetime, *, strikes: int = 21) -> dict:
 def session_close(day: str) -> datetime:
     """Return 16:15 New York on an ISO date."""
     return datetime.fromisoformat(f"{day}T16:15").replace(tzinfo=NEW_YORK)
+
+
+def one_session_home(root: Path) -> Path:
+    """Return a home at `root` holding SPY's synthetic rows of 2024-03-04 and its catalog."""
+    from warehouse import catalog
+    from warehouse.lake import Lake
+
+    lake = Lake(root)
+    lake.write_all(synthetic_rows("SPY", session_close("2024-03-04")))
+    catalog.rebuild(lake.home, "default@v1")
+    return lake.home

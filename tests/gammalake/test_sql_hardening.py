@@ -16,9 +16,7 @@ from pathlib import Path
 import pytest
 
 from gammalake.lake import Lake
-from tests.conftest import REPO, session_close, synthetic_rows
-from warehouse import catalog
-from warehouse.lake import Lake as Store
+from tests.conftest import REPO, one_session_home
 
 #: A query that runs for hours: only an interrupt ends it.
 ENDLESS = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
@@ -28,10 +26,7 @@ BUSY_TICKS = 50
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    store = Store(tmp_path_factory.mktemp("hardening") / "home")
-    store.write_all(synthetic_rows("SPY", session_close("2024-03-04")))
-    catalog.rebuild(store.home, "default@v1")
-    return store.home
+    return one_session_home(tmp_path_factory.mktemp("hardening") / "home")
 
 
 @pytest.fixture

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, session_close, synthetic_rows
-from warehouse import catalog, sandbox
+from tests.conftest import REPO, one_session_home
+from warehouse import sandbox
 from warehouse.errors import WarehouseInputError
 from warehouse.home import resolve_home
-from warehouse.lake import Lake
 from warehouse.sandbox import SandboxError
 
 CLI = [sys.executable, "-c", "from gammalake.cli import main; main()"]
@@ -21,10 +20,7 @@ CLI = [sys.executable, "-c", "from gammalake.cli import main; main()"]
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    lake = Lake(tmp_path_factory.mktemp("paths") / "home")
-    lake.write_all(synthetic_rows("SPY", session_close("2024-03-04")))
-    catalog.rebuild(lake.home, "default@v1")
-    return lake.home
+    return one_session_home(tmp_path_factory.mktemp("paths") / "home")
 
 
 @pytest.fixture
