@@ -119,7 +119,7 @@ WITH bars AS (
 )
 SELECT bars.* EXCLUDE (wanted), known.* EXCLUDE (known_symbol)
 FROM bars ASOF LEFT JOIN known
-  ON bars.symbol = known.known_symbol AND bars.decided_at >= known.known_as_of
+  ON bars.symbol = known.known_symbol AND bars.decided_at > known.known_as_of
 ORDER BY symbol, trade_date
 """
 

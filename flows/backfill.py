@@ -1,9 +1,11 @@
 """The `backfill` flow: symbols over a range of NYSE sessions, resumable, one task per symbol.
 
 Each session is taken at its close plus `snapshot_delay_minutes` (13:15 on half days, holidays
-skipped). Sessions already stored for the source and method are skipped unless `force`; rows
-are written a month at a time with the snapshot rows last, so a backfill killed at any point
-and started again ends with the same tables as one that was never interrupted.
+skipped); what is stored is stamped at the moment the data describes (the close, for the
+synthetic market and undated chain files), the fetch time kept in `fetched_at`. Sessions
+already stored for the source and method are skipped unless `force`; rows are written a month
+at a time with the snapshot rows last, so a backfill killed at any point and started again
+ends with the same tables as one that was never interrupted.
 
 OI change and alerts are always taken against the true previous stored snapshot of the same
 symbol, source and method, whatever the range: a session after a stored one reads it from the

@@ -20,6 +20,7 @@ from flows.alerts import derive_alerts
 from pipeline.chain import Chain, complete_frame
 from pipeline.engine.config import EngineConfig
 from pipeline.engine.method import VENDOR, method_of
+from pipeline.errors import InputError
 from pipeline.firewall import RejectedError, check_chain, check_payloads
 from pipeline.normalize import PayloadError, snapshot_rows
 from pipeline.sessions import session_of
@@ -37,9 +38,24 @@ PER_SNAPSHOT = ("strikes", "expiries", "alerts")
 
 @dataclass(frozen=True)
 class Pricing:
-    """How a run turns engine inputs into figures: the engine configuration, and its method."""
+    """How a run turns engine inputs into figures: the engine configuration, and its method.
+
+    `home`: where a preset whose dealer positions come from data (`open_close`) reads them
+    (the `open_close` dataset, `gammalake import openclose`); other presets need none.
+    """
 
     config: EngineConfig
+    home: Path | None = None
+
+    def priced_chain(self, chain: Chain) -> Chain:
+        """Return the chain the engine prices: with Open-Close positions under `open_close`."""
+        if self.config.dealer.rule != "positions":
+            return chain
+        if self.home is None:
+            raise InputError(f"preset {self.config.name} needs a home holding Open-Close data")
+        from flows.openclose import require_positions
+
+        return require_positions(self.home, chain)
 
     @property
     def method(self) -> str:
@@ -71,8 +87,9 @@ class Previous:
 class Captured:
     """Rows of one snapshot ready to write, with its alerts and the requests it cost.
 
-    `chain`: the engine input and its source, whose `chains` rows are built when written (on
-    a backfill's writer thread, off the path that prices the next session).
+    `chain`: the engine input, its source and the session of its open interest, whose
+    `chains` rows are built when written (on a backfill's writer thread, off the path that
+    prices the next session); `fetched_at`: when it was received (UTC).
     """
 
     symbol: str
@@ -81,12 +98,13 @@ class Captured:
     requests: int = 0
     errors: tuple[str, ...] = ()
     chain: tuple[Chain, str, date | None] | None = None
+    fetched_at: datetime | None = None
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """Return every row to write, the chain's contracts included."""
         if self.chain is None:
             return self.rows
-        return {**self.rows, "chains": chain_rows(*self.chain)}
+        return {**self.rows, "chains": chain_rows(*self.chain, fetched_at=self.fetched_at)}
 
     @property
     def headline(self) -> dict[str, Any]:
@@ -141,6 +159,7 @@ def archive(
             bar=_jsonable(fetched.bar),
             to=staged,
             oi_as_of=fetched.oi_as_of.isoformat() if fetched.oi_as_of else None,
+            fetched_at=fetched.fetched_at,
         )
         return [Archived(staged, final)]
     files = []
@@ -156,6 +175,7 @@ def archive(
             request=dict(fetched.request.get(endpoint, {})),
             secrets=secrets,
             to=files[-1].staged,
+            fetched_at=fetched.fetched_at,
         )
     return files
 
@@ -208,11 +228,14 @@ def check(
         )
 
 
-def chain_rows(chain: Chain, source: str, oi_as_of: date | None = None) -> pl.DataFrame:
+def chain_rows(
+    chain: Chain, source: str, oi_as_of: date | None = None, fetched_at: datetime | None = None
+) -> pl.DataFrame:
     """Return the chain's contracts as `chains` rows.
 
     `oi_as_of`: the session whose close the open interest describes, when the source says
-    (Cboe's feed: the previous session); null when unknown.
+    (Cboe's feed: the previous session); null when unknown. `fetched_at`: when gammalake
+    received the chain (UTC; null when unknown).
     """
     keys = {
         "symbol": chain.symbol,
@@ -220,6 +243,7 @@ def chain_rows(chain: Chain, source: str, oi_as_of: date | None = None) -> pl.Da
         "as_of": chain.as_of,
         "trade_date": session_of(chain.as_of),
         "oi_as_of": oi_as_of,
+        "fetched_at": fetched_at.astimezone(UTC) if fetched_at is not None else None,
     }
     frame = complete_frame(chain.frame)
     # OCC-style id (root, yymmdd, C/P, strike x 1000) where the source gave none.
@@ -245,8 +269,14 @@ def normalise(
     method = pricing.method_for(origin.computes)
     if origin.computes and fetched.chain is not None:
         # Per-expiry gex is not stored: it is re-computed from the raw input when asked for.
-        payloads = engine_payloads(fetched.chain, pricing.config)
-        rows = snapshot_rows(payloads, source=origin.name, method=method, raw_ref=raw_ref)
+        payloads = engine_payloads(pricing.priced_chain(fetched.chain), pricing.config)
+        rows = snapshot_rows(
+            payloads,
+            source=origin.name,
+            method=method,
+            raw_ref=raw_ref,
+            fetched_at=fetched.fetched_at,
+        )
         if fetched.bar is not None:
             chain = fetched.chain
             rows["prices"] = bar_rows(fetched.bar, chain.symbol, origin.name, chain.as_of)
@@ -254,7 +284,12 @@ def normalise(
     # A server that echoes the key inside strings must not get it into lake columns.
     payloads = scrub(fetched.payloads, tuple(secrets))
     return snapshot_rows(
-        payloads, source=origin.name, method=method, as_of=fetched.as_of, raw_ref=raw_ref
+        payloads,
+        source=origin.name,
+        method=method,
+        as_of=fetched.as_of,
+        raw_ref=raw_ref,
+        fetched_at=fetched.fetched_at,
     )
 
 
@@ -385,7 +420,9 @@ def derive(
     alerts = against_previous(rows, previous, wall_pct)
     given = fetched.chain if origin.computes else None
     chain = (given, origin.name, fetched.oi_as_of) if given is not None else None
-    return Captured(fetched.symbol, rows, alerts, fetched.requests, fetched.errors, chain)
+    return Captured(
+        fetched.symbol, rows, alerts, fetched.requests, fetched.errors, chain, fetched.fetched_at
+    )
 
 
 def capture(

@@ -11,12 +11,17 @@ Schema: version 1 had no `method` column, and stored engine figures under the pr
 (`chains-perfiliev`). Engine rows become method `<preset>@v0` under their plain source (v0:
 made before the engine was versioned; their inputs were not kept, so they can't be re-priced),
 vendor rows become `vendor`; other datasets gain their new columns empty. Each old file is
-rewritten through the lake (atomic, merged) and the original kept under attic/.
+rewritten through the lake (atomic, merged) and the original kept under attic/. Version 2 had
+no `fetched_at` (when gammalake received the data): its rows gain it empty (unknown).
+
+Once every file is rewritten, each dataset is marked as holding this schema only
+(`Lake.mark`), so readers bind its files by position again instead of by name.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,10 +35,13 @@ from warehouse.schema import DATASETS, SCHEMA_VERSION
 ENGINE_SOURCES = ("synthetic", "chains")
 
 
-def old_files(home: Path) -> list[tuple[str, Path]]:
-    """Return (dataset, file) for every lake file written under another schema version."""
+def old_files(home: Path, names: Iterable[str] = DATASETS) -> list[tuple[str, Path]]:
+    """Return (dataset, file) for every lake file written under another schema version.
+
+    `names`: the datasets to look in (default: all).
+    """
     found = []
-    for name in DATASETS:
+    for name in names:
         for path in Lake(home).files(name):
             try:
                 version = file_metadata(path).get(META_VERSION, b"?")
@@ -76,7 +84,26 @@ def migrate(home: Path) -> list[Path]:
         moved += [_to_attic(home, attic, p) for p in group]
     if moved:
         Lake(home).compact()
+    mark_current(home)
     return moved
+
+
+def mark_current(home: Path) -> list[str]:
+    """Mark every dataset whose files all carry this schema and layout; return those marked.
+
+    Called once the rewrite is done. Only unmarked datasets are looked at (their files' footers
+    read); a file still in the older layout keeps its dataset unmarked, read by name.
+    """
+    lake = Lake(home)
+    unmarked = [name for name in lake.datasets() if not lake.marked(name)]
+    if not unmarked:
+        return []
+    left = {name for name, _path in old_files(home, unmarked)}
+    left |= {name for name, _path in old_layout_files(home)}
+    marked = [name for name in unmarked if name not in left]
+    for name in marked:
+        lake.mark(name)
+    return marked
 
 
 #: Old-layout files read and written together: the same period of this many symbols.

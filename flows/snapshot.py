@@ -29,7 +29,7 @@ from flows.rebuild import follower_keys, followers_many, rederive
 from flows.runs import RunSummary, SymbolOutcome, disk_full_line, is_disk_full, record_run
 from flows.settings import Settings
 from flows.sources import build_source
-from pipeline.engine.presets import preset
+from pipeline.engine.method import config_of, resolve_method
 from pipeline.errors import InputError
 from pipeline.sources.base import Fetched, FetchError, Source, watch_stop
 from warehouse.errors import WarehouseInputError
@@ -38,8 +38,8 @@ from warehouse.schema import validate_symbol
 
 
 def pricing_of(settings: Settings) -> Pricing:
-    """Return how the run prices engine inputs: the settings' preset."""
-    return Pricing(preset(settings.preset))
+    """Return how the run prices engine inputs: the settings' preset, recipe or method."""
+    return Pricing(config_of(resolve_method(settings.preset)), settings.home)
 
 
 def secrets_of(settings: Settings, source: Source) -> list[str]:

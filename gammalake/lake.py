@@ -146,19 +146,34 @@ def _method(text: str) -> str:
     return resolve_method(text)
 
 
+def _unknown_method(named: str, stored: list[str], home: Path) -> InputError:
+    """Return the one-line refusal of a method that is not stored, naming the stored ones."""
+    from pipeline.engine.presets import PRESETS
+
+    listing = ", ".join(stored)
+    return InputError(
+        f"method {named} is not stored in {home} (stored methods: {listing}); "
+        f"give one of them or a preset ({', '.join(sorted(PRESETS))})"
+    )
+
+
 @lru_cache(maxsize=8)
-def _priced(path: Path, stamp: int, method: str) -> ExposureSnapshot:
+def _priced(home: Path, path: Path, stamp: int, method: str, as_of: datetime) -> ExposureSnapshot:
     """Return the engine snapshot of an archived input chain priced under `method` (cached).
 
     `stamp` (the file's mtime in ns) keys the cache, so a re-archived input is priced again.
+    `as_of` is the stored row's moment: an input archived before schema 3 carries its fetch
+    time, and the row the moment it describes (what it was priced at).
     """
+    from flows.capture import Pricing
     from pipeline.chain import Chain
     from pipeline.engine.method import config_of
     from warehouse.raw import read_input
 
     item = read_input(path)
-    chain = Chain(item.symbol, item.spot, item.as_of, item.frame, origin=item.origin)
-    return ExposureSnapshot(chain, config_of(method))
+    chain = Chain(item.symbol, item.spot, as_of, item.frame, origin=item.origin)
+    pricing = Pricing(config_of(method), home)  # the home: open_close reads its positions
+    return ExposureSnapshot(pricing.priced_chain(chain), pricing.config)
 
 
 class Lake:
@@ -167,26 +182,66 @@ class Lake:
     def __init__(self, home: Path | str | None = None, method: str | None = None) -> None:
         """Open the home (default: $GAMMALAKE_HOME, else ~/.local/share/gammalake).
 
-        `method`: whose figures to read, a preset name (`perfiliev`), a method (`default@v1`) or
-        `vendor`; default: the catalog's default method, else the settings' preset's. A symbol
-        with no snapshot of that method is read from its vendor snapshots, if any.
+        `method`: whose figures to read, a preset name (`perfiliev`: its current-engine
+        method), a method (`default@v1`, `default+am_settlement=false@v2`) or `vendor`;
+        default: the catalog's default method, else the settings' preset's. A method other
+        than that default must be stored (once anything is): InputError naming the stored
+        ones otherwise. A symbol with no snapshot of the method is read from its vendor
+        snapshots, if any.
         """
         self.home = resolve_home(Path(home) if home is not None else None)
-        self.method = _method(method) if method else default_method(self.home)
         self._history = History(self.home)
+        self._default = self.method = default_method(self.home)
+        if method:
+            self.method = self._stored_method(method)
 
     def __repr__(self) -> str:
         """Return `Lake('/path/to/home', method='default@v1')`."""
         return f"Lake({str(self.home)!r}, method={self.method!r})"
 
     def using(self, method: str) -> Lake:
-        """Return a Lake of the same home reading `method` (sharing this one's connection)."""
-        chosen = _method(method)
+        """Return a Lake of the same home reading `method` (sharing this one's connection).
+
+        `method` as `Lake(home, method)` takes it; InputError naming the stored methods when it
+        is neither a method nor stored.
+        """
+        if method == self.method:
+            return self
+        chosen = self._stored_method(method)
         if chosen == self.method:
             return self
         other = copy.copy(self)
         other.method = chosen
         return other
+
+    def stored_methods(self) -> list[str]:
+        """Return every method with stored snapshots in this home, sorted (`vendor` included).
+
+        Example (demo home): `lake.stored_methods()` -> `['default@v1', 'default@v2']`
+        """
+        from warehouse.history import scan
+
+        found = scan(self.home, "snapshots", "SELECT DISTINCT method FROM ROWS ORDER BY 1", {})
+        return [] if found is None else found.get_column("method").to_list()
+
+    def _stored_method(self, text: str) -> str:
+        """Return the stored method `text` names; InputError naming the stored ones otherwise.
+
+        A preset name or recipe is its current-engine method, a method is written as the
+        engine writes it (`default+am_settlement=true@v2` is `default@v2`). The home's default
+        method is always taken (it may fall back to vendor rows), and any method while nothing
+        is stored.
+        """
+        stored = self.stored_methods()
+        try:
+            chosen = _method(text.strip())
+        except InputError as exc:
+            said = str(exc) if repr(text) in str(exc) else f"method {text!r}: {exc}"
+            raise InputError(f"{said} (stored methods: {', '.join(stored) or 'none'})") from None
+        if chosen in stored or chosen in (self.method, self._default) or not stored:
+            return chosen
+        named = repr(text) if text.strip() == chosen else f"{text!r} ({chosen})"
+        raise _unknown_method(named, stored, self.home)
 
     # --- what is stored ---------------------------------------------------------------------
 
@@ -445,8 +500,9 @@ class Lake:
         """Return the error for a symbol with no snapshot of this method (nor vendor ones)."""
         others = self._history.methods(symbol)
         if others:
+            wanted = "vendor" if self.method == "vendor" else f"{self.method} or vendor"
             return NotStoredError(
-                f"{symbol}: no {self.method} or vendor snapshots stored (stored: "
+                f"{symbol}: no {wanted} snapshots stored (stored: "
                 f"{', '.join(others)}); choose one with method="
             )
         stored = self.symbols()
@@ -520,13 +576,15 @@ class Lake:
                 f"{exc}: figures by expiration or min_oi are priced from the raw chain, "
                 "so they cannot be given for this snapshot"
             ) from None
-        if engine_version(row["method"]) != ENGINE_VERSION:
+        version = engine_version(row["method"])
+        if version is None or not 1 <= version <= ENGINE_VERSION:
             raise NoInputError(
-                f"{self._what(row)} was priced as {row['method']}; this engine is "
-                f"v{ENGINE_VERSION}, so it cannot re-make its figures by expiration or min_oi "
+                f"{self._what(row)} was priced as {row['method']}; this engine (v1 to "
+                f"v{ENGINE_VERSION}) cannot re-make its figures by expiration or min_oi "
                 "(`gammalake rebuild` re-prices the history under this engine)"
             )
-        return _priced(path, path.stat().st_mtime_ns, row["method"])
+        stamp = path.stat().st_mtime_ns
+        return _priced(self.home, path, stamp, row["method"], row["as_of"])
 
     def _what(self, row: dict[str, Any]) -> str:
         """Return how messages name a snapshot: `SPY synthetic snapshot of <time> (method)`."""

@@ -41,6 +41,8 @@ from pydantic import Field
 
 from gammalake.api.server import STOP_SIGNALS, Guard, Guarded, allowed_hosts, run_until_stopped
 from gammalake.lake import Lake, parse_day
+from pipeline.engine.method import ENGINE_VERSION
+from pipeline.engine.presets import PRESETS
 from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import InputError
 from warehouse.errors import WarehouseInputError
@@ -62,6 +64,8 @@ TOOLS = (
     *("stored", "gex", "dex", "vex", "chex", "exposure_levels", "exposure_summary"),
     *("levels_history", "scanner", "alerts", "sql"),
 )
+#: Method spellings whose Lake is kept (each costs a scan of the stored methods once).
+LAKES_KEPT = 64
 #: Seconds a stdio server has to end after SIGINT or SIGTERM before it exits regardless.
 STOP_GRACE = 1.0
 #: Where the streamable HTTP transport answers.
@@ -93,8 +97,11 @@ At = Annotated[
 Method = Annotated[
     str | None,
     Field(
-        description="Whose figures: a preset (default, perfiliev, all_short), a method like "
-        "default@v1, or vendor. Omitted: the server's method."
+        description=f"Whose figures: a preset name ({', '.join(sorted(PRESETS))}: its "
+        f"method under this engine, v{ENGINE_VERSION}), an exact method like "
+        f"default@v{ENGINE_VERSION} or default@v1, one with overrides like "
+        f"default+am_settlement=false@v{ENGINE_VERSION}, or vendor. Omitted: the server's "
+        "method. One that is not stored is an error listing the stored ones (see `stored`)."
     ),
 ]
 Expiration = Annotated[
@@ -148,16 +155,27 @@ class LakeTools:
     def __init__(self, lake: Lake) -> None:
         """Serve `lake` (its method is the default of every tool's `method`)."""
         self.lake = lake
+        self._lakes: dict[str, Lake] = {lake.method: lake}
 
     def _of(self, method: str | None) -> Lake:
-        """Return the Lake reading `method` (None: the server's)."""
-        return self.lake.using(method) if method else self.lake
+        """Return the Lake reading `method` (None: the server's), kept once it was found.
+
+        A method that is not stored raises the Lake's InputError naming the stored ones.
+        """
+        if not method:
+            return self.lake
+        if method not in self._lakes:
+            if len(self._lakes) >= LAKES_KEPT:  # many spellings of methods: start again
+                self._lakes = {self.lake.method: self.lake}
+            self._lakes[method] = self.lake.using(method)
+        return self._lakes[method]
 
     def stored(self, method: Method = None) -> dict[str, Any]:
         """List the stored symbols and, for each, the first and last snapshot (ISO, New York).
 
         Call this first: every other tool answers only inside these ranges. Returns home,
-        method, and symbols: [{symbol, first, last, sessions}].
+        method (whose figures are listed), methods (every stored one: any of them, or its
+        preset name, is a valid `method`), and symbols: [{symbol, first, last, sessions}].
         """
         with _answers():
             lake = self._of(method)
@@ -172,7 +190,14 @@ class LakeTools:
                         "sessions": len(lake.sessions(name)),
                     }
                 )
-            return plain({"home": str(lake.home), "method": lake.method, "symbols": rows})
+            return plain(
+                {
+                    "home": str(lake.home),
+                    "method": lake.method,
+                    "methods": lake.stored_methods(),
+                    "symbols": rows,
+                }
+            )
 
     def gex(
         self,

@@ -134,12 +134,14 @@ def snapshot_rows(
     as_of: datetime | None = None,
     raw_ref: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    fetched_at: datetime | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Return rows for `snapshots`, `strikes` and `expiries` from one snapshot's payloads.
 
-    `method` says how the figures were made (`default@v1`, `vendor`); `as_of` (the key time)
-    defaults to the headline payload's; `trade_date` is the NYSE session that moment
-    describes. `extra` adds snapshot columns (e.g. `dix`).
+    `method` says how the figures were made (`default@v2`, `vendor`); `as_of` (the key time:
+    the moment the data describes) defaults to the headline payload's; `trade_date` is the
+    NYSE session that moment describes; `fetched_at` when gammalake received the data
+    (snapshot column; None: unknown). `extra` adds snapshot columns (e.g. `dix`).
     """
     head = _headline(payloads)
     symbol = str(head["symbol"])
@@ -172,6 +174,7 @@ def snapshot_rows(
     snapshot["strike_count"] = 0 if strikes is None else strikes.height
     snapshot["warnings"] = list(head.get("warnings") or [])
     snapshot["raw_ref"] = raw_ref
+    snapshot["fetched_at"] = fetched_at
     snapshot |= dict(extra or {})
     rows = {
         "snapshots": pl.DataFrame(

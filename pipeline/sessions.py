@@ -17,8 +17,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from pipeline.engine.timing import NEW_YORK
+NEW_YORK = ZoneInfo("America/New_York")
 
 #: First session the calendar holds. Fixed, not "20 years ago" (the library's default), so the
 #: sessions a stored history covers never slide out of it (rebuilds must keep working).
@@ -192,3 +193,17 @@ def calendar_span() -> tuple[date, date]:
     """Return the first and last session the NYSE calendar knows."""
     table = session_table()
     return table.first, table.last
+
+
+def market_moment(at: datetime) -> datetime:
+    """Return the moment a market snapshot taken at `at` describes, New York time.
+
+    `at` itself while a session is open; otherwise the close of the last session that opened
+    by then (13:00 on half days): a 16:15 or a Sunday snapshot describes that close. Past the
+    calendar's horizon (about a year ahead) `at` itself.
+    """
+    table = session_table()
+    if table.is_open(at) or at.astimezone(NEW_YORK).date() > table.last:
+        return at.astimezone(NEW_YORK)  # past the calendar's horizon nothing is known of it
+    day = session_of(at)
+    return table.close(day) or datetime.combine(day, time(16, 0), NEW_YORK)

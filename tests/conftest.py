@@ -9,12 +9,13 @@ import polars as pl
 import pytest
 
 from pipeline.chain import Chain
+from pipeline.engine.method import resolve_method
 from pipeline.engine.timing import NEW_YORK
 
 REPO = Path(__file__).resolve().parents[1]
 REFDATA = REPO.parent / "shared" / "refdata"
 #: The method of the default preset under the running engine (what synthetic rows carry).
-METHOD = "default@v1"
+METHOD = resolve_method("default")
 
 
 @pytest.fixture

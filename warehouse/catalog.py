@@ -101,12 +101,17 @@ def derived_views() -> list[ViewDef]:
     return views
 
 
+#: A row's recipe in SQL: its method without the engine version (`default@v2` -> `default`).
+RECIPE_SQL = "regexp_replace(method, '@v[0-9]+$', '')"
+
+
 def _with_method(sql: str, method: str | None) -> str:
     """Return a derived view's SQL with the method filter of `method` filled in."""
+    sql = sql.replace("{recipe}", RECIPE_SQL)
     if method is None:
         return sql.replace("{keep}", "true").replace("{lineage}", ", method")
     wanted = recipe(method).replace("'", "''")
-    keep = f"(method = 'vendor' OR regexp_replace(method, '@v[0-9]+$', '') = '{wanted}')"
+    keep = f"(method = 'vendor' OR {RECIPE_SQL} = '{wanted}')"
     return sql.replace("{keep}", keep).replace("{lineage}", "")
 
 

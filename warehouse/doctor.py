@@ -20,7 +20,14 @@ import duckdb
 
 from warehouse import catalog
 from warehouse.home import Layout
-from warehouse.lake import META_DATASET, META_VERSION, TEMP_SUFFIX, Lake, file_metadata
+from warehouse.lake import (
+    META_DATASET,
+    META_VERSION,
+    SCHEMA_MARK,
+    TEMP_SUFFIX,
+    Lake,
+    file_metadata,
+)
 from warehouse.locks import reading
 from warehouse.schema import DATASETS, SCHEMA_VERSION, Dataset, Grain
 
@@ -118,6 +125,8 @@ def _foreign(path: Path, parts: tuple[str, ...]) -> str | None:
         return "a symbolic link"
     if parts[0] not in DATASETS or len(parts) < 2:
         return f"not in a dataset's folder ({', '.join(DATASETS)})"
+    if parts[1:] == (SCHEMA_MARK,):
+        return None  # the dataset's schema mark (see warehouse.lake)
     if path.suffix != ".parquet":
         return "not a Parquet file"
     relative = "/".join(parts[1:])
@@ -142,6 +151,19 @@ def check_layout(lake: Lake, report: Report) -> None:
             "warning",
             f"{old} lake file(s) in an older partition layout (a folder per symbol): "
             "run `gammalake rebuild` to move them into the layout by source and date",
+        )
+
+
+def check_marks(lake: Lake, report: Report) -> None:
+    """Warn about datasets without the schema mark: read by column name, slower, until rebuilt."""
+    unmarked = [name for name in lake.datasets() if not lake.marked(name)]
+    if unmarked:
+        report.add(
+            "warning",
+            f"{', '.join(unmarked)}: not marked as holding schema {SCHEMA_VERSION} files only "
+            "(written before the mark, possibly mixed with older files), so read with columns "
+            "matched by name, which opens every file: run `gammalake rebuild` to rewrite any "
+            "older file and mark them",
         )
 
 
@@ -234,17 +256,20 @@ SELECT count(*) FROM ROWS WHERE CASE
 """
 
 
-#: Per engine-made snapshot: its engine version, and whether the same (symbol, source, as_of,
-#: recipe) also has a row of the running engine (its re-derivation).
+#: Per engine-made snapshot: its engine version, and whether the same (symbol, source, session,
+#: recipe) also has a row of the running engine (its re-derivation; per session, not per as_of:
+#: a v2 re-derivation of a v1 daily snapshot is stamped at the close, v1 at the fetch).
 _VERSIONS_SQL = """
 WITH made AS (
-    SELECT symbol, source, as_of, method,
+    SELECT symbol, source, trade_date, method,
            regexp_replace(method, '@v[0-9]+$', '') AS recipe,
            TRY_CAST(regexp_extract(method, '@v([0-9]+)$', 1) AS INTEGER) AS version
     FROM ROWS
-), current AS (SELECT DISTINCT symbol, source, as_of, recipe FROM made WHERE version = $engine)
+), current AS (
+    SELECT DISTINCT symbol, source, trade_date, recipe FROM made WHERE version = $engine
+)
 SELECT m.method, m.version, count(*) AS n, count(c.recipe) AS redone
-FROM made AS m LEFT JOIN current AS c USING (symbol, source, as_of, recipe)
+FROM made AS m LEFT JOIN current AS c USING (symbol, source, trade_date, recipe)
 WHERE m.version IS NOT NULL AND m.version <> $engine
 GROUP BY ALL ORDER BY m.method
 """
@@ -411,6 +436,7 @@ def diagnose(home: Path, engine_version: int | None = None, method: str | None =
     check_temp_files(home, report)
     stored = check_foreign_files(lake, report)
     check_layout(lake, report)
+    check_marks(lake, report)
     for spec in DATASETS.values():
         readable = check_files(lake, spec, report)
         check_rows(home, spec, readable, report)

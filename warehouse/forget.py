@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from warehouse.home import Layout
-from warehouse.lake import Lake
+from warehouse.lake import Lake, scan_files
 from warehouse.locks import reading
 from warehouse.raw import METHODS_SUFFIX, methods_of
 from warehouse.schema import dataset
@@ -74,7 +74,7 @@ def symbol_rows(home: Path, name: str, symbol: str) -> pl.DataFrame:
         files = Lake(home).files(name)
         if not files:
             return pl.DataFrame(schema=spec.schema)
-        scan = pl.scan_parquet(files, hive_partitioning=False)
+        scan = scan_files(name, files)
         frame = scan.filter(pl.col("symbol") == symbol).collect()
     return frame.select(list(spec.columns))
 
@@ -86,7 +86,7 @@ def stored_symbols(home: Path) -> list[str]:
         with reading(home):
             files = lake.files(name)
             if files:
-                found = pl.scan_parquet(files, hive_partitioning=False).select("symbol").unique()
+                found = scan_files(name, files).select("symbol").unique()
                 names |= set(found.collect().get_column("symbol").to_list())
     return sorted(names)
 

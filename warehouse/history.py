@@ -6,7 +6,9 @@ under a running query, and no request pays for defining the catalog's views (abo
 connection), so the local API answers in a few milliseconds. A symbol is found by a filter
 that DuckDB pushes into the Parquet row-group statistics (partitions hold every symbol,
 sorted); one snapshot's strikes are read from its day's partition only. Files of the older
-layout (lake/<dataset>/symbol=<SYM>/...) are read too, until `gammalake rebuild` moves them.
+layout (lake/<dataset>/symbol=<SYM>/...) and datasets without the schema mark (which may mix
+schema versions, see warehouse.lake) are read too, columns matched by name, until
+`gammalake rebuild` moves or rewrites them.
 Each query runs on a cursor of its own: threads may share one History; Parquet footers are
 cached in the process (`parquet_metadata_cache`), so repeated queries skip re-reading them.
 
@@ -37,8 +39,9 @@ from warehouse.schema import dataset
 VENDOR = "vendor"
 #: Symbols whose snapshot keys a History keeps (a few hundred KB each for ten years).
 KEYS_CACHED = 512
-#: The files `$files` of one dataset; columns matched by name (`$by_name`) only when files of
-#: an older layout are among them: binding by name opens every file's footer (~0.6 ms each).
+#: The files `$files` of one dataset; columns matched by name (`$by_name`) only when the
+#: dataset may hold files of an older layout or schema (`Lake.legacy`): binding by name opens
+#: every file's footer (~0.6 ms each).
 _READ = "read_parquet($files, union_by_name = $by_name, hive_partitioning = false)"
 #: Rows of `$method` (or, for a symbol that has none, its vendor rows) of the files `$files`,
 #: of the symbol `$symbol` where {one} is filled in.
@@ -134,7 +137,8 @@ class History:
             files = self.files(name, symbol, day)
             if not files:
                 return pl.DataFrame(schema=dataset(name).schema)
-            params = {**params, **_files_params(files)} | ({"symbol": symbol} if symbol else {})
+            given = _files_params(files, self._lake.legacy(name))
+            params = {**params, **given} | ({"symbol": symbol} if symbol else {})
             cursor = self._con.cursor()
             try:
                 return cursor.sql(sql, params=params).pl()
@@ -305,10 +309,13 @@ class History:
         return read_input(self.raw_input_path(row))
 
 
-def _files_params(files: Iterable[str | Path]) -> dict[str, Any]:
-    """Return the $files and $by_name parameters of `_READ` for `files`."""
+def _files_params(files: Iterable[str | Path], legacy: bool) -> dict[str, Any]:
+    """Return the $files and $by_name parameters of `_READ` for `files`.
+
+    `legacy`: the dataset may mix schema versions (`Lake.legacy`): columns matched by name.
+    """
     names = [str(f) for f in files]
-    return {"files": names, "by_name": not all("/source=" in f for f in names)}
+    return {"files": names, "by_name": legacy or not all("/source=" in f for f in names)}
 
 
 def partition_files(root: Path, symbol: str | None, day: date | None) -> list[Path]:
@@ -356,7 +363,8 @@ def scan(
     The flows use this instead of the catalog's views: defining every view binds every file
     of every dataset, a cost that grew with the lake on each batch of a wide snapshot.
     """
-    root = Lake(home).root / name
+    lake = Lake(home)
+    root = lake.root / name
     with reading(home):
         if days is None:
             files = partition_files(root, None, None)
@@ -371,7 +379,8 @@ def scan(
             for table, frame in (tables or {}).items():
                 con.register(table, frame)
             query = sql.replace("ROWS", _READ)
-            return con.sql(query, params={**params, **_files_params(files)}).pl()
+            given = _files_params(files, lake.legacy(name))
+            return con.sql(query, params={**params, **given}).pl()
         finally:
             con.close()
 

@@ -12,6 +12,12 @@ fsynced, and moved into place with os.replace, the files it supersedes removed i
 swap (readers hold the swap lock shared). A reader sees the old files or the new ones, never
 a half; a writer killed at any point leaves the previous files and at most a temp file,
 which `gammalake doctor` removes.
+
+Schema mark: lake/<dataset>/SCHEMA_MARK holds the schema version every file of the dataset
+carries. It is written when this code creates a dataset (its first file) and by `migrate`
+once it has rewritten older files. Readers bind the files of a marked dataset by position
+(fast: no footer read per file); a dataset without the mark may mix schema versions (a
+schema-2 file has no `fetched_at`), so it is read with columns matched by name.
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ META_SYMBOLS = b"gammalake.symbols"
 #: is merged once, by the run's final `compact`: each merge rewrites rows already written.
 MAX_PARTS = 96
 TEMP_SUFFIX = ".parquet.tmp"
+#: File in a dataset's folder naming the schema version all its files carry (see above).
+SCHEMA_MARK = ".schema_version"
 
 
 def file_metadata(path: Path) -> dict[bytes, bytes]:
@@ -136,31 +144,57 @@ class Lake:
         return next((self.root / dataset(name).name).glob("**/*.parquet"), None) is not None
 
     def legacy_datasets(self) -> list[str]:
-        """Return the datasets with files outside the layout by source and date.
+        """Return the datasets that may hold files of an older schema or layout.
 
         Those are read with columns matched by name (see `warehouse.catalog.dataset_view`):
-        files of an older layout (a folder per symbol) until `gammalake rebuild` moves them.
+        files of an older layout (a folder per symbol), or any dataset without the schema mark
+        (written before it, it may mix schema versions), until `gammalake rebuild`.
         """
-        return [n for n in self.datasets() if self._legacy(n)]
+        return [n for n in self.datasets() if self.legacy(n)]
 
-    def _legacy(self, name: str) -> bool:
-        """Return True when dataset `name` has a file an older gammalake may have written."""
+    def legacy(self, name: str) -> bool:
+        """Return True when dataset `name` may hold a file an older gammalake wrote."""
+        folder = self.root / dataset(name).name
+        if not self.marked(name):
+            return True
         # Schema version 1 predates this layout: `migrate` writes such files into it anew.
-        return any(not e.name.startswith("source=") for e in os.scandir(self.root / name))
+        return any(
+            not e.name.startswith("source=") for e in os.scandir(folder) if e.name != SCHEMA_MARK
+        )
+
+    def marked(self, name: str) -> bool:
+        """Return True when dataset `name` is marked as holding this schema's files only."""
+        try:
+            text = (self.root / dataset(name).name / SCHEMA_MARK).read_text()
+        except OSError:
+            return False
+        return text.strip() == str(SCHEMA_VERSION)
+
+    def mark(self, name: str) -> None:
+        """Mark dataset `name` as holding files of this schema version only (atomic)."""
+        folder = self.root / dataset(name).name
+        folder.mkdir(parents=True, exist_ok=True)
+        self.temp.mkdir(parents=True, exist_ok=True)
+        # Named like a partition's temp file: doctor removes one whose writer died.
+        temp = self.temp / f"mark-{os.getpid()}-{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
+        temp.write_text(f"{SCHEMA_VERSION}\n")
+        os.replace(temp, folder / SCHEMA_MARK)
 
     def datasets(self) -> list[str]:
         """Return the datasets that have at least one file."""
         return [name for name in DATASETS if self.has_files(name)]
 
     def read(self, name: str) -> pl.DataFrame:
-        """Return every row of a dataset (empty, with the schema, when it has no files)."""
+        """Return every row of a dataset (empty, with the schema, when it has no files).
+
+        Files of an older schema version read with their missing columns null.
+        """
         spec = dataset(name)
         with reading(self.home):
             files = self.files(name)
             if not files:
                 return pl.DataFrame(schema=spec.schema)
-            frame = pl.read_parquet(files, hive_partitioning=False)
-        return frame.select(list(spec.columns))
+            return _read(spec, files)
 
     def write(self, name: str, frame: pl.DataFrame, clear: pl.DataFrame | None = None) -> int:
         """Merge `frame` into dataset `name`, partition by partition; return rows written.
@@ -174,6 +208,7 @@ class Lake:
         gone = _keys(spec, clear)
         if rows.height == 0 and gone.height == 0:
             return 0
+        self._mark_new(spec.name)
         touched = pl.concat([rows.select(gone.columns), gone]) if gone.height else rows
         parts = self._parts(spec, touched).unique(maintain_order=True)
         placed = rows.with_columns(self._parts(spec, rows).alias("_part"))
@@ -186,6 +221,11 @@ class Lake:
                 lost.filter(pl.col("_part") == part).drop("_part"),
             )
         return rows.height
+
+    def _mark_new(self, name: str) -> None:
+        """Mark a dataset this write creates: every file it will hold carries this schema."""
+        if not (self.root / name / SCHEMA_MARK).exists() and not self.has_files(name):
+            self.mark(name)
 
     def _parts(self, spec: Dataset, rows: pl.DataFrame) -> pl.Series:
         """Return each row's partition folders joined by '/': 'source=cboe/day=2024-03-15'."""
@@ -342,6 +382,23 @@ class Lake:
             temp.unlink(missing_ok=True)
             raise
         return temp
+
+
+def scan_files(name: str, files: list[Path]) -> pl.LazyFrame:
+    """Return a lazy scan of dataset `name`'s `files` in its columns, whatever their schema.
+
+    A column a file lacks (one an older schema did not have) reads as null, one the dataset
+    no longer has is left out: a plain scan takes the first file's columns and fails on a
+    later file with other ones.
+    """
+    spec = dataset(name)
+    return pl.scan_parquet(
+        files,
+        hive_partitioning=False,
+        schema=spec.schema,
+        missing_columns="insert",
+        extra_columns="ignore",
+    )
 
 
 def _read(spec: Dataset, files: list[Path]) -> pl.DataFrame:

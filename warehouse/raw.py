@@ -1,12 +1,16 @@
 """The raw archive: what was received, before parsing, so silver tables can be re-made.
 
 Vendor payloads: raw/<source>/<endpoint>/symbol=<SYM>/<YYYYMMDD>/<as_of>.json.gz, one gzipped
-JSON envelope per payload: source, endpoint, symbol, as_of, archived_at, request metadata and
-the payload (or, when the body was not valid JSON, the body text).
+JSON envelope per payload: source, endpoint, symbol, as_of, fetched_at, archived_at, request
+metadata and the payload (or, when the body was not valid JSON, the body text).
 
 Engine inputs (chains the engine prices): raw/<source>/chain/symbol=<SYM>/<YYYYMMDD>/<as_of>
 .parquet, the contracts in the order received (zstd-compressed Parquet), with symbol, spot,
-as_of and origin in the file's metadata. Any history can be re-priced from them, by any method.
+as_of, fetched_at and origin in the file's metadata. Any history can be re-priced from them,
+by any method.
+
+`as_of` is the moment the data describes; `fetched_at` when gammalake received it (recorded
+since schema 3, so a rebuild reproduces it; None in older records, see flows.rebuild).
 
 A payload or input refused by the checks is archived all the same, with a `<file>.rejected.json`
 beside it giving the reason; readers of the archive skip it unless asked.
@@ -74,6 +78,8 @@ class Envelope:
     as_of: datetime
     payload: Any
     request: dict[str, Any]
+    fetched_at: datetime | None = None
+    archived_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,8 @@ class RawInput:
     frame: Any  # polars.DataFrame; typed loosely so the archive imports polars lazily
     bar: dict[str, Any] | None = None
     oi_as_of: str | None = None
+    fetched_at: datetime | None = None
+    archived_at: datetime | None = None
 
 
 def staging(path: Path) -> Path:
@@ -134,11 +142,12 @@ class RawArchive:
         request: dict[str, Any] | None = None,
         secrets: Iterable[str] = (),
         to: Path | None = None,
+        fetched_at: datetime | None = None,
     ) -> Path:
         """Archive one payload (parsed JSON, or the body text when it was not JSON).
 
         Returns the file written: `to`, else the payload's own place (see `payload_path`).
-        `as_of` is the snapshot's key time (timezone-aware).
+        `as_of` is the snapshot's key time (timezone-aware); `fetched_at` when it was received.
         """
         target = self.payload_path(source, endpoint, symbol, as_of)
         target = to or target
@@ -148,6 +157,7 @@ class RawArchive:
             "endpoint": endpoint,
             "symbol": symbol,
             "as_of": as_of.isoformat(),
+            "fetched_at": _iso(fetched_at),
             "archived_at": datetime.now(UTC).isoformat(),
             "request": scrub(request or {}, secrets),
             "payload": scrub(payload, secrets) if secrets else payload,
@@ -169,11 +179,13 @@ class RawArchive:
         bar: dict[str, Any] | None = None,
         to: Path | None = None,
         oi_as_of: str | None = None,
+        fetched_at: datetime | None = None,
     ) -> Path:
         """Archive one engine input (a polars frame of contracts); return the file written.
 
         `bar`: the underlying's session bar received with the chain (JSON-ready values);
-        `oi_as_of`: the session (ISO date) whose close the open interest describes.
+        `oi_as_of`: the session (ISO date) whose close the open interest describes;
+        `fetched_at`: when gammalake received it.
         """
         target = to or self.input_path(source, symbol, as_of)
         meta: dict[str, Any] = {"symbol": symbol, "as_of": as_of.isoformat(), "spot": spot}
@@ -182,6 +194,8 @@ class RawArchive:
             meta["bar"] = bar
         if oi_as_of is not None:
             meta["oi_as_of"] = oi_as_of
+        if fetched_at is not None:
+            meta["fetched_at"] = _iso(fetched_at)
         buffer = io.BytesIO()
         frame.write_parquet(
             buffer,
@@ -283,15 +297,29 @@ def read_envelope(path: Path) -> Envelope:
         as_of=datetime.fromisoformat(data["as_of"]),
         payload=data["payload"],
         request=data.get("request", {}),
+        fetched_at=_moment(data.get("fetched_at")),
+        archived_at=_moment(data.get("archived_at")),
     )
+
+
+def input_meta(path: Path) -> dict[str, Any]:
+    """Return an archived engine input's metadata (symbol, as_of, origin, fetched_at, ...).
+
+    Reads the file's footer only, not its contracts.
+    """
+    import pyarrow.parquet as pq
+
+    meta = json.loads(pq.ParquetFile(path).metadata.metadata[META_INPUT])
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: its metadata is not a JSON object")
+    return meta
 
 
 def read_input(path: Path) -> RawInput:
     """Return one archived engine input (contracts in the order received)."""
     import polars as pl
-    import pyarrow.parquet as pq
 
-    meta = json.loads(pq.ParquetFile(path).metadata.metadata[META_INPUT])
+    meta = input_meta(path)
     return RawInput(
         path=path,
         source=path.parents[3].name,
@@ -302,7 +330,19 @@ def read_input(path: Path) -> RawInput:
         frame=pl.read_parquet(path),
         bar=meta.get("bar"),
         oi_as_of=meta.get("oi_as_of"),
+        fetched_at=_moment(meta.get("fetched_at")),
+        archived_at=_moment(meta.get("archived_at")),
     )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """Return a moment as ISO text in UTC (None stays None)."""
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
+
+
+def _moment(text: str | None) -> datetime | None:
+    """Return an archived ISO moment (None when the record has none)."""
+    return datetime.fromisoformat(text) if text else None
 
 
 #: Per thread: how many `one_sync` blocks are open (their writes skip their own fsync).

@@ -1,11 +1,12 @@
 """Table schemas of the lake: columns and types, keys, and partition grain of every dataset.
 
-Every row carries `symbol`, `source`, `as_of` (when the figure was known, UTC) and `trade_date`
-(the NYSE session it describes). Exposure rows (snapshots, strikes, expiries, alerts) also carry
-`method`: how the figures were made (an engine preset and version such as `default@v1`, or
-`vendor`), part of their key, so histories of two methods live side by side. Bump
-SCHEMA_VERSION when a column changes meaning or type; `gammalake doctor` reports files written
-under another version.
+Every row carries `symbol`, `source`, `as_of` (the moment the data describes, UTC: a feed's own
+timestamp, a vendor file's snapshot time, a session's close) and `trade_date` (the NYSE session
+it describes); snapshots and chains also carry `fetched_at`, when gammalake received it.
+Exposure rows (snapshots, strikes, expiries, alerts) also carry `method`: how the figures were
+made (an engine preset and version such as `default@v1`, or `vendor`), part of their key, so
+histories of two methods live side by side. Bump SCHEMA_VERSION when a column changes meaning
+or type; `gammalake doctor` reports files written under another version.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from polars.datatypes import DataTypeClass
 
 from warehouse.errors import WarehouseInputError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 UTC_TIME = pl.Datetime("us", "UTC")
 #: Partition grains. `source_day` and `source_month` (the defaults) hold every symbol of a
 #: source in one partition, sorted by symbol, so the file count grows with time, not with
@@ -107,6 +108,8 @@ SNAPSHOT_COLUMNS: dict[str, ColumnType] = {
     "strike_count": pl.Int64,
     "warnings": pl.List(pl.String),
     "raw_ref": pl.String,
+    # When gammalake received the data; `as_of` is the moment the data describes (schema 3).
+    "fetched_at": UTC_TIME,
 }
 
 STRIKE_COLUMNS: dict[str, ColumnType] = {
@@ -150,6 +153,7 @@ CHAIN_COLUMNS: dict[str, ColumnType] = {
     # The session whose close the open interest describes (a feed's OI is the previous
     # session's, published the next morning); null when the source does not say.
     "oi_as_of": pl.Date,
+    "fetched_at": UTC_TIME,
 }
 
 PRICE_COLUMNS: dict[str, ColumnType] = {
@@ -182,6 +186,36 @@ RUN_COLUMNS: dict[str, ColumnType] = {
     "notes": pl.List(pl.String),
     "duration_seconds": pl.Float64,
 }
+
+#: Who bought and sold each contract on one Cboe exchange in one session (Cboe Open-Close
+#: end-of-day files, `gammalake import openclose`): the dealer positions of the `open_close`
+#: preset. Volumes are contracts; `as_of` is the session's close (the file is published
+#: after it); `exchange` is C1, C2, BZX, EDGX (or "cboe" when the file name does not say).
+_OPEN_CLOSE_BUCKETS = (
+    *("firm", "bd", "cust_lt_100", "cust_100_199", "cust_gt_199"),
+    *("procust_lt_100", "procust_100_199", "procust_gt_199"),
+)
+OPEN_CLOSE_COLUMNS: dict[str, ColumnType] = {
+    **KEYS,
+    "exchange": pl.String,
+    "contract": pl.String,
+    "root": pl.String,
+    "expiration": pl.Date,
+    "strike": pl.Float64,
+    "right": pl.String,
+    "open_interest": pl.Int64,
+    "total_exchange_vol": pl.Int64,
+    "mm_buy_vol": pl.Int64,
+    "mm_sell_vol": pl.Int64,
+    **{
+        f"{bucket}_{action}_vol": pl.Int64
+        for bucket in _OPEN_CLOSE_BUCKETS
+        for action in ("open_buy", "open_sell", "close_buy", "close_sell")
+    },
+    "fetched_at": UTC_TIME,
+}
+#: An Open-Close file's rows of one symbol, session and exchange are replaced together.
+_OPEN_CLOSE_KEY = ("symbol", "source", "as_of", "exchange")
 
 #: A snapshot's key; a chain (the engine's input) is the same whatever method prices it.
 SNAPSHOT_KEY = ("symbol", "source", "method", "as_of")
@@ -225,6 +259,14 @@ DATASETS: dict[str, Dataset] = {
         Dataset("alerts", ALERT_COLUMNS, SNAPSHOT_KEY, (*SNAPSHOT_KEY, "kind")),
         # A run's `symbol` is "*" (all of its symbols); it is placed by when it ran.
         Dataset("runs", RUN_COLUMNS, ("run_id",), ("run_id",), placed_by="as_of"),
+        Dataset(
+            "open_close",
+            OPEN_CLOSE_COLUMNS,
+            _OPEN_CLOSE_KEY,
+            (*_OPEN_CLOSE_KEY, "contract"),
+            grain="source_day",
+            row_group=32768,
+        ),
     )
 }
 

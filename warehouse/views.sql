@@ -4,23 +4,26 @@
 --
 -- Windows partition by every column a query filters on (symbol, trade_date), so DuckDB pushes
 -- such a filter below the window into the Parquet scan: a day's cross-section reads one day's
--- row groups instead of ranking ten years of every symbol (trade_date follows from as_of, so
--- adding it changes no result).
+-- row groups instead of ranking ten years of every symbol.
 --
 -- Methods: dataset views (snapshots, strikes, ...) hold every method's rows. The method_* views
 -- keep the catalog's default method (catalog.json): `vendor` rows and rows whose recipe (the
--- method without its "@vN") is the default's, and of those the newest engine version of each
--- snapshot. warehouse.catalog fills in {keep} (that filter) and {lineage}: ", method" when no
--- default method is known, so every method is kept and no row is counted twice.
+-- method without its "@vN") is the default's, and of those, per symbol, source and session,
+-- only the rows of the newest engine version present that day. Per session, not per as_of:
+-- engine v2 stamps a daily snapshot at the close (16:00) where v1 stamped the fetch (16:15),
+-- so both versions of one day must not show. warehouse.catalog fills in {keep} (that filter),
+-- {recipe} (the recipe expression: vendor rows never hide engine rows) and {lineage}:
+-- ", method" when no default method is known, so every method is kept and no row is counted
+-- twice.
 
 -- view: method_snapshots needs: snapshots
--- Snapshots of the default method: one row per symbol, source and as_of.
+-- Snapshots of the default method: of each session, the newest engine version's.
 CREATE OR REPLACE VIEW method_snapshots AS
 SELECT *
 FROM snapshots
 WHERE {keep}
 QUALIFY rank() OVER (
-    PARTITION BY symbol, source, trade_date, as_of{lineage}
+    PARTITION BY symbol, source, trade_date, {recipe}{lineage}
     ORDER BY coalesce(TRY_CAST(regexp_extract(method, '@v([0-9]+)$', 1) AS INTEGER), 0) DESC
 ) = 1;
 
@@ -31,7 +34,7 @@ SELECT *
 FROM strikes
 WHERE {keep}
 QUALIFY rank() OVER (
-    PARTITION BY symbol, source, trade_date, as_of{lineage}
+    PARTITION BY symbol, source, trade_date, {recipe}{lineage}
     ORDER BY coalesce(TRY_CAST(regexp_extract(method, '@v([0-9]+)$', 1) AS INTEGER), 0) DESC
 ) = 1;
 
@@ -42,7 +45,7 @@ SELECT *
 FROM expiries
 WHERE {keep}
 QUALIFY rank() OVER (
-    PARTITION BY symbol, source, trade_date, as_of{lineage}
+    PARTITION BY symbol, source, trade_date, {recipe}{lineage}
     ORDER BY coalesce(TRY_CAST(regexp_extract(method, '@v([0-9]+)$', 1) AS INTEGER), 0) DESC
 ) = 1;
 

@@ -9,6 +9,9 @@
                                         shading; net GEX over time
     GET /dashboard/day/{symbol}?at=     one moment: regime headline, key levels, GEX by strike,
                                         gamma profile, per-expiry breakdown, OI movers
+    ...&overlay=all_short@v2            (day, series) a second method's flip and walls drawn
+                                        over the first's charts: `overlay` in the day's JSON,
+                                        dotted lines in the price chart
     GET /dashboard/greeks/{symbol}?at=  one moment's DEX, VEX and CHEX by strike
     GET /dashboard/scanner?at=          the watchlist at that moment, with that day's alerts
     GET /dashboard/alerts?at=           the alerts feed known at that moment, newest first
@@ -19,7 +22,8 @@ With API keys configured, `/` and `/assets/*` stay open (the page) and everythin
 it in a same-site cookie (`gammalake_key`), which its fetches and report links then send.
 
 Every /dashboard endpoint takes `method=` (default: the Lake's) and answers JSON; errors carry
-the API's shape, {"status": 404, "message": "..."}. Figures are plotly JSON made by
+the API's shape, {"status": 404, "message": "..."}: a method (or overlay) that is not stored
+is 400, naming the stored ones. Figures are plotly JSON made by
 `backtest.charts`, the module the reports draw with, so both draw alike. Nothing is fetched
 from outside: plotly.js and the page's files are served from here.
 
@@ -56,7 +60,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from backtest import charts
-from gammalake.api.server import clip
+from gammalake.api.server import LAKES_KEPT, clip
 from gammalake.lake import Lake, parse_moment, session_view_end
 from gammalake.payloads import GREEKS, new_york, stored_response
 from warehouse.history import History, Key
@@ -220,6 +224,7 @@ def gex_figure(gex: dict[str, Any]) -> go.Figure:
         spot=gex["underlying_price"],
         flip=gex["gamma_flip"],
     )
+    fig.update_traces(hovertemplate="%{y:,.3f} $ bn per 1% move")
     return charts.legend_above_labels(charts.keep_line_labels_apart(fig))
 
 
@@ -394,6 +399,120 @@ def greek_panels(lake: Lake, history: History, levels: dict[str, Any]) -> dict[s
     }
 
 
+# --- a second method over the first ----------------------------------------------------------
+
+#: How each method's levels are drawn: the method shown as the charts draw them (dashed flip,
+#: solid walls), the one laid over it dotted, thicker.
+SHOWN_DASH = {"gamma_flip": "dash", "call_wall": "solid", "put_wall": "solid"}
+OVERLAY_DASH = "dot"
+#: The hidden y axis (0 .. 1) level lines span, so they reach the plot's full height.
+_LINE_AXIS = {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True}
+_WITH_TIME = re.compile(r"[Tt ]")
+
+
+def _session(as_of: str) -> date:
+    """Return the NYSE session a snapshot of ISO time `as_of` describes."""
+    from pipeline.sessions import session_of
+
+    return session_of(datetime.fromisoformat(as_of))
+
+
+def _levels_of(levels: dict[str, Any] | None) -> dict[str, float | None]:
+    """Return the flip and walls of a levels response (all None when there is none)."""
+    inner = (levels or {}).get("levels") or {}
+    return {key: inner.get(key) for key in charts.LEVELS}
+
+
+def overlay_panel(lake: Lake, shown: dict[str, Any], method: str, at: str | None) -> dict[str, Any]:
+    """Return `lake`'s method's flip and walls in the session of `shown`, to draw over it.
+
+    `shown`: the levels response of the snapshot on screen, of `method`; `at`: the moment
+    asked for. The overlay is the same symbol's snapshot of that session (`at` itself
+    when it names a time of day), so two methods stamped at different times of the same day
+    meet. Returns method, as_of, levels (gamma_flip, call_wall, put_wall: prices, None when
+    not stored then), gamma_flip_status (why a flip is None), distance_pct (from the shown
+    spot, % as `distance_pct`), note (why levels are None), and figures: the level lines of
+    both methods for the GEX and profile charts ({data, layout} to add to theirs).
+    """
+    day = _session(shown["as_of"])
+    moment = at.strip() if at and _WITH_TIME.search(at.strip()) else day.isoformat()
+    other: dict[str, Any] | None = None
+    note = None
+    try:
+        other = lake.exposure_levels(shown["symbol"], moment)
+    except LookupError as exc:
+        note = str(exc)
+    if other is not None and _session(other["as_of"]) != day:
+        note = (
+            f"{shown['symbol']}: no {lake.method} snapshot in the session of {day} "
+            f"(its latest by then is of {other['as_of']})"
+        )
+        other = None
+    spot, values = shown["underlying_price"], _levels_of(other)
+    pairs = [(method, _levels_of(shown), None), (lake.method, values, OVERLAY_DASH)]
+    lines = level_lines(pairs, spot)
+    return {
+        "method": lake.method,
+        "as_of": None if other is None else other["as_of"],
+        "levels": values,
+        "gamma_flip_status": None if other is None else other["levels"]["gamma_flip_status"],
+        "distance_pct": {key: distance_pct(spot, value) for key, value in values.items()},
+        "note": note,
+        "figures": {"gex": lines, "profile": lines},
+    }
+
+
+def level_lines(
+    methods: list[tuple[str, dict[str, float | None], str | None]], spot: float
+) -> dict[str, Any]:
+    """Return plotly traces drawing each method's flip and walls as vertical lines, and layout.
+
+    `methods`: (method, levels, dash) each; dash None draws as the charts do (SHOWN_DASH).
+    Lines span the plot's height on a hidden axis; the legend groups them under the method's
+    name; a hover names the method, the level (a price) and its distance from `spot` (%).
+    """
+    data = []
+    for method, levels, dash in methods:
+        drawn = [(k, v) for k, v in levels.items() if v is not None]
+        for index, (key, value) in enumerate(drawn):
+            style = dash or SHOWN_DASH[key]
+            data.append(_level_line(method, key, value, spot, style, titled=index == 0))
+    layout = {"yaxis2": _LINE_AXIS, "showlegend": True}
+    return {"data": data, "layout": layout}
+
+
+def _level_line(
+    method: str, key: str, value: float, spot: float, dash: str, *, titled: bool
+) -> dict[str, Any]:
+    """Return one level as a vertical line trace (see `level_lines`)."""
+    label = charts.LEVELS[key]
+    away = distance_pct(spot, value) or 0.0
+    where = f"{abs(away):.2f}% {'below' if away > 0 else 'above'} spot"
+    trace: dict[str, Any] = {
+        "type": "scatter",
+        "x": [value, value],
+        "y": [0, 1],
+        "yaxis": "y2",
+        "mode": "lines",
+        "name": f"{label} {value:,.2f}",
+        "legendgroup": method,
+        "line": {
+            "color": charts.COLOURS[key],
+            "dash": dash,
+            "width": 2.5 if dash == OVERLAY_DASH else 1.5,
+        },
+        "hovertemplate": f"{method}<br>{label} {value:,.2f} (price), {where}<extra></extra>",
+    }
+    if titled:
+        trace["legendgrouptitle"] = {"text": method}
+    return trace
+
+
+def with_field(body: bytes, name: str, value: Any) -> bytes:
+    """Return a JSON object's bytes with one more field (the cached body is not parsed again)."""
+    return body[:-1] + b',"' + name.encode() + b'":' + dumps(value) + b"}"
+
+
 # --- across time ------------------------------------------------------------------------------
 
 
@@ -463,11 +582,13 @@ def _legend_above_buttons(fig: go.Figure) -> None:
     )
 
 
-def series_panels(lake: Lake, symbol: str) -> dict[str, Any]:
+def series_panels(lake: Lake, symbol: str, overlay: Lake | None = None) -> dict[str, Any]:
     """Return the sessions and the across-time figures of a symbol (price, net GEX).
 
     The price chart draws each session's bar with the flip and walls of its last snapshot and
-    its regime as shading (`backtest.charts.price_chart`, as the backtest reports do).
+    its regime as shading (`backtest.charts.price_chart`, as the backtest reports do);
+    `overlay`: a second method whose flip and walls are drawn over them, dotted
+    (`overlay_series`).
     """
     frame = lake.history(symbol)
     days = frame.get_column("trade_date").to_list()
@@ -480,6 +601,9 @@ def series_panels(lake: Lake, symbol: str) -> dict[str, Any]:
     price.update_layout(height=440, margin={"t": 30})
     if days and not stored:
         _close_line_only(price)
+    overlay_note = (
+        None if overlay is None else overlay_series(price, lake.method, symbol, days, overlay)
+    )
     _legend_above_buttons(price)
     net = charts.net_gex_chart(dates, frame.get_column("net_gex").to_list(), link="dashboard")
     net.update_layout(height=240, margin={"t": 30})
@@ -494,7 +618,44 @@ def series_panels(lake: Lake, symbol: str) -> dict[str, Any]:
         "sessions": dates,
         "figures": {"price": _figure(price), "net_gex": _figure(net)},
         "note": note if missing else None,
+        "overlay": None if overlay is None else {"method": overlay.method, "note": overlay_note},
     }
+
+
+def overlay_series(
+    price: go.Figure, method: str, symbol: str, days: list[date], overlay: Lake
+) -> str | None:
+    """Draw `overlay`'s flip and walls of each session over a price chart of `method`'s.
+
+    `days`: the sessions drawn. The shown levels are grouped under `method` in the legend, the
+    overlay's under its own, dotted; a session the overlay has no snapshot of is a gap.
+    Returns a note when the overlay misses sessions or the symbol (else None).
+    """
+    note = None
+    try:
+        other = overlay.history(symbol).iter_rows(named=True)
+    except LookupError as exc:
+        other, note = iter(()), str(exc)
+    by_day = {row["trade_date"]: row for row in other}
+    shown = [t for t in price.data if t.name in charts.LEVELS.values()]
+    for index, trace in enumerate(shown):
+        trace.update(legendgroup=method, legendgrouptitle_text=method if index == 0 else None)
+    dates = [d.isoformat() for d in days]
+    for index, (key, label) in enumerate(charts.LEVELS.items()):
+        price.add_scatter(
+            x=dates,
+            y=[(by_day.get(d) or {}).get(key) for d in days],
+            name=f"{label} ({overlay.method})",
+            mode="lines",
+            legendgroup=overlay.method,
+            legendgrouptitle_text=overlay.method if index == 0 else None,
+            line={"color": charts.COLOURS[key], "dash": OVERLAY_DASH, "width": 2.2, "shape": "hv"},
+            hovertemplate=f"{overlay.method} {label} %{{y:,.2f}} (price)<extra></extra>",
+        )
+    gaps = sum(1 for d in days if d not in by_day)
+    if note is None and gaps:
+        note = f"{overlay.method} has no snapshot in {gaps} of the {len(days)} sessions shown"
+    return note
 
 
 # --- reports ----------------------------------------------------------------------------------
@@ -656,16 +817,14 @@ class Dashboard:
             return self.lake
         with self._lock:
             if method not in self._lakes:
+                if len(self._lakes) >= LAKES_KEPT:  # many spellings of methods: start again
+                    self._lakes = {self.lake.method: self.lake}
                 self._lakes[method] = self.lake.using(method)
             return self._lakes[method]
 
     def methods(self) -> list[str]:
         """Return every method with stored snapshots (the default first when none is stored)."""
-        try:
-            found = self.lake.sql("SELECT DISTINCT method FROM snapshots ORDER BY 1").rows()
-        except ValueError:
-            found = []
-        names = [row[0] for row in found]
+        names = self.lake.stored_methods()
         return names if self.lake.method in names else [self.lake.method, *names]
 
     def meta(self, method: str | None) -> dict[str, Any]:
@@ -680,13 +839,24 @@ class Dashboard:
             "reports": stored_reports(self.reports),
         }
 
-    def day(self, symbol: str, at: str | None, method: str | None) -> bytes:
-        """Return the JSON of one moment's views (cached by the snapshot it shows)."""
-        return self._cached("day", day_panels, symbol, at, method)
+    def day(
+        self, symbol: str, at: str | None, method: str | None, overlay: str | None = None
+    ) -> bytes:
+        """Return the JSON of one moment's views (cached by the snapshot it shows).
+
+        `overlay`: a second method, whose flip and walls in the same session come in the
+        field `overlay` (`overlay_panel`: one more snapshot lookup, the views stay cached).
+        """
+        body, levels = self._cached("day", day_panels, symbol, at, method)
+        if not overlay:
+            return body
+        shown = self.lake_for(method).method
+        panel = overlay_panel(self.lake_for(overlay), levels, shown, at)
+        return with_field(body, "overlay", panel)
 
     def greeks(self, symbol: str, at: str | None, method: str | None) -> bytes:
         """Return the JSON of one moment's DEX, VEX and CHEX by strike (cached likewise)."""
-        return self._cached("greeks", greek_panels, symbol, at, method)
+        return self._cached("greeks", greek_panels, symbol, at, method)[0]
 
     def _cached(
         self,
@@ -695,11 +865,11 @@ class Dashboard:
         symbol: str,
         at: str | None,
         method: str | None,
-    ) -> bytes:
-        """Return `build`'s JSON for the snapshot shown at `at`, from the cache when made before.
+    ) -> tuple[bytes, dict[str, Any]]:
+        """Return `build`'s JSON for the snapshot shown at `at`, and its levels response.
 
-        The key is the snapshot's levels response (as_of and levels), so a re-written snapshot
-        is built again.
+        The JSON comes from the cache when made before. The key is the snapshot's levels
+        response (as_of and levels), so a re-written snapshot is built again.
         """
         lake = self.lake_for(method)
         levels = lake.exposure_levels(symbol, at)
@@ -707,13 +877,18 @@ class Dashboard:
         with self._lock:
             if key in self._days:
                 self._days.move_to_end(key)
-                return self._days[key]
+                return self._days[key], levels
         body = dumps({**build(lake, self.history, levels), "method": lake.method})
         with self._lock:
             self._days[key] = body
             while len(self._days) > DAY_CACHE:
                 self._days.popitem(last=False)
-        return body
+        return body, levels
+
+    def series(self, symbol: str, method: str | None, overlay: str | None) -> dict[str, Any]:
+        """Return the across-time views of `symbol` (`series_panels`), `overlay` drawn over."""
+        lake = self.lake_for(method)
+        return series_panels(lake, symbol, self.lake_for(overlay) if overlay else None)
 
     def watchlist(self, method: str | None) -> Watchlist:
         """Return the watchlist tables of `method`'s Lake."""
@@ -813,11 +988,14 @@ def routes(lake: Lake, reports: Path) -> list[BaseRoute]:
 
     endpoints = {
         "/dashboard/meta": lambda r: board.meta(query(r, "method")),
-        "/dashboard/series/{symbol}": lambda r: series_panels(
-            board.lake_for(query(r, "method")), _symbol(r.path_params["symbol"])
+        "/dashboard/series/{symbol}": lambda r: board.series(
+            _symbol(r.path_params["symbol"]), query(r, "method"), query(r, "overlay")
         ),
         "/dashboard/day/{symbol}": lambda r: board.day(
-            _symbol(r.path_params["symbol"]), query(r, "at"), query(r, "method")
+            _symbol(r.path_params["symbol"]),
+            query(r, "at"),
+            query(r, "method"),
+            query(r, "overlay"),
         ),
         "/dashboard/greeks/{symbol}": lambda r: board.greeks(
             _symbol(r.path_params["symbol"]), query(r, "at"), query(r, "method")

@@ -4,7 +4,10 @@
         ?at=2026-11-20 | 2026-11-20T15:30[-05:00]   latest snapshot known then (default: latest)
         &expiration=2026-11-27   (gex, dex, vex, chex)   priced from the snapshot's raw chain
         &min_oi=100              (gex)                   idem
-        &method=default@v1 | perfiliev | vendor          default: the Lake's
+        &method=all_short | default@v1 | default+am_settlement=false@v2 | vendor
+                                 a preset name (its current-engine method), an exact method,
+                                 one with overrides; default: the Lake's. Not stored: 400
+                                 naming the stored methods
     GET /health          {"status": "ok"}, the one route asked for no key
     X-Api-Key: KEY | Authorization: Bearer KEY | cookie gammalake_key=KEY
                          required on every other route when keys are configured (the
@@ -13,7 +16,8 @@
 Bodies are the `flashalpha` SDK's response types (see gammalake.payloads). Errors carry the
 real API's shape, `{"status": 404, "message": "..."}`: 401 for a missing or wrong key, 404 for
 an unknown symbol or a moment outside the stored history (the message names the covered range),
-400 for a bad parameter. Responses carry an ETag (a digest of the body; 304 on If-None-Match),
+400 for a bad parameter (a method that is not stored included: the message lists the stored
+ones). Responses carry an ETag (a digest of the body; 304 on If-None-Match),
 Last-Modified (the snapshot's as_of) and Cache-Control: an hour for a moment before the last
 stored snapshot (its answer stays; `private` when keys are asked, `public` otherwise),
 `no-cache` otherwise (a newer snapshot may arrive).
@@ -74,6 +78,8 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 MISSING_KEY = "Invalid or missing API key (send it in the X-Api-Key header)"
 #: Cache lifetime of an answer about a moment before the last stored snapshot (seconds).
 PAST_MAX_AGE = 3600
+#: Method spellings whose Lake is kept (each costs a scan of the stored methods once).
+LAKES_KEPT = 64
 #: Lake calls running at once (DuckDB and the engine use every core; more only queue).
 WORKERS = 8
 #: Characters of a caller's value an error message echoes (longer ones end with "…"), and the
@@ -214,6 +220,8 @@ class ExposureApi:
             return self.lake
         with self._lock:
             if method not in self._lakes:
+                if len(self._lakes) >= LAKES_KEPT:  # many spellings of methods: start again
+                    self._lakes = {self.lake.method: self.lake}
                 self._lakes[method] = self.lake.using(method)
             return self._lakes[method]
 

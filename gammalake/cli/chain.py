@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
 from pipeline.chain import Chain
 from pipeline.engine.config import EngineConfig
-from pipeline.engine.presets import preset as named_preset
 from pipeline.errors import InputError
 from pipeline.firewall import check_contents, check_finite_payloads
 from pipeline.roots import CHAIN_SYMBOL
@@ -53,7 +52,9 @@ class ChainOptions:
     dividend_yield: float | None = None
     expiration: str | None = None
     min_oi: int | None = None
-    am_settlement: bool = False
+    am_settlement: bool | None = None
+    #: Where the open_close preset finds its Open-Close positions (`gammalake import openclose`).
+    home: Path | None = None
 
     def __post_init__(self) -> None:
         """Refuse an --expiration that is not a date like 2024-02-01 (or 20240201)."""
@@ -81,9 +82,11 @@ class ChainOptions:
             "flip_method": self.flip_method,
             "rate": self.rate,
             "dividend_yield": self.dividend_yield,
-            "am_settlement": self.am_settlement or None,  # off: the preset's (also off)
+            "am_settlement": self.am_settlement,
         }
-        return named_preset(self.preset).with_overrides(
+        from pipeline.engine.method import config_of, resolve_method
+
+        return config_of(resolve_method(self.preset)).with_overrides(
             **{k: v for k, v in changes.items() if v is not None}
         )
 
@@ -107,7 +110,8 @@ def load_snapshot(
     config = options.config()
     chain = read_chain(file, symbol=symbol, spot=spot, as_of=as_of)
     _refuse_as_input(lambda: check_contents(chain))
-    snapshot = ExposureSnapshot(chain, config).filtered(options.expiration, options.min_oi)
+    priced = _with_positions(chain, config, options.home)
+    snapshot = ExposureSnapshot(priced, config).filtered(options.expiration, options.min_oi)
     if snapshot.book.contracts.strike.size == 0:
         if options.expiration is None and options.min_oi is None:
             raise InputError(
@@ -116,6 +120,17 @@ def load_snapshot(
             )
         raise InputError(f"{file}: no contracts left after the expiration / min-oi filters")
     return chain, snapshot
+
+
+def _with_positions(chain: Chain, config: EngineConfig, home: Path | None) -> Chain:
+    """Return the chain with the home's Open-Close dealer positions when the preset uses them."""
+    if config.dealer.rule != "positions":
+        return chain
+    if home is None:
+        raise InputError(f"--preset {config.name} needs a home holding Open-Close positions")
+    from flows.openclose import require_positions
+
+    return require_positions(home, chain)
 
 
 def _refuse_as_input(check: Callable[[], None]) -> None:
@@ -137,7 +152,7 @@ def save(home: Path, chain: Chain, options: ChainOptions) -> None:
         raise InputError("--save stores whole chains: drop --expiration and --min-oi")
     from pipeline.firewall import RejectedError
 
-    pricing = Pricing(options.config())
+    pricing = Pricing(options.config(), home)
     try:
         stored = store_chain(home, chain, pricing)
     except RejectedError as exc:  # the file is the user's input: one line, exit 2

@@ -18,33 +18,89 @@ def settings_of(ctx: typer.Context) -> Settings:
     return load_settings(ctx.obj, ctx.meta.get("config"))
 
 
-def writing(ctx: typer.Context, preset: str | None = None) -> Settings:
-    """Return the settings of a command that stores data: the home writable, the preset known."""
+def writing(
+    ctx: typer.Context, preset: str | None = None, am_settlement: bool | None = None
+) -> Settings:
+    """Return the settings of a command that stores data: the home writable, the method known.
+
+    `preset` (else the settings') and `am_settlement` become one method string, the settings'
+    `preset`: what the stored rows carry and what a rebuild re-makes.
+    """
     from dataclasses import replace
 
-    from pipeline.engine.presets import preset as named_preset
     from warehouse.home import writable_home
 
     settings = settings_of(ctx)
-    if preset is not None:
-        named_preset(preset)  # an unknown name is refused here, naming the known ones
-        settings = replace(settings, preset=preset)
+    settings = replace(settings, preset=engine_method(preset or settings.preset, am_settlement))
     writable_home(settings.home)
     return settings
+
+
+ServedMethodOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Default method of the figures: a preset (default, perfiliev, all_short, "
+        "index_long_calls, open_close), a method like default@v1 or "
+        "default+am_settlement=false@v2, or vendor. Default: the catalog's, else the settings' "
+        "preset. Each request may choose another with method=."
+    ),
+]
+
+
+def served_method(ctx: typer.Context, method: str | None, am_settlement: bool | None) -> str:
+    """Return the method a server shows by default: --method, else the catalog's or settings'.
+
+    `am_settlement` (--am-settlement/--no-am-settlement) is applied to that engine method.
+    """
+    from gammalake.lake import default_method
+
+    chosen = method or default_method(ctx.obj, settings_of(ctx).preset)
+    return chosen if am_settlement is None else engine_method(chosen, am_settlement)
+
+
+def engine_method(text: str, am_settlement: bool | None = None) -> str:
+    """Return the engine method `text` names (a preset, a recipe or a method) with the flag.
+
+    `vendor` is refused: it names vendor payloads, not a way to price a chain.
+    """
+    from pipeline.engine.method import VENDOR, config_of, method_of, resolve_method
+    from pipeline.errors import InputError
+
+    method = resolve_method(text)
+    if method == VENDOR:
+        raise InputError("--preset vendor names vendor payloads; give an engine preset")
+    if am_settlement is None:
+        return method
+    return method_of(config_of(method).with_overrides(am_settlement=am_settlement))
 
 
 MethodOption = Annotated[
     str | None,
     typer.Option(
-        help="Snapshots of this method: a preset (default, perfiliev, all_short), a method "
-        "like default@v1, or vendor. Default: the settings' preset."
+        help="Snapshots of this method: a preset (default, perfiliev, all_short, "
+        "index_long_calls, open_close), a method like default@v1, or vendor. Default: the "
+        "settings' preset."
     ),
 ]
 
 
 PresetOption = Annotated[
     str | None,
-    typer.Option(help="Engine preset that prices chains (default: settings `preset`)."),
+    typer.Option(
+        help="Engine preset that prices chains: default, perfiliev, all_short, "
+        "index_long_calls, open_close; with overrides (default+am_settlement=false) or an "
+        "engine version (default@v1). Default: settings `preset`."
+    ),
+]
+
+AmSettlementOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--am-settlement/--no-am-settlement",
+        help="AM-settled roots (SPX, NDX, RUT, VIX monthlies) expire at 09:30 of their date. "
+        "Default: the preset's (on in default from engine v2). Kept in the stored method.",
+        show_default=False,
+    ),
 ]
 
 

@@ -14,6 +14,11 @@ from pipeline.engine.greeks import FloatArray, bsm_greeks, implied_vol
 from pipeline.engine.timing import AM_ROOTS, expiry_clock, session_date
 
 BoolArray = NDArray[np.bool_]
+#: Index and index-ETF underlyings, where the `index_long_calls` rule has dealers long calls
+#: and short puts (SpotGamma's published rule); on every other symbol they are short both.
+INDEX_UNDERLYINGS = frozenset(
+    {"SPX", "SPXW", "XSP", "NDX", "NDXP", "RUT", "RUTW", "VIX", "DJX", "SPY", "QQQ", "IWM", "DIA"}
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Contracts:
     ask: FloatArray
     prev_open_interest: FloatArray
     vendor_gamma: FloatArray
+    dealer_position: FloatArray
 
     def take(self, mask: BoolArray) -> Contracts:
         """Return the contracts where `mask` is True."""
@@ -108,7 +114,16 @@ def contracts_of(chain: Chain) -> Contracts:
         ask=floats("ask"),
         prev_open_interest=floats("prev_open_interest"),
         vendor_gamma=floats("gamma"),
+        dealer_position=_dealer_positions(chain),
     )
+
+
+def _dealer_positions(chain: Chain) -> FloatArray:
+    """Return the chain's `dealer_position` column (signed contracts; NaN where absent)."""
+    if "dealer_position" not in chain.frame.columns:
+        return np.full(chain.frame.height, np.nan)
+    column = chain.frame.get_column("dealer_position").cast(float)
+    return column.fill_null(np.nan).to_numpy()
 
 
 def am_settled(chain: Chain) -> BoolArray:
@@ -193,10 +208,15 @@ def _unusable(c: Contracts, sigma: FloatArray, cfg: EngineConfig) -> BoolArray:
     return held & np.isnan(sigma)
 
 
-def _positions(c: Contracts, cfg: EngineConfig) -> FloatArray:
-    """Return dealer positions in units of the underlying."""
+def _positions(c: Contracts, cfg: EngineConfig, symbol: str) -> FloatArray:
+    """Return dealer positions in units of the underlying, by the dealer model's rule."""
     d = cfg.dealer
-    sign = np.where(c.is_call, d.call_sign, d.put_sign)
+    if d.rule == "positions":
+        return np.nan_to_num(c.dealer_position) * d.dealer_share * d.multiplier
+    call_sign, put_sign = d.call_sign, d.put_sign
+    if d.rule == "index_long_calls" and symbol.upper() not in INDEX_UNDERLYINGS:
+        call_sign, put_sign = -1.0, -1.0
+    sign = np.where(c.is_call, call_sign, put_sign)
     return sign * d.dealer_share * c.open_interest * d.multiplier
 
 
@@ -211,7 +231,7 @@ def _price_book(
 ) -> DealerBook:
     """Return the book with greeks and exposures for the kept contracts."""
     s = chain.spot
-    position = _positions(c, cfg)
+    position = _positions(c, cfg, chain.symbol)
     live = (position != 0) & np.isfinite(sigma)
     greeks = bsm_greeks(
         s, c.strike[live], years[live], sigma[live], cfg.rate, cfg.dividend_yield, c.is_call[live]

@@ -10,6 +10,15 @@ FlipPick = Literal["nearest", "first"]
 GammaSource = Literal["model", "vendor"]
 ZeroDte = Literal["one_day", "drop"]
 YearBasis = Literal["calendar", "business"]
+DealerRule = Literal["fixed", "index_long_calls", "positions"]
+
+#: The engine's version, the `@vN` of every method it makes. Bump it whenever a formula or a
+#: convention changes, so rows of the older engine stay apart from the new ones. v2: expiries
+#: at the NYSE session close (13:00 on half days), AM-settled roots at 09:30 by default.
+ENGINE_VERSION = 2
+#: The expiry moment `expiry_close` names when it is not a fixed HH:MM: the NYSE close of the
+#: expiration date (13:00 on half days, 16:00 otherwise).
+SESSION_CLOSE = "session"
 
 
 @dataclass(frozen=True)
@@ -17,12 +26,18 @@ class DealerModel:
     """How open interest turns into a dealer position.
 
     pos = sign * dealer_share * open_interest * multiplier, in units of the underlying.
+    `rule` says where the sign comes from: "fixed" (call_sign / put_sign for every symbol);
+    "index_long_calls" (those signs on index and index-ETF underlyings, INDEX_UNDERLYINGS in
+    pipeline.engine.book; short calls and puts on single stocks); "positions" (the chain's
+    `dealer_position` column, signed contracts dealers hold, replaces sign * share * OI;
+    contracts without one hold nothing).
     """
 
     call_sign: float = 1.0
     put_sign: float = -1.0
     dealer_share: float = 1.0
     multiplier: float = 100.0
+    rule: DealerRule = "fixed"
 
 
 @dataclass(frozen=True)
@@ -48,27 +63,30 @@ class EngineConfig:
     """All engine settings.
 
     rate and dividend_yield are continuously compounded annual rates. Time to expiry is measured
-    to `expiry_close` (HH:MM, America/New_York) of the expiration date: in calendar time over
+    to `expiry_close` of the expiration date (SESSION_CLOSE: the NYSE close of that date, 13:00
+    on half days; or a fixed HH:MM, America/New_York, 16:00 in engine v1): in calendar time over
     `days_per_year` days when `year_basis` is "calendar", or as NumPy business days (weekdays)
     from the snapshot date over `days_per_year` when "business". `zero_dte` says what a
     business-day count of zero becomes (one day, or dropped). `gamma_source` "vendor" takes
     the chain's own gamma column for per-strike GEX (falling back to the model where absent).
     `am_settlement`: contracts of AM-settled roots (SPX monthlies, NDX, RUT, VIX; told apart by
     the root of their OSI id, e.g. SPX vs SPXW) expire at the open (09:30 New York) of their
-    expiration date instead of `expiry_close`; off in every preset, so the published figures
-    the presets reproduce stay as they are.
+    expiration date instead of `expiry_close`; on from engine v2 except in presets that
+    reproduce a published calculator (perfiliev). `version`: the engine version whose
+    conventions the preset follows (see pipeline.engine.presets).
     """
 
     name: str = "default"
+    version: int = ENGINE_VERSION
     rate: float = 0.04
     dividend_yield: float = 0.0
     year_basis: YearBasis = "calendar"
     days_per_year: float = 365.0
-    expiry_close: str = "16:00"
+    expiry_close: str = SESSION_CLOSE
     zero_dte: ZeroDte = "one_day"
     gamma_source: GammaSource = "model"
     solve_missing_iv: bool = True
-    am_settlement: bool = False
+    am_settlement: bool = True
     dealer: DealerModel = field(default_factory=DealerModel)
     flip: FlipConfig = field(default_factory=FlipConfig)
     flat_gex_fraction: float = 0.01
@@ -101,6 +119,7 @@ class ConfigOverrides(TypedDict, total=False):
     """Top-level fields of EngineConfig other than `flip`, any of which may change."""
 
     name: str
+    version: int
     rate: float
     dividend_yield: float
     year_basis: YearBasis

@@ -15,12 +15,13 @@ import re
 from dataclasses import fields
 from typing import Any
 
-from pipeline.engine.config import DealerModel, EngineConfig, FlipConfig
+from pipeline.engine.config import ENGINE_VERSION, DealerModel, EngineConfig, FlipConfig
 from pipeline.engine.presets import PRESETS, preset
 from pipeline.errors import InputError
 
-ENGINE_VERSION = 1
+__all__ = ["ENGINE_VERSION", "VENDOR", "config_of", "engine_version", "method_of", "resolve_method"]
 VENDOR = "vendor"
+_RECIPE = re.compile(r"^[a-z][a-z0-9_]*(?:\+[a-z_]+=[^+@]+)*$")
 _METHOD = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)(?P<overrides>(?:\+[a-z_]+=[^+@]+)*)@v(?P<v>\d+)$")
 
 
@@ -32,17 +33,21 @@ def _flat(config: EngineConfig) -> dict[str, Any]:
         if isinstance(value, FlipConfig | DealerModel):
             prefix = "flip" if isinstance(value, FlipConfig) else "dealer"
             out |= {f"{prefix}_{g.name}": getattr(value, g.name) for g in fields(value)}
-        elif f.name != "name":
+        elif f.name not in ("name", "version"):
             out[f.name] = value
     return out
 
 
-def method_of(config: EngineConfig, version: int = ENGINE_VERSION) -> str:
-    """Return the method string of an engine configuration (its preset plus what differs)."""
-    base = _flat(preset(config.name))
+def method_of(config: EngineConfig) -> str:
+    """Return the method string of an engine configuration (its preset plus what differs).
+
+    The differences are taken against the preset as the configuration's engine version made
+    it: `default@v1` and `default@v2` are each their version's own default.
+    """
+    base = _flat(preset(config.name, config.version))
     changed = {k: v for k, v in _flat(config).items() if base[k] != v}
     extra = "".join(f"+{k}={_text(v)}" for k, v in sorted(changed.items()))
-    return f"{config.name}{extra}@v{version}"
+    return f"{config.name}{extra}@v{config.version}"
 
 
 def _text(value: Any) -> str:
@@ -65,7 +70,7 @@ def config_of(method: str) -> EngineConfig:
     match = _METHOD.fullmatch(method)
     if match is None:
         raise InputError(f"method {method!r} is not a preset method like default@v{ENGINE_VERSION}")
-    config = preset(match["name"])
+    config = preset(match["name"], int(match["v"]))
     types = _flat(config)
     changes: dict[str, Any] = {}
     for item in filter(None, match["overrides"].split("+")):
@@ -73,14 +78,35 @@ def config_of(method: str) -> EngineConfig:
         if key not in types:
             raise InputError(f"method {method!r}: unknown setting {key!r}")
         changes[key] = _parse(text, types[key], method)
+        _check_choice(key, changes[key], method)
     return _apply(config, changes)
+
+
+#: Text settings and the values they take (anything else would fail deep inside the engine).
+CHOICES: dict[str, tuple[str, str]] = {
+    "year_basis": ("calendar|business", "calendar or business"),
+    "expiry_close": (r"session|([01]\d|2[0-3]):[0-5]\d", "session or a time like 16:00"),
+    "zero_dte": ("one_day|drop", "one_day or drop"),
+    "gamma_source": ("model|vendor", "model or vendor"),
+    "flip_method": ("profile|cumulative|adjacent", "profile, cumulative or adjacent"),
+    "flip_pick": ("nearest|first", "nearest or first"),
+    "dealer_rule": ("fixed|index_long_calls|positions", "fixed, index_long_calls or positions"),
+}
+
+
+def _check_choice(key: str, value: Any, method: str) -> None:
+    """Refuse a text setting outside the values the engine knows, naming them."""
+    if key in CHOICES and not re.fullmatch(CHOICES[key][0], str(value)):
+        raise InputError(f"method {method!r}: {key} must be {CHOICES[key][1]}, not {value!r}")
 
 
 def _parse(text: str, like: Any, method: str) -> Any:
     """Return `text` converted to the type of the preset's value `like`."""
+    if isinstance(like, bool):
+        if text not in ("true", "false"):
+            raise InputError(f"method {method!r}: {text!r} is not true or false")
+        return text == "true"
     try:
-        if isinstance(like, bool):
-            return text == "true"
         if isinstance(like, int | float):
             return float(text) if isinstance(like, float) else int(text)
     except ValueError:
@@ -100,11 +126,16 @@ def _apply(config: EngineConfig, changes: dict[str, Any]) -> EngineConfig:
 
 
 def resolve_method(text: str) -> str:
-    """Return the method a user named: a preset name means its current-engine method."""
-    if text == VENDOR or _METHOD.fullmatch(text):
+    """Return the method a user named: a preset name or recipe means its current-engine method.
+
+    A recipe is a preset with overrides and no version: `default+am_settlement=false`.
+    """
+    if text == VENDOR:
         return text
-    if text in PRESETS:
-        return method_of(preset(text))
+    if _METHOD.fullmatch(text):  # written as method_of writes it, whatever order was typed
+        return method_of(config_of(text))
+    if _RECIPE.fullmatch(text) and text.split("+", 1)[0] in PRESETS:
+        return method_of(config_of(f"{text}@v{ENGINE_VERSION}"))
     known = ", ".join(sorted(PRESETS))
     raise InputError(
         f"unknown method {text!r}: give a preset ({known}), a method like "

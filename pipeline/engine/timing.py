@@ -1,17 +1,21 @@
-"""Time to expiry, in years, from a snapshot moment to each expiration's close."""
+"""Time to expiry, in years, from a snapshot moment to each contract's expiry moment.
+
+The expiry moment of a PM-settled contract is the NYSE close of its expiration date (13:00 on
+half days) or a fixed time (engine v1: 16:00); AM-settled contracts expire at the open.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.engine.config import EngineConfig
+from pipeline.engine.config import SESSION_CLOSE, EngineConfig
+from pipeline.sessions import NEW_YORK, close_times
 
-NEW_YORK = ZoneInfo("America/New_York")
+__all__ = ["AM_EXPIRY", "AM_ROOTS", "NEW_YORK", "ExpiryClock", "expiry_clock", "session_date"]
 #: Option roots whose contracts settle at the open of the expiration date (AM-settled): SPX
 #: monthlies (SPXW weeklies settle PM), NDX (NDXP: PM), RUT (RUTW: PM), VIX.
 AM_ROOTS = frozenset({"SPX", "NDX", "RUT", "VIX"})
@@ -38,13 +42,19 @@ def session_date(as_of: datetime) -> date:
 
 
 def _close_epochs(days: NDArray[np.datetime64], close: str) -> NDArray[np.float64]:
-    """Return the POSIX seconds of `close` (HH:MM New York) on each date, DST-correct."""
+    """Return the POSIX seconds of `close` on each date, DST-correct.
+
+    `close` is HH:MM New York, or SESSION_CLOSE: the NYSE close of each date (13:00 on half
+    days; 16:00 on a date the calendar has no session for).
+    """
     unique, inverse = np.unique(days, return_inverse=True)
-    hh, mm = (int(x) for x in close.split(":"))
-    epochs = np.array(
-        [datetime.combine(d.astype(object), time(hh, mm), NEW_YORK).timestamp() for d in unique],
-        dtype=np.float64,
-    )
+    dates: list[date] = [d.astype(object) for d in unique]
+    if close == SESSION_CLOSE:
+        moments = close_times(dates)
+    else:
+        hh, mm = (int(x) for x in close.split(":"))
+        moments = [datetime.combine(d, time(hh, mm), NEW_YORK) for d in dates]
+    epochs = np.array([m.timestamp() for m in moments], dtype=np.float64)
     return epochs[inverse]
 
 

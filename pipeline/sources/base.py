@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.chain import Chain
@@ -30,7 +30,9 @@ class Fetched:
     Engine sources (`computes`) return `chain`, the engine's input as received, and no
     payloads: the flow archives the chain, checks it and prices it under the run's method.
     Vendor sources return `payloads` by endpoint with `request` metadata per endpoint for the
-    raw archive. `as_of` is the key time the source reports; `requests` the API requests this
+    raw archive. `as_of` is the moment the data describes (a feed's own timestamp, a vendor's
+    snapshot time, a session's close); `fetched_at` when gammalake received it (UTC, the
+    clock at fetch; a rebuild passes the archived one). `requests` the API requests this
     fetch really sent (counted against budgets, failed ones included); `errors` what was asked
     for and did not arrive (the snapshot may still be storable without it). `bar`: the
     underlying's daily bar when the reply carries one after the close (keys trade_date, open,
@@ -52,6 +54,7 @@ class Fetched:
     bar: dict[str, Any] | None = None
     oi_as_of: date | None = None
     refused: str | None = None
+    fetched_at: datetime | None = field(default_factory=lambda: datetime.now(UTC))
 
 
 class FetchError(Exception):

@@ -7,7 +7,7 @@ import functools
 import os
 import time as time_module
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ class ChainFolderSource:
 
     Named `SPY_2024-03-15.csv` (or .parquet, or .json) or `SPY/2024-03-15.csv`; CBOE
     quotedata, a saved reply of Cboe's delayed-quotes JSON feed, or the generic layout. The
-    file's own time is used; files without one are taken at 16:15.
+    file's own time is used; a file without one describes its day's session close (16:00,
+    13:00 on half days), the moment a daily file's figures stand for.
     """
 
     folder: Path
@@ -58,6 +59,7 @@ class ChainFolderSource:
         the firewall can refuse a file that describes another underlying; only a file inside a
         folder named for the symbol takes the folder's name.
         """
+        from pipeline.sessions import close_times
         from pipeline.sources.chains import read_chain
 
         day = at.astimezone(NEW_YORK).date()
@@ -67,7 +69,7 @@ class ChainFolderSource:
                 f"no chain file for {symbol} on {day} in {self.folder} "
                 f"(expected {symbol}_{day}.csv)"
             )
-        default_time = datetime.combine(day, time(16, 15), NEW_YORK)
+        default_time = close_times([day])[0]
         named = symbol if path.parent.name == symbol else None
         chain = read_chain(path, symbol=named, as_of=None if _has_time(path) else default_time)
         return Fetched(symbol, chain.as_of, chain=chain)

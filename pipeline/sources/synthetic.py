@@ -627,9 +627,19 @@ class SyntheticSource:
     computes: bool = True
 
     def fetch(self, symbol: str, at: datetime) -> Fetched:
-        """Return the simulated chain of `symbol` at `at`."""
-        chain = self.market.chain(symbol, at, expiries=self.expiries, strikes=self.strikes)
-        return Fetched(symbol, at, chain=chain)
+        """Return the simulated chain of `symbol` as the market stood at `at`.
+
+        Stamped and priced at the moment it describes (`market_moment`): `at` itself during a
+        session, else the last session's close, so a daily run at 16:15 gives the 16:00
+        snapshot (13:00 on half days), as a feed's own timestamp would. Past the NYSE
+        calendar's horizon (about a year ahead) no session is known: `at` itself.
+        """
+        from pipeline.sessions import calendar_span, market_moment
+
+        beyond = at.astimezone(NEW_YORK).date() > calendar_span()[1]
+        moment = at if beyond else market_moment(at)
+        chain = self.market.chain(symbol, moment, expiries=self.expiries, strikes=self.strikes)
+        return Fetched(symbol, moment, chain=chain)
 
 
 def build(settings: Any, name: str, plan: Plan, ledgers: Ledgers) -> SyntheticSource:

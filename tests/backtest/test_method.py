@@ -49,7 +49,7 @@ def test_a_panel_reads_only_the_chosen_method(two_methods: Path) -> None:
 
 
 def test_a_missing_method_names_the_stored_ones(two_methods: Path) -> None:
-    stored = r"\(stored: synthetic: default@v1, perfiliev@v1\): choose one with --method"
+    stored = rf"\(stored: synthetic: {METHOD}, perfiliev@v1\): choose one with --method"
     with pytest.raises(WarehouseInputError, match=rf"no all_short@v1 snapshots of TEST {stored}"):
         load_panel(two_methods, "TEST", *SPAN, method="all_short@v1")
     with pytest.raises(WarehouseInputError, match=r"of TEST from synthetic \(stored: synthetic"):
@@ -81,7 +81,7 @@ def test_backtest_and_study_state_their_method(two_methods: Path) -> None:
     assert "Method perfiliev@v1;" in backtest_subtitle(result)
     study = run_study(two_methods, ["TEST"], *SPAN, method=METHOD)
     assert study["method"] == METHOD and study["symbols"]["TEST"]["method"] == METHOD
-    assert "Method default@v1;" in study_subtitle(study)
+    assert f"Method {METHOD};" in study_subtitle(study)
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,12 @@ from flows.capture import Pricing
 from flows.rebuild import rebuild_from_raw
 from flows.settings import Settings
 from flows.snapshot import run_snapshot
+from pipeline.engine.method import resolve_method
 from pipeline.engine.presets import preset
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sources.synthetic import SyntheticMarket
 from tests.conftest import METHOD
-from tests.warehouse.test_lake import content_hash
+from tests.warehouse.test_lake import FETCH_TIMES, content_hash
 from warehouse import catalog
 from warehouse.lake import Lake
 from warehouse.raw import RawArchive, rejected
@@ -32,9 +33,14 @@ def small(home: Path, **changes: object) -> Settings:
     return Settings(home=home, synthetic_expiries=6, synthetic_strikes=21, **changes)
 
 
+#: The perfiliev preset's method under the running engine.
+PERFILIEV = resolve_method("perfiliev")
+
+
 def tables(home: Path) -> dict:
-    """Content of every dataset but `runs` (whose ids and times differ by design)."""
-    return {k: v for k, v in content_hash(Lake(home)).items() if k != "runs"}
+    """Content of every dataset but `runs`, fetch times left out (they differ by design)."""
+    hashed = content_hash(Lake(home), skip=FETCH_TIMES)
+    return {k: v for k, v in hashed.items() if k != "runs"}
 
 
 def derived(home: Path) -> dict[str, list]:
@@ -51,12 +57,12 @@ def test_two_presets_keep_two_histories_side_by_side(tmp_path):
     run_snapshot(small(tmp_path), ["SPY"], "synthetic", AT)
     first = Lake(tmp_path).read("snapshots")
     summary = run_snapshot(small(tmp_path, preset="perfiliev"), ["SPY"], "synthetic", AT)
-    assert summary.method == "perfiliev@v1" and summary.status == "completed"
+    assert summary.method == PERFILIEV and summary.status == "completed"
     both = Lake(tmp_path).read("snapshots").sort("method")
-    assert both.get_column("method").to_list() == [METHOD, "perfiliev@v1"]
+    assert both.get_column("method").to_list() == [METHOD, PERFILIEV]
     assert both.filter(pl.col("method") == METHOD).equals(first)
     runs = catalog.query(tmp_path, "SELECT method FROM runs ORDER BY as_of")
-    assert runs.get_column("method").to_list() == [METHOD, "perfiliev@v1"]
+    assert runs.get_column("method").to_list() == [METHOD, PERFILIEV]
 
 
 def test_a_backfill_keeps_inputs_and_chains_and_rebuild_reprices_them(tmp_path):
@@ -69,7 +75,7 @@ def test_a_backfill_keeps_inputs_and_chains_and_rebuild_reprices_them(tmp_path):
     done = rebuild_from_raw(tmp_path, Pricing(preset("perfiliev")), vendor=False)
     assert done.rows["snapshots"] == sessions
     methods = catalog.query(tmp_path, "SELECT method, count(*) FROM snapshots GROUP BY 1")
-    assert sorted(methods.rows()) == [(METHOD, sessions), ("perfiliev@v1", sessions)]
+    assert sorted(methods.rows()) == [(METHOD, sessions), (PERFILIEV, sessions)]
     shutil.rmtree(tmp_path / "lake")
     rebuild_from_raw(tmp_path, Pricing(preset("default")))
     assert tables(tmp_path) == before
@@ -210,10 +216,10 @@ def test_a_plain_rebuild_remakes_only_what_its_method_made(tmp_path):
     before = tables(tmp_path)
     shutil.rmtree(tmp_path / "lake")
     done = rebuild_from_raw(tmp_path, Pricing(preset("default")))
-    assert done.others == ["perfiliev@v1"]
+    assert done.others == [PERFILIEV]
     methods = catalog.query(tmp_path, "SELECT method, count(*) FROM snapshots GROUP BY 1")
     assert methods.rows() == [(METHOD, 15)]  # no default snapshot at 18 March: none was made
     rebuild_from_raw(tmp_path, Pricing(preset("perfiliev")), vendor=False)
     methods = catalog.query(tmp_path, "SELECT method, count(*) FROM snapshots GROUP BY 1")
-    assert sorted(methods.rows()) == [(METHOD, 15), ("perfiliev@v1", 16)]
+    assert sorted(methods.rows()) == [(METHOD, 15), (PERFILIEV, 16)]
     assert tables(tmp_path)["snapshots"][0] == before["snapshots"][0] + 15

@@ -13,6 +13,7 @@ import pytest
 from flows.capture import Pricing
 from flows.rebuild import rebuild_from_raw
 from flows.store import store_chain, store_payloads
+from pipeline.engine.method import resolve_method
 from pipeline.engine.presets import preset
 from pipeline.firewall import RejectedError
 from pipeline.sources.synthetic import SyntheticMarket
@@ -69,7 +70,7 @@ def test_rebuild_under_another_preset_adds_a_history_beside_the_first(tmp_path):
     assert after.height == 2 * before.height
     kept = after.filter(pl.col("method") == METHOD).sort("symbol", "as_of")
     assert kept.equals(before.sort("symbol", "as_of"))
-    other = after.filter(pl.col("method") == "perfiliev@v1")
+    other = after.filter(pl.col("method") == resolve_method("perfiliev"))
     assert other.height == before.height and not other.get_column("net_gex").equals(
         kept.get_column("net_gex")
     )

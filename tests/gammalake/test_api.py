@@ -28,7 +28,7 @@ import httpx
 import polars as pl
 import pytest
 
-from tests.gammalake.test_lake import build_home, ny, stored_snapshot, stored_strikes
+from tests.gammalake.test_lake import METHOD, build_home, ny, stored_snapshot, stored_strikes
 from warehouse import catalog
 
 flashalpha = pytest.importorskip("flashalpha")
@@ -473,7 +473,7 @@ def test_without_keys_no_key_is_asked(home):
         ),
         ("/v1/exposure/dex/SPX", "holds no DEX figures (vendor payloads without /dex)"),
         ("/v1/exposure/gamma/SPY", "no such endpoint /v1/exposure/gamma/SPY"),
-        ("/v1/exposure/gex/SPY?method=perfiliev", "SPY: no perfiliev@v1 or vendor snapshots"),
+        ("/v1/exposure/gex/SPY?method=vendor", "SPY: no vendor snapshots stored (stored: "),
     ],
 )
 def test_not_stored_is_404_naming_what_is(client, path, message):
@@ -491,6 +491,7 @@ def test_not_stored_is_404_naming_what_is(client, path, message):
         ("/v1/exposure/gex/SPY?expiration=soon", "expiration='soon' is not a date"),
         ("/v1/exposure/levels/SPY?expiration=2026-04-17", "unknown query parameter 'expiration'"),
         ("/v1/exposure/gex/SPY?method=nonsense", "unknown method 'nonsense'"),
+        ("/v1/exposure/gex/SPY?method=perfiliev", "method 'perfiliev' (perfiliev@v"),
         ("/v1/exposure/gex/S%20PY", "invalid symbol 'S PY'"),
     ],
 )
@@ -600,7 +601,7 @@ def test_gammalake_api_serves_until_ctrl_c(home):
         banner = read_banner(process, 120)
         url = banner.split()[3]
         assert url.startswith("http://127.0.0.1:")
-        assert "method default@v1, symbols: QQQ, SPX, SPY" in banner
+        assert f"method {METHOD}, symbols: QQQ, SPX, SPY" in banner
         assert "2 key(s) from $GAMMALAKE_API_KEYS" in banner
         headers = {"X-Api-Key": "k2"}
         assert httpx.get(f"{url}/v1/exposure/levels/SPY", headers=headers).status_code == 200

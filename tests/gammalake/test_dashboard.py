@@ -27,6 +27,8 @@ import pytest
 from gammalake.api import dashboard
 from gammalake.api.server import Running, create_app, start
 from gammalake.lake import Lake
+from pipeline.engine.method import ENGINE_VERSION, method_of, resolve_method
+from pipeline.engine.presets import preset
 
 BIN = Path(sys.executable).with_name("gammalake")
 REPO = Path(__file__).resolve().parents[2]
@@ -41,6 +43,11 @@ DAY = "2024-03-15"
 #: How long a page may wait for anything (ms): a ceiling for a busy machine, not a budget.
 #: Speed targets (a day switch under 300 ms) are bench/bench_dashboard.py's.
 PATIENCE_MS = 600_000
+#: The stored methods, under the running engine (its version is never written out).
+DEFAULT, PERFILIEV, ALL_SHORT = (resolve_method(n) for n in ("default", "perfiliev", "all_short"))
+STORED = ", ".join(sorted([DEFAULT, PERFILIEV, ALL_SHORT]))
+#: A method that is not stored: the default of another engine version.
+OLD = method_of(preset("default", ENGINE_VERSION - 1))
 
 
 def cli(home: Path, *args: str) -> None:
@@ -53,7 +60,10 @@ def cli(home: Path, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Return a home with two months of SPY and QQQ, bars, a second method and two reports."""
+    """Return a home with two months of SPY and QQQ, bars, two more methods and two reports.
+
+    perfiliev from SECOND_METHOD_START (a backfill), all_short over every session (a rebuild).
+    """
     home = tmp_path_factory.mktemp("dashboard") / "home"
     symbols = ("--symbols", "SPY,QQQ")
     cli(home, "backfill", *symbols, "--start", START, "--end", END)
@@ -62,6 +72,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cli(home, "backtest", "--strategy", "regime", "--symbols", "SPY", "--method", "default")
     second = ("--start", SECOND_METHOD_START, "--end", END, "--preset", "perfiliev")
     cli(home, "backfill", *symbols, *second)
+    cli(home, "rebuild", "--preset", "all_short")
     return home
 
 
@@ -124,8 +135,8 @@ def test_page_and_assets_come_from_the_server(client: httpx.Client) -> None:
 def test_meta_lists_symbols_methods_and_reports(client: httpx.Client, lake: Lake) -> None:
     meta = get(client, "/dashboard/meta")
     assert meta["symbols"] == lake.symbols() == ["QQQ", "SPY"]
-    assert meta["method"] == meta["default_method"] == lake.method == "default@v1"
-    assert meta["methods"] == ["default@v1", "perfiliev@v1"]
+    assert meta["method"] == meta["default_method"] == lake.method == DEFAULT
+    assert meta["methods"] == sorted([DEFAULT, PERFILIEV, ALL_SHORT])
     kinds = {r["kind"] for r in meta["reports"]}
     assert kinds == {"backtest", "study"}
     for report in meta["reports"]:
@@ -134,7 +145,7 @@ def test_meta_lists_symbols_methods_and_reports(client: httpx.Client, lake: Lake
         assert './plotly.min.js"' in page.text
     assert client.get("/reports/plotly.min.js").status_code == 200
     second = get(client, "/dashboard/meta?method=perfiliev")
-    assert second["method"] == "perfiliev@v1" and second["symbols"] == ["QQQ", "SPY"]
+    assert second["method"] == PERFILIEV and second["symbols"] == ["QQQ", "SPY"]
 
 
 def test_day_figures_equal_the_lakes_numbers(client: httpx.Client, lake: Lake) -> None:
@@ -253,8 +264,74 @@ def test_second_method_is_its_own_history(client: httpx.Client, home: Path) -> N
     series = get(client, "/dashboard/series/SPY?method=perfiliev")
     assert series["sessions"][0] == SECOND_METHOD_START
     day = get(client, f"/dashboard/day/SPY?at={DAY}&method=perfiliev")
-    assert day["method"] == "perfiliev@v1"
+    assert day["method"] == PERFILIEV
     assert day["headline"]["gamma_flip"] == other.gex("SPY", at=DAY)["gamma_flip"]
+
+
+#: The levels an overlay compares.
+OVERLAID = ("gamma_flip", "call_wall", "put_wall")
+
+
+def test_overlay_brings_a_second_methods_flip_and_walls(
+    client: httpx.Client, lake: Lake, home: Path
+) -> None:
+    plain = get(client, f"/dashboard/day/SPY?at={DAY}")
+    both = get(client, f"/dashboard/day/SPY?at={DAY}&overlay=all_short")
+    over = both.pop("overlay")
+    assert both == plain  # the views stay the shown method's
+    short = Lake(home, "all_short").exposure_levels("SPY", at=DAY)
+    assert (over["method"], over["as_of"], over["note"]) == (ALL_SHORT, short["as_of"], None)
+    assert over["levels"] == {k: short["levels"][k] for k in OVERLAID}
+    spot = plain["headline"]["spot"]
+    for key, value in over["levels"].items():
+        expected = None if value is None else 100 * (spot - value) / spot
+        assert over["distance_pct"][key] == pytest.approx(expected)
+    shown = lake.exposure_levels("SPY", at=DAY)["levels"]
+    lines = over["figures"]["gex"]["data"]
+    drawn = {(t["legendgroup"], t["x"][0]) for t in lines}
+    assert drawn == {
+        (method, levels[k])
+        for method, levels in ((DEFAULT, shown), (ALL_SHORT, short["levels"]))
+        for k in OVERLAID
+        if levels[k] is not None
+    }
+    titles = [t["legendgrouptitle"]["text"] for t in lines if "legendgrouptitle" in t]
+    assert titles == [DEFAULT, ALL_SHORT]  # the legend names both methods
+    for line in lines:
+        hover = line["hovertemplate"]
+        assert hover.startswith(line["legendgroup"]) and "(price)" in hover and "% " in hover
+        assert line["line"]["dash"] == "dot" or line["legendgroup"] == DEFAULT
+    again = get(client, f"/dashboard/day/SPY?at={DAY}&overlay={ALL_SHORT}")["overlay"]
+    assert again == over  # the exact method names the same overlay
+
+
+def test_an_overlay_without_that_session_says_so(client: httpx.Client) -> None:
+    early = get(client, "/dashboard/day/SPY?at=2024-02-14&overlay=perfiliev")["overlay"]
+    assert early["method"] == PERFILIEV and early["as_of"] is None
+    assert early["levels"] == dict.fromkeys(OVERLAID)
+    assert early["note"].startswith("SPY: nothing stored at 2024-02-14; the stored history covers")
+    assert [t["legendgroup"] for t in early["figures"]["gex"]["data"]] == [DEFAULT] * 3
+
+
+def test_series_overlay_draws_the_second_methods_levels(client: httpx.Client, home: Path) -> None:
+    series = get(client, "/dashboard/series/SPY?overlay=perfiliev")
+    traces = {t["name"]: t for t in series["figures"]["price"]["data"]}
+    other = Lake(home, "perfiliev").history("SPY")
+    days = [d.isoformat() for d in other["trade_date"]]
+    for key, label in (("gamma_flip", "gamma flip"), ("call_wall", "call wall")):
+        known = dict(zip(days, other[key].to_list(), strict=True))
+        line = traces[f"{label} ({PERFILIEV})"]
+        assert line["y"] == [known.get(d) for d in series["sessions"]]
+        assert line["line"]["dash"] == "dot" and "(price)" in line["hovertemplate"]
+    assert traces["gamma flip"]["legendgrouptitle"]["text"] == DEFAULT
+    assert traces[f"gamma flip ({PERFILIEV})"]["legendgrouptitle"]["text"] == PERFILIEV
+    gaps = len(series["sessions"]) - len(days)
+    assert series["overlay"] == {
+        "method": PERFILIEV,
+        "note": f"{PERFILIEV} has no snapshot in {gaps} of the {len(series['sessions'])} "
+        "sessions shown",
+    }
+    assert get(client, "/dashboard/series/SPY")["overlay"] is None
 
 
 def test_errors_carry_the_api_shape(client: httpx.Client) -> None:
@@ -265,6 +342,9 @@ def test_errors_carry_the_api_shape(client: httpx.Client) -> None:
         "/dashboard/day/SP%20Y": (400, "invalid symbol"),
         "/dashboard/series/AAPL": (404, "not stored"),
         "/dashboard/meta?method=nope": (400, "nope"),
+        "/dashboard/day/SPY?overlay=nope": (400, f"stored methods: {STORED}"),
+        "/dashboard/series/SPY?overlay=index_long_calls": (400, "is not stored in"),
+        f"/dashboard/day/SPY?method={OLD}": (400, f"method '{OLD}' is not stored"),
         "/reports/..%2Fwarehouse.duckdb": (404, "no report"),
         "/reports/missing.html": (404, "no report"),
     }
@@ -303,7 +383,7 @@ def test_key_levels_and_oi_movers_take_nulls() -> None:
         "distance_pct": None,
     }
     assert panel["call_wall"]["distance_pct"] == pytest.approx(100 * (505 - 510) / 505)
-    strikes = [
+    strikes: list[dict[str, Any]] = [
         {"strike": 1.0, "call_oi_change": None, "put_oi_change": None},
         {"strike": 2.0, "call_oi_change": -50, "put_oi_change": None},
         {"strike": 3.0, "call_oi_change": 10, "put_oi_change": 20},
@@ -338,10 +418,11 @@ def test_a_profile_that_cannot_be_priced_is_a_note(
     assert day["figures"]["profile"] is None
     assert "no gamma profile: raw/ holds payloads" in day["notes"]["profile"]
     assert day["figures"]["gex"] is not None
-    monkeypatch.setattr("pipeline.engine.method.ENGINE_VERSION", 2)  # a newer engine
+    newer = ENGINE_VERSION + 1
+    monkeypatch.setattr("pipeline.engine.method.ENGINE_VERSION", newer)  # a newer engine
     day = json.loads(board.day("SPY", "2024-02-15", None))
     assert day["figures"]["profile"] is None
-    assert "priced as default@v1 and this engine is v2" in day["notes"]["profile"]
+    assert f"priced as {DEFAULT} and this engine is v{newer}" in day["notes"]["profile"]
 
 
 # --- the page in Chromium ---------------------------------------------------------------------
@@ -435,7 +516,7 @@ def test_page_drives_symbol_date_slider_and_method(
     page.goto(f"{server.url}/?symbol=SPY&at={DAY}")
     watched.ready(DAY)
     gex = lake.gex("SPY", at=DAY)
-    assert f"as of {DAY} 16:15" in watched.text("#hl-when")
+    assert f"as of {gex['as_of'][:16].replace('T', ' ')}" in watched.text("#hl-when")
     assert watched.text("#hl-spot") == f"{gex['underlying_price']:,.2f}"
     assert watched.trace("gex-chart", 0, "x") == [r["strike"] for r in gex["strikes"]]
     assert watched.trace("gex-chart", 0, "y") == approx_list(
@@ -513,8 +594,8 @@ def test_page_drives_symbol_date_slider_and_method(
     assert page.is_visible("#method")
     page.select_option("#date", DAY)
     watched.ready(DAY)
-    page.select_option("#method", "perfiliev@v1")
-    page.wait_for_selector("#asof:has-text('perfiliev@v1')")
+    page.select_option("#method", PERFILIEV)
+    page.wait_for_selector(f"#asof:has-text('{PERFILIEV}')")
     watched.ready(DAY)
     flip = Lake(home, "perfiliev").gex("SPY", at=DAY)["gamma_flip"]
     assert watched.text("#hl-flip") == f"{flip:,.2f}"
@@ -546,9 +627,118 @@ def test_a_deep_link_it_cannot_follow_falls_back_and_says_so(
         "at=2024-02-30 is not a date; showing the latest session",
     ]
 
+    page.goto(f"{server.url}/?symbol=SPY&at={DAY}&overlay=nope")
+    overlay_ready(watched, "")
+    assert watched.text("#notice-text") == "overlay=nope is not stored; showing no overlay"
+    assert "overlay" not in page.url
+
     page.goto(f"{server.url}/?symbol=SPY&at={DAY}")  # a link it follows: no notice
     watched.ready(DAY)
     assert not page.is_visible("#notice")
+    assert watched.problems == []
+
+
+def overlay_ready(watched: Watched, overlay: str) -> None:
+    """Wait until the page shows DAY of SPY with `overlay` ('' for none) and nothing is pending."""
+    watched.page.wait_for_selector(
+        f"body[data-state=ready][data-day='{DAY}'][data-overlay='{overlay}']"
+    )
+    watched.page.wait_for_function("window.gammalake.pending === 0")
+
+
+def hover_text(watched: Watched, chart: str, x: float) -> str:
+    """Return the hover labels plotly draws over a drawn chart at `x` (as a mouse there would)."""
+    watched.page.evaluate(
+        f"Plotly.Fx.unhover('{chart}'); Plotly.Fx.hover('{chart}', {{xval: {x}}})"
+    )
+    return svg_text(watched, f"#{chart} .hoverlayer")
+
+
+def svg_text(watched: Watched, selector: str) -> str:
+    """Return the text of an SVG element of a chart (its legend, its hover labels)."""
+    return str(watched.page.eval_on_selector(selector, "node => node.textContent"))
+
+
+def test_overlay_from_a_deep_link_and_the_select(
+    watched: Watched, server: Running, lake: Lake, home: Path, tmp_path_factory: Any
+) -> None:
+    """A second method's flip and walls over the first's charts: legend, hovers, table, URL."""
+    page, folder = watched.page, shots(tmp_path_factory)
+    folder.mkdir(exist_ok=True)
+    page.goto(f"{server.url}/?symbol=SPY&at={DAY}&overlay={PERFILIEV}")
+    overlay_ready(watched, PERFILIEV)
+    assert page.input_value("#overlay") == PERFILIEV
+    options = page.eval_on_selector_all("#overlay option", "os => os.map(o => o.value)")
+    assert options == ["", *sorted([PERFILIEV, ALL_SHORT])]  # never the method shown
+    theirs = Lake(home, "perfiliev").exposure_levels("SPY", at=DAY)["levels"]
+    groups = page.evaluate(
+        "document.getElementById('gex-chart').data.map(t => [t.legendgroup || '', t.x[0]])"
+    )
+    assert [PERFILIEV, theirs["gamma_flip"]] in groups and [PERFILIEV, theirs["put_wall"]] in groups
+    legend = svg_text(watched, "#gex-chart .legend")
+    assert DEFAULT in legend and PERFILIEV in legend  # the legend names both methods
+    boxes = page.evaluate(  # its rows clear the spot and flip labels
+        "['.legend', '.annotation'].map((s) => document.querySelector('#gex-chart ' + s)"
+        ".getBoundingClientRect().toJSON())"
+    )
+    assert boxes[0]["bottom"] <= boxes[1]["top"], boxes
+    hover = hover_text(watched, "gex-chart", theirs["gamma_flip"])
+    assert PERFILIEV in hover and f"gamma flip {theirs['gamma_flip']:,.2f} (price)" in hover
+    assert "% " in hover and "spot" in hover
+    strike = lake.gex("SPY", at=DAY)["strikes"][10]["strike"]
+    assert "$ bn per 1% move" in hover_text(watched, "gex-chart", strike)  # the GEX bars
+    assert watched.text("#overlay-name") == f"{PERFILIEV} over {DEFAULT}"
+    assert f"{theirs['call_wall']:,.2f}" in watched.text("#overlay-levels")
+    prices = page.evaluate("document.getElementById('price-chart').data.map(t => t.name)")
+    assert f"gamma flip ({PERFILIEV})" in prices and "gamma flip" in prices
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.wait_for_function("window.gammalake.pending === 0")
+    page.screenshot(path=folder / "overlay-1280x800.png")
+
+    # the select: another overlay, kept in the URL; then none
+    page.select_option("#overlay", ALL_SHORT)
+    overlay_ready(watched, ALL_SHORT)
+    assert f"overlay={ALL_SHORT.replace('@', '%40')}" in page.url
+    short = Lake(home, "all_short").exposure_levels("SPY", at=DAY)["levels"]
+    legend = svg_text(watched, "#gex-chart .legend")
+    assert ALL_SHORT in legend and PERFILIEV not in legend
+    call = short["call_wall"]
+    assert f"{call:,.2f}" in watched.text("#overlay-levels")
+    page.select_option("#overlay", "")
+    overlay_ready(watched, "")
+    assert "overlay=" not in page.url and not page.is_visible("#overlay-box-levels")
+    assert DEFAULT not in svg_text(watched, "#gex-chart .legend")  # no overlay: the plain chart
+    page.go_back()
+    overlay_ready(watched, ALL_SHORT)
+
+    # the method select: the overlay keeps to other methods
+    page.select_option("#method", ALL_SHORT)
+    page.wait_for_selector(f"#asof:has-text('{ALL_SHORT}')")
+    overlay_ready(watched, "")
+    assert page.input_value("#overlay") == ""
+    assert watched.problems == []
+
+
+def test_overlay_on_a_phone(browser: Any, server: Running, tmp_path_factory: Any) -> None:
+    """At 390x844 the overlay's controls and table fit the width (no sideways scroll)."""
+    watched = Watched(browser, server.url)
+    page = watched.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{server.url}/?symbol=SPY&at={DAY}&overlay={PERFILIEV}")
+    overlay_ready(watched, PERFILIEV)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.locator(".row.top").scroll_into_view_if_needed()
+    page.wait_for_selector("#gex-chart .legend")
+    page.wait_for_function("window.gammalake.pending === 0")
+    boxes = page.evaluate(  # the legend wraps onto more rows, still clear of the line labels
+        "['.legend', '.annotation'].map((s) => document.querySelector('#gex-chart ' + s)"
+        ".getBoundingClientRect().toJSON())"
+    )
+    assert boxes[0]["bottom"] <= boxes[1]["top"], boxes
+    folder = shots(tmp_path_factory)
+    folder.mkdir(exist_ok=True)
+    page.screenshot(path=folder / "overlay-390x844.png")
+    page.close()
     assert watched.problems == []
 
 

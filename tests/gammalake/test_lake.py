@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from pipeline.engine.method import ENGINE_VERSION, resolve_method
 from pipeline.engine.snapshot import ExposureSnapshot
 from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import InputError
@@ -19,7 +20,8 @@ from warehouse import catalog
 
 flashalpha_types = pytest.importorskip("flashalpha.types")
 
-METHOD = "default@v1"
+#: The default preset's method under the running engine (never written out: it is bumped).
+METHOD = resolve_method("default")
 #: SPY and QQQ snapshots stored through the flows' own path (archive raw, check, price, derive).
 MOMENTS = ("2026-03-25T16:15", "2026-03-26T16:15", "2026-03-27T12:15", "2026-03-27T16:15")
 VENDOR_AT = "2026-03-26T16:15"
@@ -39,7 +41,7 @@ def ny(text: str) -> datetime:
 
 
 def build_home(home: Path) -> Path:
-    """Store SPY and QQQ (synthetic, default@v1) at MOMENTS and SPX vendor payloads; return it.
+    """Store SPY and QQQ (synthetic, METHOD) at MOMENTS and SPX vendor payloads; return it.
 
     The vendor snapshot holds gex, levels and one per-expiration gex (2026-04-17), as a
     FlashAlpha capture with expirations would; no dex, vex, chex or summary.
@@ -291,8 +293,9 @@ def test_another_engine_version_does_not_pretend_to_remake_the_figures(lake, mon
     from gammalake.lake import NoInputError
     from pipeline.engine import method
 
-    monkeypatch.setattr(method, "ENGINE_VERSION", 2)
-    with pytest.raises(NoInputError, match=r"was priced as default@v1; this engine is v2"):
+    newer = ENGINE_VERSION + 1
+    monkeypatch.setattr(method, "ENGINE_VERSION", newer)
+    with pytest.raises(NoInputError, match=rf"was priced as {METHOD}; this engine is v{newer}"):
         lake.gex("SPY", expiration="2026-04-17")
 
 
@@ -434,14 +437,17 @@ def test_method_defaults_to_the_catalogs_and_can_be_chosen(home, lake):
     from gammalake import Lake, NotStoredError
 
     assert lake.method == METHOD
-    other = Lake(home, "perfiliev")
-    assert other.method == "perfiliev@v1" and other.symbols() == ["SPX"]  # vendor rows only
+    perfiliev = resolve_method("perfiliev")
     with pytest.raises(
-        NotStoredError,
-        match=r"SPY: no perfiliev@v1 or vendor snapshots stored \(stored: default@v1\)",
+        InputError,
+        match=rf"method 'perfiliev' \({perfiliev}\) is not stored in {home} "
+        rf"\(stored methods: {METHOD}, vendor\)",
     ):
-        other.gex("SPY")
+        Lake(home, "perfiliev")  # once read as SPX's vendor rows alone, silently
     assert lake.using("vendor").symbols() == ["SPX"]
+    alone = rf"SPY: no vendor snapshots stored \(stored: {METHOD}\)"
+    with pytest.raises(NotStoredError, match=alone):
+        lake.using("vendor").gex("SPY")
     with pytest.raises(InputError, match="unknown method"):
         Lake(home, "nonsense")
 

@@ -181,7 +181,7 @@ def test_filtered_gex_is_priced_like_the_lake(stdio: dict[str, Any], lake: Lake)
 
 def test_stored_lists_symbols_and_ranges(stdio: dict[str, Any], lake: Lake) -> None:
     stored = _data(stdio["stored"])
-    assert stored["method"] == lake.method
+    assert stored["method"] == lake.method and stored["methods"] == lake.stored_methods()
     assert [row["symbol"] for row in stored["symbols"]] == ["QQQ", "SPY"]
     first, last = lake.coverage("SPY")
     assert stored["symbols"][1]["first"] == first.isoformat()
@@ -240,14 +240,15 @@ def test_sql_refuses_writes_and_bad_sql(stdio: dict[str, Any], lake: Lake) -> No
     )
 
 
-def test_unknown_symbol_and_moment_name_what_is_stored(stdio: dict[str, Any]) -> None:
+def test_unknown_symbol_and_moment_name_what_is_stored(stdio: dict[str, Any], home: Path) -> None:
     unknown = _error(stdio["unknown"])
     assert "AAPL" in unknown and "QQQ, SPY" in unknown
     outside = _error(stdio["outside"])
-    assert "2026-10-15T16:15:00-04:00 .. 2026-11-20T16:15:00-05:00" in outside
+    first, last = Lake(home).coverage("SPY")  # stamped at the data's moment
+    assert f"{first.isoformat()} .. {last.isoformat()}" in outside
     assert "neither a date" in _error(stdio["bad_at"])
     assert "unknown method 'nope'" in _error(stdio["bad_method"])
-    assert "stored: default@v1" in _error(stdio["other_method"])
+    assert f"(stored methods: {Lake(home).method})" in _error(stdio["other_method"])
 
 
 def test_server_logs_no_traceback(stdio: dict[str, Any]) -> None:

@@ -11,12 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import session_close, synthetic_rows
+from pipeline.engine.method import ENGINE_VERSION
+from tests.conftest import METHOD, session_close, synthetic_rows
 from tests.warehouse.holding import holding, rows_of, write_methods
 from warehouse import catalog
 from warehouse.doctor import diagnose
 from warehouse.lake import Lake
-from warehouse.schema import DATASETS
+from warehouse.schema import DATASETS, SCHEMA_VERSION
 
 
 def stored(tmp_path) -> Lake:
@@ -46,12 +47,12 @@ def test_a_healthy_lake(tmp_path):
     run = {"symbol": ["*"], "source": ["synthetic"], "run_id": ["r1"], "flow": ["x"], **day}
     lake.write("prices", pl.DataFrame(bars))
     lake.write("runs", pl.DataFrame(run))
-    catalog.rebuild(tmp_path, "default@v1")
-    report = diagnose(tmp_path, engine_version=1, method="default@v1")
+    catalog.rebuild(tmp_path, METHOD)
+    report = diagnose(tmp_path, engine_version=ENGINE_VERSION, method=METHOD)
     assert report.healthy and not warnings(report) and not errors(report)
     for name in ("snapshots", "prices", "runs"):
         assert ("ok", name) in levels(report)
-    assert report.findings[-1].message.endswith("(default method: default@v1)")
+    assert report.findings[-1].message.endswith(f"(default method: {METHOD})")
 
 
 def test_unreadable_parquet_is_reported(tmp_path):
@@ -75,7 +76,10 @@ def test_duplicate_keys_and_foreign_schema_are_reported(tmp_path):
     assert messages == [
         f"{path}: a Parquet file without gammalake's metadata: gammalake did not write it"
     ]
-    meta = {b"gammalake.schema_version": b"2", b"gammalake.dataset": b"snapshots"}
+    meta = {
+        b"gammalake.schema_version": str(SCHEMA_VERSION).encode(),
+        b"gammalake.dataset": b"snapshots",
+    }
     pq.write_table(pa.concat_tables([table, table]).replace_schema_metadata(meta), path)
     assert errors(diagnose(tmp_path)) == [
         "snapshots: 1 key(s) stored more than once (symbol, source, method, as_of)"

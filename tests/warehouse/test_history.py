@@ -9,14 +9,13 @@ import polars as pl
 import pytest
 
 from pipeline.normalize import snapshot_rows
-from tests.conftest import session_close, synthetic_payloads, synthetic_rows
+from tests.conftest import METHOD, session_close, synthetic_payloads, synthetic_rows
 from warehouse.errors import WarehouseInputError
 from warehouse.history import DAILY_COLUMNS, History, Key
 from warehouse.lake import Lake
 from warehouse.schema import dataset
 
 DAYS = ("2024-03-04", "2024-03-05", "2024-03-06")
-METHOD = "default@v1"
 
 
 def alert_rows(symbol: str, when: datetime, method: str = METHOD) -> pl.DataFrame:
@@ -37,7 +36,7 @@ def alert_rows(symbol: str, when: datetime, method: str = METHOD) -> pl.DataFram
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    """SPY and QQQ (default@v1) on three sessions, SPY also intraday on the last one and under
+    """SPY and QQQ (METHOD) on three sessions, SPY also intraday on the last one and under
     perfiliev@v1 on the first; SPX vendor rows only; alerts on every SPY snapshot."""
     lake = Lake(tmp_path_factory.mktemp("history") / "home")
     moments = [session_close(day) for day in DAYS]
@@ -72,7 +71,7 @@ def test_symbols_of_a_method_include_vendor_only_symbols(history):
     assert history.symbols(METHOD) == ["QQQ", "SPX", "SPY"]
     assert history.symbols("perfiliev@v1") == ["SPX", "SPY"]
     assert history.symbols("vendor") == ["SPX"]
-    assert history.methods("SPY") == ["default@v1", "perfiliev@v1"]
+    assert history.methods("SPY") == sorted([METHOD, "perfiliev@v1"])
     assert history.methods("AAPL") == []
 
 

@@ -1,5 +1,6 @@
 // gammalake dashboard: plain JavaScript, no build step, nothing fetched from outside this server.
-// State lives in the URL query (?symbol=SPY&at=2024-03-15&method=...), so a view can be linked.
+// State lives in the URL query (?symbol=SPY&at=2024-03-15&method=...&overlay=...), so a view can
+// be linked. `overlay`: a second method whose flip and walls are drawn over the first's charts.
 // Figures come as plotly JSON from /dashboard/* (drawn by backtest/charts.py on the server).
 // Timing: every rendered session adds a performance measure "gl-day" (request to last chart
 // drawn) and a row to window.gammalake.timings; "gl-ready" marks the first complete view.
@@ -17,8 +18,8 @@
   const LEVEL_COLOURS = { call_wall: "#2f6fde", put_wall: "#f0700c", gamma_flip: "#e3a008" };
 
   const $ = (id) => document.getElementById(id);
-  const state = { symbol: null, at: null, method: null, defaultMethod: null, sessions: [], index: 0 };
-  const days = new Map(); // method|symbol|at -> Promise of the day's JSON
+  const state = { symbol: null, at: null, method: null, defaultMethod: null, methods: [], overlay: null, sessions: [], index: 0 };
+  const days = new Map(); // method|overlay|symbol|at -> Promise of the day's JSON
   const greeks = new Map(); // method|symbol|at -> Promise of the day's DEX/VEX/CHEX
   const sides = new Map(); // method|at -> Promise of [scanner, alerts]
   const timings = [];
@@ -137,11 +138,13 @@
     }
     return cache.get(key);
   }
-  const dayKey = (at) => `${state.method}|${state.symbol}|${at}`;
+  const greekKey = (at) => `${state.method}|${state.symbol}|${at}`;
+  const dayKey = (at) => `${state.method}|${state.overlay || ""}|${state.symbol}|${at}`;
   const fetchDay = (at) =>
-    once(days, dayKey(at), () => getJSON(`/dashboard/day/${encodeURIComponent(state.symbol)}${query({ at })}`));
+    once(days, dayKey(at), () =>
+      getJSON(`/dashboard/day/${encodeURIComponent(state.symbol)}${query({ at, overlay: state.overlay })}`));
   const fetchGreeks = (at) =>
-    once(greeks, dayKey(at), () => getJSON(`/dashboard/greeks/${encodeURIComponent(state.symbol)}${query({ at })}`));
+    once(greeks, greekKey(at), () => getJSON(`/dashboard/greeks/${encodeURIComponent(state.symbol)}${query({ at })}`));
   const fetchSide = (at) =>
     once(sides, `${state.method}|${at}`, () =>
       Promise.all([getJSON(`/dashboard/scanner${query({ at })}`), getJSON(`/dashboard/alerts${query({ at })}`)]));
@@ -168,11 +171,27 @@
     node.style.minHeight = `${figure.layout.height || 300}px`;
     return Plotly.react(node, figure.data, figure.layout, CONFIG);
   }
+  // A legend at the top of a chart (legend_above_labels) holds one row on a wide card; the
+  // overlay's groups, or a narrow card, wrap it onto more rows, over the spot and flip labels.
+  // The chart then grows by what it needs, so the legend, the labels and the plot each keep
+  // their room.
+  const LABEL_ROOM = 22; // px above the plot for the spot and flip labels
+  function clearLabels(node) {
+    const legend = node.querySelector(".legend");
+    const layout = node._fullLayout;
+    if (!legend || !layout || !layout.margin) return Promise.resolve();
+    const plotTop = node.getBoundingClientRect().top + layout.margin.t;
+    const overlap = legend.getBoundingClientRect().bottom - (plotTop - LABEL_ROOM);
+    if (overlap <= 0) return Promise.resolve();
+    const grow = Math.ceil(overlap) + 4;
+    node.style.minHeight = `${layout.height + grow}px`;
+    return Plotly.relayout(node, { "margin.t": layout.margin.t + grow, height: layout.height + grow });
+  }
   async function show(node, get) {
     const token = (node._glToken = (node._glToken || 0) + 1);
     const figure = await get();
     if (token !== node._glToken) return; // a newer session was asked for meanwhile
-    if (figure) return draw(node, figure);
+    if (figure) return draw(node, figure).then(() => clearLabels(node));
     Plotly.purge(node);
     node.style.minHeight = "0px";
   }
@@ -344,16 +363,53 @@
     $("reports").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no report yet: gammalake backtest / study")]));
   }
 
+  // The overlay's level lines join a chart's figure: its traces added, its layout merged one
+  // level deep (the legend keeps its place and gains the groups naming both methods).
+  function withOverlay(figure, extra) {
+    if (!figure || !extra) return figure;
+    const layout = { ...figure.layout };
+    for (const [k, v] of Object.entries(extra.layout)) {
+      const mine = layout[k];
+      layout[k] = mine && typeof mine === "object" && !Array.isArray(mine) ? { ...mine, ...v } : v;
+    }
+    return { data: [...figure.data, ...extra.data], layout };
+  }
+
+  function renderOverlay(day) {
+    const over = day.overlay;
+    $("overlay-box-levels").hidden = !over;
+    if (!over) return;
+    $("overlay-name").textContent = `${over.method} over ${day.method}`;
+    const shown = Object.fromEntries(day.levels.map((l) => [l.key, l.value]));
+    const rows = ["gamma_flip", "call_wall", "put_wall"].map((key) => {
+      const mine = shown[key];
+      const theirs = over.levels[key];
+      const gap = missing(mine) || missing(theirs) ? null : theirs - mine;
+      return el("tr", {},
+        el("td", { class: "lbl" }, el("span", { class: "swatch", style: `background:${LEVEL_COLOURS[key]}` }), words(key)),
+        td(price(mine)),
+        td(missing(theirs) && key === "gamma_flip" && over.gamma_flip_status ? `- (${words(over.gamma_flip_status)})` : price(theirs)),
+        td(missing(gap) ? "-" : `${gap > 0 ? "+" : ""}${nf2.format(gap)}`, tone(gap)));
+    });
+    table("overlay-levels", ["Level", "Shown", "Overlay", "Δ"], rows);
+    const head = $("overlay-levels").tHead.rows[0].cells;
+    head[1].title = `${day.method} (price)`;
+    head[2].title = `${over.method} (price)`;
+    head[3].title = "overlay minus shown, in the underlying's price";
+    note("overlay-note", over.note || "dotted lines on the charts; hover a line for its method, price and distance from spot");
+  }
+
   async function renderDay(day, at) {
     renderHeadline(day);
     renderLevels(day);
+    renderOverlay(day);
     renderExpiries(day);
     renderMovers(day);
     note("profile-note", day.notes.profile);
     const greek = (g) => () => fetchGreeks(at).then((x) => { note(`${g}-note`, x.notes[g]); return x.figures[g]; });
     await Promise.all([
-      plot("gex-chart", () => day.figures.gex),
-      plot("profile-chart", () => day.figures.profile),
+      plot("gex-chart", () => withOverlay(day.figures.gex, day.overlay && day.overlay.figures.gex)),
+      plot("profile-chart", () => withOverlay(day.figures.profile, day.overlay && day.overlay.figures.profile)),
       ...["dex", "vex", "chex"].map((g) => plot(`${g}-chart`, greek(g))),
     ]);
     markSession("price-chart", day.trade_date);
@@ -370,6 +426,7 @@
   function writeUrl(push) {
     const p = new URLSearchParams({ symbol: state.symbol, at: state.at });
     if (state.method !== state.defaultMethod) p.set("method", state.method);
+    if (state.overlay) p.set("overlay", state.overlay);
     const search = `?${p}`;
     if (location.search !== search) history[push ? "pushState" : "replaceState"](null, "", search);
   }
@@ -405,7 +462,7 @@
       const data = fetched - m.startTime;
       timings.push({ symbol: state.symbol, at, ms: m.duration, data_ms: data, draw_ms: m.duration - data, cached });
       $("error").hidden = true;
-      Object.assign(document.body.dataset, { state: "ready", day: at, symbol: state.symbol });
+      Object.assign(document.body.dataset, { state: "ready", day: at, symbol: state.symbol, overlay: state.overlay || "" });
       writeUrl(push);
       setTimeout(() => prefetch(index), 0);
     } catch (error) {
@@ -423,12 +480,12 @@
   }
 
   async function loadSeries() {
-    const series = await getJSON(`/dashboard/series/${encodeURIComponent(state.symbol)}${query()}`);
+    const series = await getJSON(`/dashboard/series/${encodeURIComponent(state.symbol)}${query({ overlay: state.overlay })}`);
     state.sessions = series.sessions;
     $("date").replaceChildren(...[...series.sessions].reverse().map((d) => el("option", { value: d }, d)));
     $("slider").max = String(Math.max(0, series.sessions.length - 1));
     $("symbol").value = state.symbol;
-    note("price-note", series.note);
+    note("price-note", [series.note, series.overlay && series.overlay.note].filter(Boolean).join(" · "));
     await Promise.all([across("price-chart", series.figures.price), across("netgex-chart", series.figures.net_gex)]);
   }
 
@@ -447,9 +504,26 @@
     $("method").replaceChildren(...meta.methods.map((m) => el("option", { value: m }, m)));
     $("method").value = meta.method;
     $("method-box").hidden = meta.methods.length < 2;
+    state.methods = meta.methods;
+    fillOverlay();
     $("symbol").replaceChildren(...meta.symbols.map((s) => el("option", { value: s }, s)));
     renderReports(meta.reports);
     return meta;
+  }
+
+  // The overlay select offers every stored method but the one shown ("none" first).
+  function fillOverlay() {
+    const others = state.methods.filter((m) => m !== state.method);
+    if (state.overlay && !others.includes(state.overlay)) state.overlay = null;
+    $("overlay").replaceChildren(el("option", { value: "" }, "none"), ...others.map((m) => el("option", { value: m }, m)));
+    $("overlay").value = state.overlay || "";
+    $("overlay-box").hidden = !others.length;
+  }
+
+  async function selectOverlay(method) {
+    state.overlay = method || null;
+    await loadSeries();
+    await showDay(state.index, true);
   }
 
   async function selectMethod(method) {
@@ -486,7 +560,7 @@
     const last = state.sessions[state.sessions.length - 1];
     const following = state.at === last;
     days.delete(dayKey(last));
-    greeks.delete(dayKey(last));
+    greeks.delete(greekKey(last));
     sides.delete(`${state.method}|${last}`);
     try {
       await loadSeries();
@@ -503,6 +577,7 @@
   function wire() {
     $("symbol").addEventListener("change", (e) => selectSymbol(e.target.value));
     $("method").addEventListener("change", (e) => selectMethod(e.target.value));
+    $("overlay").addEventListener("change", (e) => selectOverlay(e.target.value));
     $("date").addEventListener("change", (e) => showDay(state.sessions.indexOf(e.target.value), true));
     $("slider").addEventListener("input", (e) => showDay(Number(e.target.value)));
     $("prev").addEventListener("click", () => step(-1));
@@ -530,6 +605,7 @@
   async function start(first = true) {
     const url = new URLSearchParams(location.search);
     const method = url.get("method") || null;
+    const overlay = url.get("overlay") || null;
     const notices = [];
     try {
       if (first || (method || state.defaultMethod) !== state.method) {
@@ -545,11 +621,21 @@
         }
         state.symbol = null;
       }
+      // A linked overlay that is not stored is dropped, with a notice; one equal to the method
+      // shown is nothing to compare.
+      const wantedOverlay = overlay && overlay !== state.method ? overlay : null;
+      if (wantedOverlay && !state.methods.includes(wantedOverlay)) {
+        notices.push(`overlay=${shorten(wantedOverlay)} is not stored; showing no overlay`);
+      }
+      const overlayNow = state.methods.includes(wantedOverlay) ? wantedOverlay : null;
+      const overlayChanged = overlayNow !== state.overlay;
+      state.overlay = overlayNow;
+      fillOverlay();
       const symbols = [...$("symbol").options].map((o) => o.value);
       const wanted = (url.get("symbol") || "").toUpperCase();
       const symbol = symbols.includes(wanted) ? wanted : symbols.includes("SPY") ? "SPY" : symbols[0];
       if (wanted && symbol !== wanted) notices.push(`${shorten(wanted)} is not stored; showing ${symbol}`);
-      if (symbol !== state.symbol) {
+      if (symbol !== state.symbol || overlayChanged) {
         state.symbol = symbol;
         await loadSeries();
       }

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gammalake.cli.options import AmSettlementOption, ServedMethodOption, served_method
+
 if TYPE_CHECKING:
     from gammalake.lake import Lake
 
@@ -42,14 +44,8 @@ def api(
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port (0: any free one, printed).")
     ] = 8787,
-    method: Annotated[
-        str | None,
-        typer.Option(
-            help="Default method of the figures: a preset (default, perfiliev, all_short), a "
-            "method like default@v1, or vendor. Default: the catalog's, else the settings' "
-            "preset. Requests may choose another with ?method=."
-        ),
-    ] = None,
+    method: ServedMethodOption = None,
+    am_settlement: AmSettlementOption = None,
     allow_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -66,8 +62,7 @@ def api(
     """
     from gammalake.api.dashboard import routes as dashboard_routes
     from gammalake.api.server import allowed_hosts, create_app, serve
-    from gammalake.cli.options import settings_of
-    from gammalake.lake import Lake, default_method
+    from gammalake.lake import Lake
     from pipeline.errors import InputError
     from warehouse.home import Layout
 
@@ -75,8 +70,7 @@ def api(
     if not home.is_dir():
         raise InputError(f"--home {home}: no such folder, nothing is stored there yet")
     check_free(host, port)
-    chosen = method or default_method(home, settings_of(ctx).preset)
-    lake = Lake(home, chosen)
+    lake = Lake(home, served_method(ctx, method, am_settlement))
     keys = api_keys(os.environ.get(KEYS_VARIABLE))
     if not keys and not is_loopback(host):
         print(open_warning(host), file=sys.stderr, flush=True)

@@ -10,15 +10,19 @@ from typing import Annotated
 import typer
 
 from gammalake.cli.choices import FlipChoice, ZeroDteChoice
-from gammalake.cli.options import parse_time
+from gammalake.cli.options import AmSettlementOption, parse_time
 
 
 def chain(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CBOE quotedata.csv, or a generic CSV/Parquet.")],
-    preset: Annotated[str, typer.Option(help="Conventions: default, perfiliev, all_short.")] = (
-        "default"
-    ),
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="Conventions: default, perfiliev, all_short, index_long_calls, open_close "
+            "(optionally with overrides or a version: default+am_settlement=false, default@v1)."
+        ),
+    ] = "default",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print every payload as one JSON object.")
     ] = False,
@@ -38,13 +42,7 @@ def chain(
         str | None, typer.Option(help="Only this expiration (YYYY-MM-DD).")
     ] = None,
     min_oi: Annotated[int | None, typer.Option(help="Only contracts with this much OI.")] = None,
-    am_settlement: Annotated[
-        bool,
-        typer.Option(
-            "--am-settlement",
-            help="AM-settled roots (SPX monthlies, NDX, RUT, VIX) expire at 09:30 of their day.",
-        ),
-    ] = False,
+    am_settlement: AmSettlementOption = None,
     symbol: Annotated[str | None, typer.Option(help="Override the symbol.")] = None,
     spot: Annotated[float | None, typer.Option(help="Override / supply the spot.")] = None,
     as_of: Annotated[
@@ -67,6 +65,7 @@ def chain(
         expiration=expiration,
         min_oi=min_oi,
         am_settlement=am_settlement,
+        home=ctx.obj,
     )
     run_chain(
         file,

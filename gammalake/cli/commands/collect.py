@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from gammalake.cli.options import (
+    AmSettlementOption,
     PresetOption,
     check_synthetic_span,
     parse_time,
@@ -44,6 +45,7 @@ def snapshot(
         str | None, typer.Option(help="When (ISO 8601 with offset); default now.")
     ] = None,
     preset: PresetOption = None,
+    am_settlement: AmSettlementOption = None,
     dask: DaskOption = None,
     prefect: PrefectOption = False,
 ) -> None:
@@ -52,7 +54,7 @@ def snapshot(
     from pipeline.engine.timing import NEW_YORK
     from pipeline.errors import InputError
 
-    settings = writing(ctx, preset)
+    settings = writing(ctx, preset, am_settlement)
     names = symbol_list(symbols, chains=True) if symbols is not None else list(settings.watchlist)
     now = datetime.now(NEW_YORK)
     moment = parse_time(at, "--at", on_calendar=True) or now
@@ -73,6 +75,7 @@ def backfill(
     ] = None,
     force: Annotated[bool, typer.Option(help="Recompute sessions already stored.")] = False,
     preset: PresetOption = None,
+    am_settlement: AmSettlementOption = None,
     strict: Annotated[
         bool, typer.Option(help="A session without input is an error, not a skipped day.")
     ] = False,
@@ -83,7 +86,7 @@ def backfill(
     from flows.backfill import closed_sessions
     from gammalake.cli.running import Job, run_job
 
-    settings = writing(ctx, preset)
+    settings = writing(ctx, preset, am_settlement)
     names = symbol_list(symbols, chains=True)
     first, last = session_span(start, end)
     source = source_name(source or settings.source, history=True)

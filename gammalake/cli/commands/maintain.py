@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from gammalake.cli.options import settings_of, writing
+from gammalake.cli.options import AmSettlementOption, settings_of, writing
 
 
 def doctor(ctx: typer.Context) -> None:
@@ -70,13 +70,18 @@ def rebuild(
     ] = False,
     preset: Annotated[
         str | None,
-        typer.Option(help="Re-price every stored input under this preset, beside what exists."),
+        typer.Option(
+            help="Re-price every stored input under this preset (or method, e.g. default@v1), "
+            "beside what exists."
+        ),
     ] = None,
+    am_settlement: AmSettlementOption = None,
 ) -> None:
     """Re-derive snapshots, strikes, expiries and alerts from raw/, then the catalog.
 
-    Without --preset: the settings' method, from raw inputs and vendor payloads. With --preset:
-    a second history under that preset's method, from the same inputs, with no request.
+    Without --preset: the settings' method at the current engine version, from raw inputs and
+    vendor payloads; rows of older engine versions stay beside it. With --preset (or
+    --am-settlement): a second history under that method, from the same inputs, no request.
     """
     from flows.rebuild import rebuild_from_raw
     from flows.snapshot import pricing_of
@@ -87,16 +92,21 @@ def rebuild(
         print(f"catalog of {ctx.obj}: {build.summary()}")
         raise typer.Exit(1 if build.deferred else 0)
 
-    settings = writing(ctx, preset)
+    settings = writing(ctx, preset, am_settlement)
     pricing = pricing_of(settings)
     done = rebuild_from_raw(
         settings.home,
         pricing,
-        vendor=preset is None,
+        vendor=preset is None and am_settlement is None,
         wall_pct=settings.wall_alert_pct,
         view_method=pricing_of(settings_of(ctx)).method,
     )
     print(f"rebuilt {settings.home} from raw/ as {pricing.method}: {done.rows or 'nothing'}")
+    if done.restamped:
+        print(
+            f"restamped {done.restamped} input(s) archived before schema 3 at the moment they "
+            "describe; the old stamp is kept as fetched_at"
+        )
     if done.migrated:
         print(
             f"migrated {len(done.migrated)} file(s) of an older schema version or layout; "

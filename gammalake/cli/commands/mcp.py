@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from gammalake.cli.options import AmSettlementOption, ServedMethodOption, served_method
+
 
 def mcp(
     ctx: typer.Context,
@@ -33,14 +35,8 @@ def mcp(
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port for --http (0: any free one, printed).")
     ] = 8788,
-    method: Annotated[
-        str | None,
-        typer.Option(
-            help="Default method of the figures: a preset (default, perfiliev, all_short), a "
-            "method like default@v1, or vendor. Default: the catalog's, else the settings' "
-            "preset. Tools may choose another with their `method` argument."
-        ),
-    ] = None,
+    method: ServedMethodOption = None,
+    am_settlement: AmSettlementOption = None,
     allow_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -63,15 +59,14 @@ def mcp(
         is_loopback,
         open_warning,
     )
-    from gammalake.cli.options import settings_of
-    from gammalake.lake import Lake, default_method
+    from gammalake.lake import Lake
     from gammalake.mcp import create_server, say, serve_http, serve_stdio
     from pipeline.errors import InputError
 
     home = ctx.obj
     if not home.is_dir():
         raise InputError(f"--home {home}: no such folder, nothing is stored there yet")
-    lake = Lake(home, method or default_method(home, settings_of(ctx).preset))
+    lake = Lake(home, served_method(ctx, method, am_settlement))
     server = create_server(lake)
     about = f"home {lake.home}, method {lake.method}, symbols: {_listed(lake.symbols())}"
     if not http:

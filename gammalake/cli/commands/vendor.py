@@ -1,4 +1,4 @@
-"""`gammalake import datashop|orats|hod|databento PATH...`: history from vendor day files.
+"""`gammalake import datashop|orats|hod|databento|openclose PATH...`: vendor day files.
 
 One sub-command per registered file format (pipeline.sources.formats): names and help come
 from the registry, never from a list here. Every input is read and checked before anything is
@@ -19,7 +19,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from gammalake.cli.commands.collect import DaskOption
-from gammalake.cli.options import PresetOption, date_of, writing
+from gammalake.cli.options import AmSettlementOption, PresetOption, date_of, writing
 
 if TYPE_CHECKING:
     from flows.settings import Settings
@@ -210,12 +210,13 @@ def _command(name: str, intraday: bool) -> Callable[..., None]:
         start: StartOption = None,
         end: EndOption = None,
         preset: PresetOption = None,
+        am_settlement: AmSettlementOption = None,
         dask: DaskOption = None,
         force: ForceOption = False,
         skip_bad: SkipBadOption = False,
     ) -> None:
         """Import the format's day files (the help comes from the format registry)."""
-        settings = writing(ctx, preset)
+        settings = writing(ctx, preset, am_settlement)
         request = request_of(name, paths, symbols, start, end, (force, skip_bad))
         raise typer.Exit(run_import_command(settings, request, dask))
 
@@ -227,12 +228,13 @@ def _command(name: str, intraday: bool) -> Callable[..., None]:
         end: EndOption = None,
         at: AtOption = None,
         preset: PresetOption = None,
+        am_settlement: AmSettlementOption = None,
         dask: DaskOption = None,
         force: ForceOption = False,
         skip_bad: SkipBadOption = False,
     ) -> None:
         """Import the format's files, quotes of the minute --at (help: the registry)."""
-        settings = writing(ctx, preset)
+        settings = writing(ctx, preset, am_settlement)
         request = request_of(name, paths, symbols, start, end, (force, skip_bad), at)
         raise typer.Exit(run_import_command(settings, request, dask))
 
@@ -287,6 +289,39 @@ _MORE_HELP = (
 )
 
 
+OpenClosePaths = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Cboe Open-Close end-of-day files (C1OpenClose_YYYY-MM-DD.csv), folders "
+        "(read recursively), .zip or .gz archives."
+    ),
+]
+
+
+def openclose_command(
+    ctx: typer.Context, paths: OpenClosePaths, symbols: SymbolsOption = None
+) -> None:
+    """Import Cboe Open-Close volume files: dealer positions for the open_close preset.
+
+    Every input is checked before anything is written; a re-imported session replaces its rows.
+
+    One Cboe exchange's trades, scaled to each contract's open interest (docs/openclose.md).
+    """
+    from flows.openclose import describe, import_open_close
+    from gammalake.cli.console import make_console
+
+    settings = writing(ctx)
+    imported = import_open_close(settings.home, paths, vendor_symbols(symbols))
+    console = make_console()
+    for line in describe(imported):
+        console.print(escape(line), highlight=False, soft_wrap=True)
+
+
 def register(import_app: typer.Typer) -> None:
-    """Make `import_app` offer `import FORMAT` for every registered vendor file format."""
+    """Make `import_app` offer `import FORMAT` for every registered vendor file format.
+
+    And `import openclose` (Cboe Open-Close volumes: not a chain format, so not in the
+    format registry).
+    """
     import_app.info.cls = VendorGroup
+    import_app.command("openclose")(openclose_command)

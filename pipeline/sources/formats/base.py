@@ -33,8 +33,9 @@ from pipeline.roots import ROOTS
 from pipeline.sessions import close_times, previous_session
 
 _log = logging.getLogger(__name__)
-#: Modules of this package that are not formats (load_all imports every other module).
-HELPERS: frozenset[str] = frozenset({"base", "synthesize"})
+#: Modules of this package that are not chain formats (load_all imports every other module;
+#: `openclose` reads volumes, imported by its own command).
+HELPERS: frozenset[str] = frozenset({"base", "synthesize", "openclose"})
 
 
 @dataclass(frozen=True)

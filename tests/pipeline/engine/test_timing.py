@@ -56,7 +56,7 @@ def test_zero_dte_drop_removes_zero_business_day_expiries():
     assert np.isnan(clock.years[0]) and clock.years[1] == pytest.approx(1 / 262)
 
 
-def test_am_settled_roots_expire_at_the_open_when_asked():
+def test_am_settled_roots_expire_at_the_open_from_engine_v2():
     from pipeline.engine.book import build_book
     from pipeline.engine.method import config_of, method_of
     from tests.conftest import make_chain
@@ -69,17 +69,44 @@ def test_am_settled_roots_expire_at_the_open_when_asked():
         symbol="SPX",
         contract=["SPX   240315C05000000", "SPXW240315C05000000"],
     )
-    am = preset("default").with_overrides(am_settlement=True)
+    am = preset("default")
     years = build_book(chain, am).years
     year = 365.0 * 86400.0
     opening = datetime(2024, 3, 15, 9, 30, tzinfo=NEW_YORK).timestamp()
     closing = datetime(2024, 3, 15, 16, 0, tzinfo=NEW_YORK).timestamp()
     assert years[0] == (opening - thursday.timestamp()) / year  # SPX monthly: to the open
     assert years[1] == (closing - thursday.timestamp()) / year  # SPXW weekly: to the close
-    plain = build_book(chain, preset("default")).years
-    assert plain[0] == plain[1] == years[1]  # off in the presets: their figures unchanged
-    assert method_of(am) == "default+am_settlement=true@v1"
-    assert config_of(method_of(am)) == am
+    off = preset("default").with_overrides(am_settlement=False)
+    plain = build_book(chain, off).years
+    assert plain[0] == plain[1] == years[1]  # off: every contract to the close
+    assert method_of(am) == "default@v2"
+    assert method_of(off) == "default+am_settlement=false@v2"
+    assert config_of(method_of(off)) == off
+    v1 = build_book(chain, preset("default", 1)).years
+    assert v1[0] == v1[1] == years[1]  # engine v1 had no AM settlement
+    assert method_of(preset("default", 1)) == "default@v1"
+    assert config_of("default+am_settlement=true@v1") == preset("default", 1).with_overrides(
+        am_settlement=True
+    )
+
+
+def test_v2_values_a_half_day_expiry_to_the_1300_close():
+    # Fri 2023-11-24, the day after Thanksgiving: NYSE closes at 13:00.
+    day = days("2023-11-24")
+    noon = datetime(2023, 11, 24, 12, 0, tzinfo=NEW_YORK)
+    v2 = expiry_clock(day, noon, preset("default"))
+    assert v2.years[0] == pytest.approx(1 / (365 * 24), rel=1e-12)  # one hour to 13:00
+    v1 = expiry_clock(day, noon, preset("default", 1))
+    assert v1.years[0] == pytest.approx(4 / (365 * 24), rel=1e-12)  # v1: four hours to 16:00
+    after = datetime(2023, 11, 24, 13, 30, tzinfo=NEW_YORK)
+    assert expiry_clock(day, after, preset("default")).expired.tolist() == [True]
+    assert expiry_clock(day, after, preset("default", 1)).expired.tolist() == [False]
+
+
+def test_a_full_day_expiry_still_runs_to_1600_in_v2():
+    monday = datetime(2023, 11, 27, 10, 0, tzinfo=NEW_YORK)
+    v2 = expiry_clock(days("2023-11-27"), monday, preset("default"))
+    assert v2.years[0] == pytest.approx(6 / (365 * 24), rel=1e-12)
 
 
 def test_an_am_settled_contract_is_gone_after_the_open_of_its_day_by_business_days():
