@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.engine.method import resolve_method
 from tests.backtest.conftest import sessions, write_history
 from tests.flows.conftest import import_dix_and_sp500
 
@@ -199,7 +200,8 @@ def test_backtest_and_study_take_a_method(tmp_path: Path) -> None:
     days = sessions(60)
     close = [50.0 + i / 10 for i in range(len(days))]
     bars = {k: close for k in ("open", "high", "low", "close")}
-    for method, sign in (("default@v1", 1.0), ("perfiliev@v1", -1.0)):
+    default, perfiliev = resolve_method("default"), resolve_method("perfiliev")
+    for method, sign in ((default, 1.0), (perfiliev, -1.0)):
         known = {"underlying_price": close, "net_gex": [sign * 1e9] * len(days)}
         write_history(tmp_path, days, bars, known, symbol="ABC", source="synthetic", method=method)
     args = ["--strategy", "regime", "--symbols", "ABC", "--params", "basis=gex;short=1"]
@@ -208,18 +210,17 @@ def test_backtest_and_study_take_a_method(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads((tmp_path / "bt.json").read_text())
-    assert figures["method"] == "perfiliev@v1"
+    assert figures["method"] == perfiliev
     assert figures["symbols"]["ABC"]["trades"][0]["side"] == "Short"
     study = run(
         tmp_path, "study", "--symbols", "ABC", "--out", str(tmp_path / "st")
     )  # the settings' preset
     assert study.returncode == 0, study.stderr
-    assert json.loads((tmp_path / "st.json").read_text())["method"] == "default@v1"
+    assert json.loads((tmp_path / "st.json").read_text())["method"] == default
     missing = run(tmp_path, "study", "--symbols", "ABC", "--method", "all_short")
     assert missing.returncode == 2
-    assert "no all_short@v1 snapshots of ABC (stored: synthetic: default@v1, perfiliev@v1)" in (
-        missing.stderr
-    )
+    stored = f"(stored: synthetic: {default}, {perfiliev})"
+    assert f"no {resolve_method('all_short')} snapshots of ABC {stored}" in missing.stderr
 
 
 @pytest.mark.refdata

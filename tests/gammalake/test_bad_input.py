@@ -11,7 +11,7 @@ CASES = [
     (("snapshot", "--symbols", ",, ,"), "names no symbol"),
     (("snapshot", "--symbols", "ıwm"), "symbol 'ıwm' has characters outside"),
     (("snapshot", "--symbols", "ßPY"), "symbol 'ßPY' has characters outside"),
-    (("snapshot", "--symbols", "SPY", "--preset", "nope"), "unknown preset 'nope'"),
+    (("snapshot", "--symbols", "SPY", "--preset", "nope"), "unknown method 'nope'"),
     (("snapshot", "--symbols", "SPY", "--at", "2024-03-15"), "--at '2024-03-15' needs a UTC"),
     (
         ("backfill", "--symbols", "SPY", "--start", "2024-03-10", "--end", "2024-03-01"),
@@ -26,7 +26,7 @@ CASES = [
         "--start '2024-3-1' is not a date",
     ),
     (("prices", "import", "bars.csv", "--symbol", ""), "--symbol '' names no symbol"),
-    (("rebuild", "--preset", "nope"), "unknown preset 'nope'"),
+    (("rebuild", "--preset", "nope"), "unknown method 'nope'"),
     (("chain", "x.csv", "--expiration", "2024-2-1"), "--expiration '2024-2-1' is not a date"),
     # Tracebacks users saw (issue 20): an IndexError, a negative fee taken as a rebate.
     (("demo", "--years", "0"), "--years 0 is not a positive number of years"),
@@ -182,4 +182,4 @@ def test_a_compact_date_means_that_very_day(tmp_path):
     at = run_main(["snapshot", "--symbols", "SPY", "--at", "20240306T1615-0500"], home=home)
     assert at.code == 0, at.text
     stamps = symbol_rows(home, "snapshots", "SPY").get_column("as_of").to_list()
-    assert max(stamps).isoformat() == "2024-03-06T21:15:00+00:00"
+    assert max(stamps).isoformat() == "2024-03-06T21:00:00+00:00"  # the 16:00 close it describes

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.engine.method import ENGINE_VERSION
 from tests.flows.conftest import import_dix_and_sp500
 
 BIN = Path(sys.executable).with_name("gammalake")
@@ -64,7 +65,7 @@ def test_bad_file_is_one_line_and_exit_code_2(tmp_path):
 def test_unknown_preset_and_missing_file_exit_2(tmp_path):
     assert run("chain", str(tmp_path / "none.csv")).returncode == 2
     result = run("chain", str(tmp_path / "none.csv"), "--preset", "nope")
-    assert result.returncode == 2 and "unknown preset 'nope'" in result.stderr
+    assert result.returncode == 2 and "unknown method 'nope'" in result.stderr
 
 
 def run_home(home: Path, *args: str, stdin: str | None = None):
@@ -113,6 +114,8 @@ def demo_home(demo_run):
         "snapshot via synthetic",
         "regime by day",
         "GEX by expiry",
+        "engine v1 beside v2",
+        "by kind of session",
         "warehouse.duckdb",
         "Next (from this folder):",
     ):
@@ -194,7 +197,9 @@ def test_sql_prompt(demo_home):
 def test_doctor_and_rebuild(demo_home):
     doctor = run_home(demo_home, "doctor")
     assert doctor.returncode == 0 and "keys unique" in doctor.stdout
-    total = count(demo_home, "SELECT count(*) FROM snapshots")
+    # The demo also stores engine v1's half days and expiry Fridays; a rebuild re-makes v2's.
+    method = f"default@v{ENGINE_VERSION}"
+    total = count(demo_home, f"SELECT count(*) FROM snapshots WHERE method = '{method}'")
     rebuilt = run_home(demo_home, "rebuild")
     assert rebuilt.returncode == 0 and f"'snapshots': {total}" in rebuilt.stdout
 
@@ -240,7 +245,7 @@ def test_chain_save_stores_the_snapshot_and_the_chain(refdata, tmp_path):
     )
     [row] = json.loads(snap.stdout)
     assert row["source"] == "chains" and row["trade_date"] == "2022-07-12"
-    assert row["method"] == "perfiliev+days_per_year=252@v1"
+    assert row["method"] == f"perfiliev+days_per_year=252@v{ENGINE_VERSION}"
     assert row["net_gex"] / 1e9 == pytest.approx(-17.4866, abs=5e-5)
     chains = run_home(tmp_path, "sql", "SELECT count(*) AS n FROM chains", "--format", "csv")
     assert chains.stdout.splitlines()[1] == str(2 * 9689)

@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipeline.engine.method import resolve_method
 from tests.gammalake.test_cli import BIN, run_home
 from tests.gammalake.test_cli_fuzz import run_main
 from warehouse import catalog
@@ -94,7 +95,7 @@ def test_one_method_goes_and_the_shared_inputs_stay(home: Path) -> None:
     done = run_main(["forget", "spyy", "--method", "perfiliev", "--yes"], home=home)
     assert done.code == 0, done.text
     left = rows_of(home, "SPYY")
-    assert set(left["snapshots"].get_column("method").to_list()) == {"default@v1"}
+    assert set(left["snapshots"].get_column("method").to_list()) == {resolve_method("default")}
     assert left["chains"].height and left["prices"].height  # the default history uses them
     assert files_of(home / "raw").keys() == raw_before.keys()
     sidecars = [p for p in (home / "raw").rglob("*.methods") if "symbol=SPYY" in str(p)]

@@ -289,13 +289,15 @@ def test_the_whole_chain_repriced_equals_what_is_stored(lake):
     assert lake.gex("SPY", "2026-03-26", min_oi=0) == lake.gex("SPY", "2026-03-26")
 
 
-def test_another_engine_version_does_not_pretend_to_remake_the_figures(lake, monkeypatch):
+def test_an_engine_older_than_the_rows_does_not_pretend_to_remake_the_figures(lake, monkeypatch):
     from gammalake.lake import NoInputError
     from pipeline.engine import method
 
-    newer = ENGINE_VERSION + 1
-    monkeypatch.setattr(method, "ENGINE_VERSION", newer)
-    with pytest.raises(NoInputError, match=rf"was priced as {METHOD}; this engine is v{newer}"):
+    older = ENGINE_VERSION - 1  # as if an older gammalake read this lake
+    monkeypatch.setattr(method, "ENGINE_VERSION", older)
+    with pytest.raises(
+        NoInputError, match=rf"was priced as {METHOD}; this engine \(v1 to v{older}\)"
+    ):
         lake.gex("SPY", expiration="2026-04-17")
 
 

@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-BIN = Path(sys.executable).with_name("gammalake")
-DATA = Path(__file__).resolve().parents[1] / "pipeline/sources/formats/data"
+from tests.gammalake.test_import_cli import BIN, DATA, gammalake, sql, tree
+
 DAY1 = DATA / "C1OpenClose_2023-11-22.csv"
 DAY2 = DATA / "C1OpenClose_2023-11-24.csv"
-
-
-def gammalake(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI on `home`; return the finished process (output as text)."""
-    command = [str(BIN), "--home", str(home), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=900)
-
-
-def sql(home: Path, query: str) -> list[dict[str, object]]:
-    """Return the rows of a query over `home`'s lake."""
-    result = gammalake(home, "sql", "--format", "json", query)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def tree(home: Path) -> dict[str, str]:
-    """Return every file under `home` with the hash of its bytes."""
-    return {
-        str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(home.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
