@@ -39,6 +39,7 @@ def compare(
     from gammalake.cli.options import span, symbol_list
     from gammalake.cli.research import progress_bar, report_path
     from pipeline.errors import InputError
+    from warehouse.catalog import recipe
 
     chosen, names = method_list(methods), symbol_list(symbols)
     first, last = span(start, end)
@@ -55,7 +56,8 @@ def compare(
     for symbol, figures in result["symbols"].items():
         console.print(disagreement_table(symbol, figures))
         for pair in figures["pairs"]:
-            if any(row["kind"] != "other" for row in pair["by_kind"]):
+            # Engine versions part on half days and expiry Fridays: show where, per kind.
+            if recipe(pair["a"]) == recipe(pair["b"]):
                 console.print(kind_table(symbol, pair))
         console.print(information_table(symbol, figures))
     console.print(f"report: {page}\nfigures: {numbers}")
