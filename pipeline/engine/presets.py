@@ -16,7 +16,7 @@ from pipeline.errors import InputError
 
 
 def default_preset() -> EngineConfig:
-    """Return gammalake's own conventions (customers long calls, short puts; dealers opposite)."""
+    """Return gammalake's own conventions: dealers long calls, short puts (customers reverse)."""
     return EngineConfig()
 
 
