@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 import polars as pl
 
@@ -549,20 +549,28 @@ def _drop_foreign_roots(
     return frame.filter(belongs), notes
 
 
+def first_duplicate(frame: pl.DataFrame, key: tuple[str, ...]) -> tuple[dict[str, Any], str] | None:
+    """Return the first row whose `key` repeats and the file lines (up to 3) that share it.
+
+    None when every key is unique. Format readers word their own refusal around it.
+    """
+    struct = pl.struct(*key)
+    if frame.height == 0 or frame.select(struct.n_unique()).item() == frame.height:
+        return None
+    twice = frame.filter(struct.is_duplicated())
+    first = twice.row(0, named=True)
+    same = twice.filter(pl.all_horizontal(pl.col(k) == first[k] for k in key))
+    return first, ", ".join(str(n) for n in same.get_column(LINE).head(3).to_list())
+
+
 def refuse_duplicates(frame: pl.DataFrame, where: str) -> None:
     """Raise naming the first contract a file lists twice for one symbol and session (lines)."""
-    key = pl.struct("symbol", "session", "contract")
-    if frame.height == 0 or frame.select(key.n_unique()).item() == frame.height:
-        return
-    twice = frame.filter(key.is_duplicated())
-    first = twice.row(0, named=True)
-    same = twice.filter(
-        (pl.col("contract") == first["contract"]) & (pl.col("symbol") == first["symbol"])
-    )
-    lines = ", ".join(str(n) for n in same.get_column(LINE).head(3).to_list())
-    raise FileFormatError(
-        where, f"duplicate contract {first['contract']} ({first['symbol']}) on lines {lines}"
-    )
+    found = first_duplicate(frame, ("symbol", "session", "contract"))
+    if found is not None:
+        first, lines = found
+        raise FileFormatError(
+            where, f"duplicate contract {first['contract']} ({first['symbol']}) on lines {lines}"
+        )
 
 
 def _spots(frame: pl.DataFrame, where: str, skip: bool) -> dict[tuple[str, date], float]:

@@ -35,6 +35,7 @@ from pipeline.sources.formats.base import (
     LINE,
     article,
     clean_symbol,
+    first_duplicate,
     format_for,
     osi_ids,
     rights,
@@ -281,17 +282,11 @@ def _shown(value: object) -> str:
 
 def _refuse_duplicates(frame: pl.DataFrame, label: str) -> None:
     """Raise naming the first contract listed twice for one session and underlying (lines)."""
-    key = pl.struct("trade_date", "symbol", "contract")
-    if frame.height == 0 or frame.select(key.n_unique()).item() == frame.height:
-        return
-    twice = frame.filter(key.is_duplicated())
-    first = twice.row(0, named=True)
-    same = twice.filter(
-        (pl.col("contract") == first["contract"]) & (pl.col("trade_date") == first["trade_date"])
-    )
-    lines = ", ".join(str(n) for n in same.get_column(LINE).head(3).to_list())
-    raise FileFormatError(
-        label,
-        f"contract {first['contract']} ({first['symbol']}) is listed twice for "
-        f"{first['trade_date']} on lines {lines}",
-    )
+    found = first_duplicate(frame, ("trade_date", "symbol", "contract"))
+    if found is not None:
+        first, lines = found
+        raise FileFormatError(
+            label,
+            f"contract {first['contract']} ({first['symbol']}) is listed twice for "
+            f"{first['trade_date']} on lines {lines}",
+        )
