@@ -316,6 +316,34 @@ TRADES = [
 ]
 #: The trade table of a walk-forward adds the configuration in force at the exit.
 WALKED_TRADES = [*TRADES[:1], Column("exit_config", "Configuration at exit"), *TRADES[1:]]
+#: The trade table of an option strategy: one row per leg, prices $ per share.
+LEGS = [
+    Column("config", "Configuration"),
+    Column("package", "Package"),
+    Column("contract", "Contract"),
+    Column("side", "Side"),
+    Column("contracts", "Contracts", "int"),
+    Column("entry_at", "Entry (snapshot, New York)"),
+    Column("entry_price", "Entry price ($/share)", "money"),
+    Column("exit_at", "Exit"),
+    Column("exit_price", "Exit price ($/share)", "money"),
+    Column("fees", "Fees ($)", "money"),
+    Column("pnl", "P&L ($)", "money"),
+    Column("return", "Return (on the account)", "pct"),
+    Column("status", "Status"),
+]
+#: What an option leg's return is (stated under the legs table).
+LEG_RETURN = (
+    "A leg's return is its P&L, fees included, over the account's value before it (legs in "
+    "entry order), so the legs compound to the reported total return."
+)
+MISSES = [
+    Column("session", "Session"),
+    Column("moment", "Snapshot (New York)"),
+    Column("kind", "Fill"),
+    Column("contract", "Contract"),
+    Column("reason", "Why"),
+]
 DRAWDOWNS = [
     Column("start", "Start"),
     Column("trough", "Trough"),
@@ -371,6 +399,26 @@ BEYOND_IV = [
     Column("ci_low", "95% CI low", "num3"),
     Column("ci_high", "95% CI high", "num3"),
 ]
+ALERTS_BY_KIND = [
+    Column("kind", "Alert kind"),
+    Column("sessions", "Sessions with it", "int"),
+    Column("rate", "Share of sessions", "pct"),
+    Column("rate_ci_low", "95% CI low", "pct"),
+    Column("rate_ci_high", "95% CI high", "pct"),
+    Column("with_return", "With a next-day return", "int"),
+    Column("mean_1d_pct", "Mean next-day return", "pp"),
+    Column("mean_abs_1d_pct", "Mean next-day |return|", "pp"),
+    Column("realised_vol_pct", "Realised vol after (ann.)", "pp"),
+    Column("vol_ci_low", "Vol 95% CI low", "pp"),
+    Column("vol_ci_high", "Vol 95% CI high", "pp"),
+    Column("vol_vs_all", "Vol / all sessions' vol", "num"),
+    Column("mean_5d_pct", "Mean 5-day return", "pp"),
+]
+ALERTS_NOTE = (
+    "A session counts for a kind when an alert of that kind was stored for it by its decision "
+    "time; returns run from that session's close. The first row is every session, for "
+    "comparison. Thresholds: settings wall_alert_pct and wall_move_pct (docs/alerts.md)."
+)
 
 
 def _sweep_columns(rows: list[dict[str, Any]]) -> list[Column]:
@@ -421,15 +469,32 @@ def methods_text(result: dict[str, Any]) -> str:
 def backtest_subtitle(result: dict[str, Any]) -> str:
     """Return a backtest report's subtitle: method, sessions covered, selection, frictions."""
     request = result["request"]
-    timing, costs = request["timing"], request["costs"]
+    timing = request["timing"]
     first, last = result["covered"]
+    fill = "at the snapshot known then" if "options" in request else timing["fill"]
     return (
         f"{result['summary']}. Method {methods_text(result)}; sessions {first} .. {last}; "
         f"{result['walk_forward_mode']}; decide {timing['decide']} New York, "
-        f"fill {timing['fill']}; "
-        f"fees {costs['fees']:.2%}, slippage {costs['slippage']:.2%} per fill; "
-        "Sharpe on 252 sessions."
+        f"fill {fill}; {_friction_text(request)}; Sharpe on 252 sessions."
     )
+
+
+def _friction_text(request: dict[str, Any]) -> str:
+    """Return the frictions a report states: option terms, or fees and slippage per fill."""
+    options = request.get("options")
+    if options is None:
+        costs = request["costs"]
+        return f"fees {costs['fees']:.2%}, slippage {costs['slippage']:.2%} per fill"
+    return (
+        f"option legs fill at the {options_fill_text(options['fill'])} of the stored quotes, "
+        f"fee ${options['fee']:.2f} per contract, legs of whole contracts worth up to "
+        f"{options['size']:g} x the account's value of underlying (at least one)"
+    )
+
+
+def options_fill_text(fill: str) -> str:
+    """Return the fill setting in words: `mid` or crossing the spread."""
+    return "mid" if fill == "mid" else "bid/ask (crossing the spread)"
 
 
 def study_subtitle(result: dict[str, Any]) -> str:
@@ -497,7 +562,7 @@ def price_figure(figures: dict[str, Any], link: str = "sessions") -> go.Figure:
     lv = figures["levels"]
     bars = {k: lv[k] for k in ("open", "high", "low", "close")}
     known = {k: lv[k] for k in charts.LEVELS if k in lv}
-    trades = figures.get("trades") or []
+    trades = [] if "options" in figures else figures.get("trades") or []
     return charts.price_chart(
         lv["dates"], bars, known, regime=regimes(lv), trades=trades, link=link
     )
@@ -536,6 +601,9 @@ def backtest_sections(result: dict[str, Any]) -> tuple[list[Section], list[str]]
             f"{symbol} - {result['strategy']}",
             [_source_line(figures, f"reported: {figures['selection']}")],
         )
+        if "options" in figures:
+            section.notes.append(option_line(figures["options"]))
+            cautions.append(f"{symbol}: {miss_line(figures['options'])}")
         if figures["no_trade"]:  # one line, not charts of a flat line
             section.notes.append(f"{figures['no_trade']}: no returns, trades or charts of them.")
             cautions.append(f"{figures['no_trade']}.")
@@ -613,19 +681,59 @@ def _testing_blocks(section: Section, figures: dict[str, Any]) -> None:
             WALK,
             note=figures["boundary_rule"],
         )
+    if "options" in figures:
+        _option_blocks(section, figures)
+        return
     columns = WALKED_TRADES if figures["walk_forward"] else TRADES
     rows = [{c.key: t.get(c.key) for c in columns} for t in figures["trades"]]
     section.table("Trades", rows, columns, note=ledger_line(figures))
 
 
+def _option_blocks(section: Section, figures: dict[str, Any]) -> None:
+    """Add the option legs (the trade ledger), the fill setting and the misses."""
+    section.table("Option legs", figures["trades"], LEGS, note=ledger_line(figures))
+    section.table(
+        f"Fills without a stored quote: {figures['options']['misses']}",
+        figures["options"]["miss_list"],
+        MISSES,
+        note="Not filled; the first ones, all are counted above.",
+    )
+
+
+def miss_line(options: dict[str, Any]) -> str:
+    """Return the one-line summary of an option report's fill setting and misses."""
+    return (
+        f"option legs filled at the {options_fill_text(options['fill'])} of the stored quotes, "
+        f"${options['fee_per_contract']:.2f} per contract; {options['misses']} fill(s) found "
+        f"no stored quote and were not made ({options['entry_misses']} entry, "
+        f"{options['exit_misses']} exit), {options['settlement_misses']} settlement(s) lacked "
+        "the expiry session's bar."
+    )
+
+
+def option_line(options: dict[str, Any]) -> str:
+    """Return the line stating the fill setting and the misses of an option report."""
+    return (
+        f"Fill setting: {options['fill']} ({options_fill_text(options['fill'])} at the "
+        f"snapshot each decision knew), fee ${options['fee_per_contract']:.2f} per contract "
+        f"per fill, none at expiry. Misses (fills with no stored quote, not filled): "
+        f"{options['misses']} ({options['entry_misses']} entry, {options['exit_misses']} "
+        f"exit, {options['settlement_misses']} settlement without the expiry session's bar); "
+        f"{options['stale_marks']} mark(s) kept an earlier quote. Expiry settles at intrinsic: "
+        "PM-settled contracts at the stored close of the expiration session, AM-settled roots "
+        "(SPX, NDX, RUT, VIX) at its opening price from the bars."
+    )
+
+
 def ledger_line(figures: dict[str, Any]) -> str:
     """Return the line that reconciles the trade ledger with the reported total return."""
     check = figures["ledger"]
+    what, why = ("leg(s)", LEG_RETURN) if "options" in figures else ("trade(s)", TRADE_RETURN)
     return (
-        f"{check['trades']} trade(s) compound to {cell(check['compounded'], 'pct')}; the "
+        f"{check['trades']} {what} compound to {cell(check['compounded'], 'pct')}; the "
         "reported total return is "
         f"{cell(check['total_return'], 'pct')} (difference {check['difference']:.1e}). "
-        f"{TRADE_RETURN}"
+        f"{why}"
     )
 
 
@@ -690,3 +798,10 @@ def _study_blocks(section: Section, figures: dict[str, Any]) -> None:
         [figures["gex_beyond_iv"]],
         BEYOND_IV,
     )
+    if figures.get("by_alert_kind"):
+        section.table(
+            "Alerts by kind: how often each fired, and the next session after it",
+            figures["by_alert_kind"],
+            ALERTS_BY_KIND,
+            note=ALERTS_NOTE,
+        )

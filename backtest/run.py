@@ -10,6 +10,11 @@ The reported equity and trades come from one simulated account (`backtest.ledger
 walked forward, each out-of-sample window trades under the configuration chosen for it and
 positions cross window boundaries by `backtest.ledger.BOUNDARY_RULE`; the `ledger` figure
 shows the trades compounding to the reported total return.
+
+An option strategy (`backtest.option_strategies`) holds option legs instead: the same figures
+come from `backtest.option_run`'s account (fills and marks at the stored quotes, settlement at
+expiry), its legs are the trade ledger, and an `options` figure holds the fill setting and the
+misses (fills that found no stored quote).
 """
 
 from __future__ import annotations
@@ -24,17 +29,31 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from backtest.fallback import close_fallback
+from backtest.fallback import close_fallback, missing_bars
 from backtest.jsonable import floats, number, records
 from backtest.ledger import BOUNDARY_RULE, Run, in_force, ledger, reconciliation, replay
+from backtest.option_book import OptionCosts, load_quotes
+from backtest.option_run import (
+    OPTION_BOUNDARY_RULE,
+    Context,
+    OptionRun,
+    leg_ledger,
+    miss_counts,
+    option_sweep,
+    simulate,
+)
+from backtest.option_strategies import OptionStrategy
 from backtest.panel import Panel, Timing, covered, load_panels
+from backtest.plugins import resolve
 from backtest.portfolio import Costs, buy_and_hold, holdings, returns
 from backtest.risk import risk_figures, trade_figures
 from backtest.stats import deflated_sharpe, drawdowns, reality_check, sharpe, summary
-from backtest.strategies import strategy as lookup
+from backtest.strategies import Strategy
 from backtest.sweep import Progress, Split, Sweep, check_value, parse_grid, run_sweep, walk_forward
 from warehouse.errors import WarehouseInputError
 
+#: The misses an option report lists one by one (all are counted).
+MISSES_LISTED = 50
 #: Walk-forward modes of a grid: expanding or rolling training windows, or none (in-sample).
 WALK_FORWARD = ("expanding", "rolling", "none")
 
@@ -44,7 +63,8 @@ class Request:
     """What to test: strategy, symbols, span, method, grid, walk-forward (sessions), frictions.
 
     `method` names the snapshots to trade on (`default@v1`, `vendor`, ...: already resolved,
-    see `backtest.panel.load_panels`).
+    see `backtest.panel.load_panels`). `options`: how an option strategy's legs fill, their
+    fee per contract and sizing (`backtest.option_book.OptionCosts`); others ignore it.
     """
 
     strategy: str
@@ -60,6 +80,7 @@ class Request:
     test: int = 63
     timing: Timing = field(default_factory=Timing)
     costs: Costs = field(default_factory=Costs)
+    options: OptionCosts = field(default_factory=OptionCosts)
 
     def __post_init__(self) -> None:
         if self.walk_forward not in WALK_FORWARD:
@@ -93,7 +114,7 @@ def run_backtest(home: Path, request: Request, progress: Progress | None = None)
     `progress` hears of each symbol done ("symbols"), each one's grid ("<symbol> grid") and its
     walk-forward windows ("<symbol> walk-forward"), see `backtest.sweep.Progress`.
     """
-    chosen = lookup(request.strategy)
+    chosen = resolve(request.strategy)  # built in (options too), module:name or entry point
     fixed = {k: check_value(chosen, k, v) for k, v in request.params.items()}
     combos = [{**fixed, **c} for c in parse_grid(request.grid, chosen)]
     results = {}
@@ -107,9 +128,12 @@ def run_backtest(home: Path, request: Request, progress: Progress | None = None)
         timing=request.timing,
     )
     for done, (symbol, panel) in enumerate(panels.items(), start=1):
-        sweep = run_sweep(panel, chosen, combos, request.costs, progress)
-        results[symbol] = _symbol_figures(sweep, request, progress)
-        del sweep
+        if isinstance(chosen, OptionStrategy):
+            results[symbol] = _option_figures(home, panel, chosen, combos, request, progress)
+        else:
+            sweep = run_sweep(panel, chosen, combos, request.costs, progress)
+            results[symbol] = _symbol_figures(sweep, chosen, request, progress)
+            del sweep
         gc.collect()  # vectorbt objects hold cycles; free each symbol's before the next
         if progress is not None:
             progress("symbols", done, len(panels))
@@ -120,7 +144,7 @@ def run_backtest(home: Path, request: Request, progress: Progress | None = None)
         "method": request.method,
         "covered": covered(panels),
         "walk_forward_mode": walk_forward_text(request, len(combos)),
-        "request": _request_record(request, len(combos)),
+        "request": _request_record(request, len(combos), isinstance(chosen, OptionStrategy)),
         "symbols": results,
     }
 
@@ -136,9 +160,14 @@ def walk_forward_text(request: Request, configs: int) -> str:
     )
 
 
-def _request_record(request: Request, configs: int) -> dict[str, Any]:
-    """Return the request as plain values, with the number of configurations tried."""
+def _request_record(request: Request, configs: int, options: bool = False) -> dict[str, Any]:
+    """Return the request as plain values, with the number of configurations tried.
+
+    The option settings are kept only for an option strategy (`options`).
+    """
     record = asdict(request)
+    if not options:
+        record.pop("options")
     record["timing"] = {
         "decide": request.timing.decide.isoformat(timespec="minutes"),
         "fill": request.timing.fill,
@@ -216,25 +245,19 @@ def _split_record(sweep: Sweep, split: Split, run: Run) -> dict[str, Any]:
 
 
 def _symbol_figures(
-    sweep: Sweep, request: Request, progress: Progress | None = None
+    sweep: Sweep, chosen: Strategy, request: Request, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Return every figure of one symbol (see module doc)."""
     panel = sweep.panel
     picked = _selection(sweep, request, progress)
     configs = in_force(panel.frame.height, picked.windows)
-    run = replay(panel, lookup(request.strategy), sweep.combos, configs, request.costs)
+    run = replay(panel, chosen, sweep.combos, configs, request.costs)
     strat = run.returns[picked.index]
     full_bench = returns(buy_and_hold(panel, request.costs))[:, 0]
     dates = panel.column("trade_date").cast(pl.String).to_numpy()[picked.index].tolist()
     trades = ledger(run, panel, request.costs.init_cash)
     return {
-        "source": panel.source,
-        "method": panel.method,
-        "sessions": len(picked.index),
-        "span": [dates[0], dates[-1]] if dates else [],
-        "covered": [str(d) for d in panel.span],
-        "selection": picked.note,
-        "walk_forward_status": picked.status,
+        **_reported(panel, picked, dates),
         "boundary_rule": BOUNDARY_RULE if picked.splits else None,
         "no_trade": _no_trade(sweep, run, picked, request.strategy, dates),
         "close_fallback": close_fallback(panel, run, sweep.combos, picked.index),
@@ -243,10 +266,119 @@ def _symbol_figures(
         "ledger": reconciliation(trades, float(np.prod(1.0 + strat) - 1.0)),
         "risk": _risk_rows(sweep, picked, strat, full_bench),
         "trade_stats": _trade_stats(run, trades, picked.index),
+        **_selection_figures(sweep, picked, run, full_bench),
+    }
+
+
+def _reported(panel: Panel, picked: Selection, dates: list[str]) -> dict[str, Any]:
+    """Return where the reported figures come from: source, method, sessions and selection."""
+    return {
+        "source": panel.source,
+        "method": panel.method,
+        "sessions": len(picked.index),
+        "span": [dates[0], dates[-1]] if dates else [],
+        "covered": [str(d) for d in panel.span],
+        "selection": picked.note,
+        "walk_forward_status": picked.status,
+    }
+
+
+def _selection_figures(
+    sweep: Sweep, picked: Selection, run: Run, full_bench: np.ndarray
+) -> dict[str, Any]:
+    """Return the sweep table, the walk-forward windows, the multiple-testing figures, levels."""
+    return {
         "sweep": {"table": records(sweep.table), "heatmap": _heatmap(sweep)},
         "walk_forward": [_split_record(sweep, s, run) for s in picked.splits],
         "multiple_testing": _multiple_testing(sweep, full_bench),
-        "levels": _levels(panel),
+        "levels": _levels(sweep.panel),
+    }
+
+
+def _option_figures(
+    home: Path,
+    panel: Panel,
+    chosen: OptionStrategy,
+    combos: list[dict[str, Any]],
+    request: Request,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Return every figure of one symbol traded with option legs (see `backtest.option_run`).
+
+    The same figures as a plain strategy's, with the legs as the trade ledger and an
+    `options` record: the fill setting, fee, sizing, and the misses over the reported sessions.
+    """
+    ctx = Context(panel, load_quotes(home, panel), request.options, request.costs.init_cash)
+    sweep = option_sweep(ctx, chosen, combos, progress)
+    picked = _selection(sweep, request, progress)
+    configs = in_force(panel.frame.height, picked.windows)
+    account = simulate(ctx, chosen, sweep.combos, configs)
+    run = Run(account, account.returns, configs)
+    strat = run.returns[picked.index]
+    full_bench = returns(buy_and_hold(panel, request.costs))[:, 0]
+    days = panel.column("trade_date").to_list()
+    dates = [str(days[i]) for i in picked.index]
+    trades = leg_ledger(account, ctx, days[-1])
+    held = account.held[picked.index]
+    pnl, gains = trades.get_column("pnl").to_numpy(), trades.get_column("return").to_numpy()
+    return {
+        **_reported(panel, picked, dates),
+        "boundary_rule": OPTION_BOUNDARY_RULE if picked.splits else None,
+        "no_trade": _option_no_trade(account, picked, chosen.name, panel.symbol, dates),
+        "close_fallback": _bars_only_fallback(panel, picked.index),
+        **_performance(strat, full_bench[picked.index], dates),
+        "trades": records(trades),
+        "ledger": reconciliation(trades, float(np.prod(1.0 + strat) - 1.0)),
+        "risk": _risk_rows(sweep, picked, strat, full_bench),
+        "trade_stats": trade_figures(pnl, gains, held),
+        **_selection_figures(sweep, picked, run, full_bench),
+        "options": _option_record(request.options, account, picked.index, days),
+    }
+
+
+def _option_record(
+    costs: OptionCosts, account: OptionRun, index: np.ndarray, days: list[date]
+) -> dict[str, Any]:
+    """Return the option settings and the misses of the reported account (counts)."""
+    misses = [m for m in account.misses if m.session in {days[i] for i in index}]
+    return {
+        "fill": costs.fill,
+        "fee_per_contract": costs.fee,
+        "size": costs.size,
+        "multiplier": costs.multiplier,
+        **miss_counts(account, index, days),
+        "stale_marks": account.stale_marks,
+        "miss_list": [
+            {
+                "session": str(m.session),
+                "moment": m.moment,
+                "kind": m.kind,
+                "contract": m.contract,
+                "reason": m.reason,
+            }
+            for m in misses[:MISSES_LISTED]
+        ],
+    }
+
+
+def _option_no_trade(
+    account: OptionRun, picked: Selection, strategy: str, symbol: str, dates: list[str]
+) -> str | None:
+    """Return one line saying the reported account opened no leg, None when it did."""
+    if account.legs or np.any(account.returns[picked.index] != 0):
+        return None
+    over = f"{dates[0]} .. {dates[-1]}" if dates else "the span"
+    return f"{strategy} opened no option leg on {symbol} over {over}"
+
+
+def _bars_only_fallback(panel: Panel, index: np.ndarray) -> dict[str, int]:
+    """Return the close-only bar counts of the reported sessions (option fills use quotes)."""
+    no_open, no_range = missing_bars(panel)
+    return {
+        "sessions_without_open": int(no_open[index].sum()),
+        "sessions_without_range": int(no_range[index].sum()),
+        "fills_at_close": 0,
+        "stop_checks_at_close": 0,
     }
 
 

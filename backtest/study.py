@@ -21,6 +21,9 @@ from scipy.stats import rankdata
 from backtest.jsonable import records
 from backtest.panel import Panel, covered, load_panels
 from backtest.stats import YEAR
+from warehouse import catalog
+from warehouse.lake import Lake
+from warehouse.schema import ALERT_KINDS
 
 if TYPE_CHECKING:
     from backtest.sweep import Progress
@@ -230,6 +233,80 @@ def after_breach(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+_ALERTS_SQL = """
+SELECT DISTINCT trade_date, as_of, kind FROM alerts
+WHERE symbol = $symbol AND source = $source AND method = $method
+"""
+
+
+def stored_alerts(home: Path, panel: Panel) -> pl.DataFrame:
+    """Return the alerts stored with the panel's snapshots: trade_date, as_of (UTC), kind."""
+    empty = pl.DataFrame(
+        schema={"trade_date": pl.Date, "as_of": pl.Datetime("us", "UTC"), "kind": pl.String}
+    )
+    if "alerts" not in Lake(home).datasets():
+        return empty
+    params = {"symbol": panel.symbol, "source": panel.source, "method": panel.method}
+    with catalog.reader(home) as con:
+        found = con.sql(_ALERTS_SQL, params=params).pl()
+    return found.cast(dict(empty.schema)) if found.height else empty
+
+
+def alert_sessions(frame: pl.DataFrame, alerts: pl.DataFrame) -> pl.DataFrame:
+    """Return (trade_date, kind) of each session with an alert known at its decision time.
+
+    An alert counts for session d when it is of d and stamped at or before d's decision time
+    (`decided_at`), so its forward returns start after it was known.
+    """
+    known = alerts.join(frame.select("trade_date", "decided_at"), on="trade_date")
+    utc = [pl.col(c).dt.convert_time_zone("UTC") for c in ("as_of", "decided_at")]
+    return known.filter(utc[0] <= utc[1]).select("trade_date", "kind").unique()
+
+
+def by_alert_kind(frame: pl.DataFrame, alerts: pl.DataFrame) -> pl.DataFrame:
+    """Return per alert kind, and for all sessions: how often it fired and what followed.
+
+    `sessions`: sessions with at least one alert of the kind; `rate` that over the panel's
+    sessions (a fraction, 95% Wilson CI); then over those sessions' next-day returns: mean
+    (%), mean absolute (%), realised vol (annualised SD, %, with its 95% bootstrap CI from
+    5 returns on) and its ratio to all sessions' vol, and the mean 5-day return (%). Every
+    kind is listed, with 0 sessions when it never fired. Returns run from the alert
+    session's close (see `forward`).
+    """
+    hits = alert_sessions(frame, alerts)
+    rows = [_after(frame, "all sessions", frame.height, None)]
+    for kind in ALERT_KINDS:
+        days = hits.filter(pl.col("kind") == kind).get_column("trade_date")
+        picked = frame.filter(pl.col("trade_date").is_in(days.implode()))
+        rows.append(_after(picked, kind, frame.height, rows[0]["realised_vol_pct"]))
+    return pl.DataFrame(rows)
+
+
+def _after(picked: pl.DataFrame, kind: str, total: int, base_vol: float | None) -> dict[str, Any]:
+    """Return one row of `by_alert_kind`: the sessions `picked` and their forward returns."""
+    r1 = picked.get_column("r1").drop_nulls().to_numpy()
+    r5 = picked.get_column("r5").drop_nulls().to_numpy()
+    low, high = wilson(picked.height, total)
+    scale = 100 * math.sqrt(YEAR)
+    vol = _scaled_sd(r1, scale)
+    vol_low, vol_high = (None if math.isnan(v) else scale * v for v in bootstrap_ci(r1, _sd))
+    return {
+        "kind": kind,
+        "sessions": picked.height,
+        "rate": picked.height / total if total else None,
+        "rate_ci_low": low,
+        "rate_ci_high": high,
+        "with_return": int(r1.size),
+        "mean_1d_pct": 100 * float(r1.mean()) if r1.size else None,
+        "mean_abs_1d_pct": 100 * float(np.abs(r1).mean()) if r1.size else None,
+        "realised_vol_pct": vol,
+        "vol_ci_low": vol_low,
+        "vol_ci_high": vol_high,
+        "vol_vs_all": vol / base_vol if vol is not None and base_vol else None,
+        "mean_5d_pct": 100 * float(r5.mean()) if r5.size else None,
+    }
+
+
 def partial_rank_correlation(x: np.ndarray, y: np.ndarray, control: np.ndarray) -> float:
     """Return the Spearman correlation of x and y with `control` partialled out (-1..1)."""
     if np.ptp(control) == 0:  # a constant control explains nothing
@@ -293,7 +370,7 @@ def run_study(
     request = {"symbols": symbols, "start": str(start), "end": str(end), "source": source}
     studied = {}
     for done, (symbol, panel) in enumerate(panels.items(), start=1):
-        studied[symbol] = _symbol_study(panel)
+        studied[symbol] = _symbol_study(panel, stored_alerts(home, panel))
         if progress is not None:
             progress("symbols", done, len(panels))
     return {
@@ -305,8 +382,8 @@ def run_study(
     }
 
 
-def _symbol_study(panel: Panel) -> dict[str, Any]:
-    """Return every study table of one symbol's panel."""
+def _symbol_study(panel: Panel, alerts: pl.DataFrame) -> dict[str, Any]:
+    """Return every study table of one symbol's panel (`alerts`: see `stored_alerts`)."""
     frame = with_quantiles(forward(panel))
     first, last = panel.span
     return {
@@ -322,6 +399,7 @@ def _symbol_study(panel: Panel) -> dict[str, Any]:
         "wall_holds": records(wall_holds(frame)),
         "after_breach": records(after_breach(frame)),
         "gex_beyond_iv": gex_beyond_iv(frame),
+        "by_alert_kind": records(by_alert_kind(frame, alerts)),
     }
 
 

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from backtest import leak
 from backtest.panel import Panel
 from backtest.portfolio import Costs, Stops, holdings, returns, simulate
 from backtest.stats import YEAR, summary
-from backtest.strategies import Accepts, Known, Strategy, Value
+from backtest.strategies import Accepts, Known, Strategy, Value, directions
 from warehouse.errors import WarehouseInputError
 
 STOP_KEYS = ("sl", "tp")
@@ -168,12 +169,12 @@ def run_sweep(
     """
     known = Known.of(panel)
     steps, label = len(combos) + 1, f"{panel.symbol} grid"
-    columns = []
-    for done, combo in enumerate(combos, start=1):
-        params = {k: v for k, v in combo.items() if k not in STOP_KEYS}
-        columns.append(strategy.positions(known, params))
+    columns, chosen = [], [{k: v for k, v in c.items() if k not in STOP_KEYS} for c in combos]
+    for done, params in enumerate(chosen, start=1):
+        columns.append(directions(strategy, known, params))
         if progress is not None:
             progress(label, done, steps)
+    check_leaks(strategy, known, chosen, columns)
     targets = np.column_stack(columns)
     portfolio = simulate(panel, targets, costs, stops_of(combos))
     if progress is not None:
@@ -196,6 +197,19 @@ def run_sweep(
         how="horizontal",
     )
     return Sweep(panel, combos, table, daily, portfolio)
+
+
+def check_leaks(
+    strategy: Strategy, known: Known, params: list[dict[str, Value]], columns: list[np.ndarray]
+) -> None:
+    """Refuse a strategy that is not built in when its positions reach the future.
+
+    See `backtest.leak` (what it runs and costs); built-in strategies are checked by the tests.
+    """
+    from backtest.plugins import is_built_in  # plugins may grow imports of this layer
+
+    if not is_built_in(strategy):
+        leak.check(strategy, known, params, columns)
 
 
 def _params_table(strategy: Strategy, combos: list[dict[str, Value]]) -> pl.DataFrame:

@@ -187,7 +187,7 @@ class _Walk:
             previous,
             self.pricing,
             asked=at,
-            wall_pct=self.settings.wall_alert_pct,
+            rules=self.settings.alert_rules(),
             secrets=self.secrets,
             io=self.io,
             session=day,
@@ -352,13 +352,16 @@ def mend_edges(
     for part in parts[1:]:
         if part.stored:
             try:
-                rederive(settings.home, source, outcome.symbol, method, min(part.stored))
+                rules = settings.alert_rules()
+                rederive(settings.home, source, outcome.symbol, method, min(part.stored), rules)
             except RejectedError as exc:
                 outcome.notes.append(f"could not re-derive {min(part.stored)}: {exc}")
     first = min(outcome.stored, default=None)
     day = first.astimezone(NEW_YORK).date() if first is not None else None
     if day is not None and (before is None or any(d >= day for d in before)):
-        rederive_followers(settings.home, source, outcome.symbol, method, outcome)
+        rederive_followers(
+            settings.home, source, outcome.symbol, method, outcome, settings.alert_rules()
+        )
 
 
 def _todo(stored: set[date], sessions: list[date], force: bool) -> list[date]:

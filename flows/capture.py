@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from flows.alerts import derive_alerts
+from flows.alerts import DEFAULT_RULES, AlertRules, derive_alerts
 from pipeline.chain import Chain, complete_frame
 from pipeline.engine.config import EngineConfig
 from pipeline.engine.method import VENDOR, method_of
@@ -387,13 +387,15 @@ def with_oi_change(strikes: pl.DataFrame, previous: Previous | None) -> pl.DataF
 
 
 def against_previous(
-    rows: dict[str, pl.DataFrame], previous: Previous | None, wall_pct: float
+    rows: dict[str, pl.DataFrame],
+    previous: Previous | None,
+    rules: AlertRules = DEFAULT_RULES,
 ) -> list[dict[str, Any]]:
     """Add OI change (where missing) and alert rows to `rows`; return the alerts."""
     if "strikes" in rows:
         rows["strikes"] = with_oi_change(rows["strikes"], previous)
     current = rows["snapshots"].row(0, named=True)
-    alerts = derive_alerts(previous.snapshot if previous else None, current, wall_pct)
+    alerts = derive_alerts(previous.snapshot if previous else None, current, rules)
     if alerts:
         rows["alerts"] = pl.DataFrame(alerts)
     return alerts
@@ -407,17 +409,20 @@ def derive(
     *,
     raw_ref: str | None,
     asked: datetime | None = None,
-    wall_pct: float = 0.5,
+    rules: AlertRules = DEFAULT_RULES,
     secrets: Iterable[str] = (),
     session: date | None = None,
 ) -> Captured:
-    """Check, normalise and derive one archived fetch; raise RejectedError when refused."""
+    """Check, normalise and derive one archived fetch; raise RejectedError when refused.
+
+    `rules`: when wall alerts fire.
+    """
     check(origin, fetched, asked, session)
     try:
         rows = normalise(origin, fetched, pricing, raw_ref, secrets)
     except PayloadError as exc:
         raise RejectedError(str(exc), requests=fetched.requests) from None
-    alerts = against_previous(rows, previous, wall_pct)
+    alerts = against_previous(rows, previous, rules)
     given = fetched.chain if origin.computes else None
     chain = (given, origin.name, fetched.oi_as_of) if given is not None else None
     return Captured(
@@ -433,7 +438,7 @@ def capture(
     pricing: Pricing,
     *,
     asked: datetime | None,
-    wall_pct: float,
+    rules: AlertRules = DEFAULT_RULES,
     secrets: Iterable[str] = (),
     io: Later = now,
     session: date | None = None,
@@ -441,7 +446,8 @@ def capture(
     """Archive then check, normalise and derive one fetched snapshot.
 
     A refused snapshot keeps its raw files, marked with the reason, and raises RejectedError
-    carrying the requests it cost. `io`: see `archive`; `session`: see `check`.
+    carrying the requests it cost. `io`: see `archive`; `session`: see `check`; `rules`:
+    see `derive`.
     """
     secrets = tuple(secrets)
     files = archive(home, origin, fetched, secrets, io)
@@ -454,7 +460,7 @@ def capture(
             pricing,
             raw_ref=ref,
             asked=asked,
-            wall_pct=wall_pct,
+            rules=rules,
             secrets=secrets,
             session=session,
         )

@@ -36,6 +36,7 @@ from typing import Any, cast
 import polars as pl
 from pyarrow import ArrowException
 
+from flows.alerts import DEFAULT_RULES, AlertRules
 from flows.capture import (
     Captured,
     Origin,
@@ -241,13 +242,13 @@ def replay(
     key: tuple[str, str],
     snapshots: list[list[Path]],
     pricing: Pricing,
-    wall_pct: float,
+    rules: AlertRules = DEFAULT_RULES,
     chains: bool = True,
 ) -> Rebuilt:
     """Re-derive one (source, symbol)'s snapshots in time order, a month at a time.
 
-    `chains`: also re-write the `chains` rows (the inputs; the same under any method), and
-    clear those left at a restamped record's old stamp.
+    `rules`: when wall alerts fire. `chains`: also re-write the `chains` rows (the inputs;
+    the same under any method), and clear those left at a restamped record's old stamp.
     """
     done, batch, stale = Rebuilt(), cast(list[Captured], []), cast(list[Received], [])
     previous: Previous | None = None
@@ -264,7 +265,7 @@ def replay(
         month = (item.fetched.as_of.year, item.fetched.as_of.month)
         try:
             captured = derive(
-                item.origin, item.fetched, previous, pricing, raw_ref=item.ref, wall_pct=wall_pct
+                item.origin, item.fetched, previous, pricing, raw_ref=item.ref, rules=rules
             )
         except RejectedError as exc:
             done.refused.append(f"{key[1]} {item.fetched.as_of.isoformat()}: {exc}")
@@ -321,21 +322,22 @@ def rebuild_from_raw(
     pricing: Pricing,
     *,
     vendor: bool = True,
-    wall_pct: float = 0.5,
+    rules: AlertRules = DEFAULT_RULES,
     view_method: str | None = None,
 ) -> Rebuilt:
     """Replay raw/ into the lake under `pricing`'s method; return what was written and refused.
 
     `vendor`: also re-derive vendor payloads and the `chains` rows (a plain rebuild does;
     re-pricing under another preset does not: vendor figures cannot be re-priced, and chains
-    are the same under any method). `view_method`: the catalog's
+    are the same under any method). `rules`: when the re-derived wall alerts fire (the
+    settings' `alert_rules()`; every stored alert is re-made). `view_method`: the catalog's
     default method (the settings'), which a re-pricing under another preset leaves alone.
     """
     total = Rebuilt(legacy=_legacy_count(home), migrated=migrate(home))
     only = pricing.method if vendor else None
     total.others = _other_methods(home, pricing.method) if vendor else []
     for key, snapshots in records(home, only, vendor, pricing.config.version):
-        part = replay(home, key, snapshots, pricing, wall_pct, chains=vendor)
+        part = replay(home, key, snapshots, pricing, rules, chains=vendor)
         total.add(part.rows)
         total.refused += part.refused
         total.restamped += part.restamped
@@ -355,33 +357,49 @@ def _legacy_count(home: Path) -> int:
     return sum(1 for _ in RawArchive(home).root.glob(f"*/{LEGACY_BUNDLE}/symbol=*/*/*.json.gz"))
 
 
-def rederive(home: Path, source: str, symbol: str, method: str, as_of: datetime) -> Captured | None:
+def rederive(
+    home: Path,
+    source: str,
+    symbol: str,
+    method: str,
+    as_of: datetime,
+    rules: AlertRules = DEFAULT_RULES,
+) -> Captured | None:
     """Re-derive one stored snapshot from raw against the true previous one; write it.
 
     Returns the new capture, or None when raw/ holds nothing for it. Used after a backfill
     fills the sessions before an already stored snapshot, whose OI change and alerts were
-    computed against an older one.
+    computed against an older one. `rules`: when its wall alerts fire.
     """
-    captured = _derived(home, source, symbol, method, as_of)
+    captured = _derived(home, source, symbol, method, as_of, rules)
     if captured is not None:
         write_captures(home, [captured])
     return captured
 
 
-def rederive_many(home: Path, source: str, method: str, keys: list[tuple[str, datetime]]) -> int:
+def rederive_many(
+    home: Path,
+    source: str,
+    method: str,
+    keys: list[tuple[str, datetime]],
+    rules: AlertRules = DEFAULT_RULES,
+) -> int:
     """Derive the (symbol, as_of) snapshots of `keys` from raw under `method`, written at once.
 
-    Each against the previous stored snapshot of its method (OI change, alerts). Returns how
-    many were written; keys raw/ holds nothing for are skipped. A sample of a history under
-    another method, without replaying all of it (`rebuild_from_raw` replays everything).
+    Each against the previous stored snapshot of its method (OI change, alerts under `rules`).
+    Returns how many were written; keys raw/ holds nothing for are skipped. A sample of a
+    history under another method, without replaying all of it (`rebuild_from_raw` replays
+    everything).
     """
-    found = [_derived(home, source, symbol, method, as_of) for symbol, as_of in sorted(keys)]
+    found = [_derived(home, source, symbol, method, as_of, rules) for symbol, as_of in sorted(keys)]
     captures = [c for c in found if c is not None]
     write_captures(home, captures)
     return len(captures)
 
 
-def _derived(home: Path, source: str, symbol: str, method: str, as_of: datetime) -> Captured | None:
+def _derived(
+    home: Path, source: str, symbol: str, method: str, as_of: datetime, rules: AlertRules
+) -> Captured | None:
     """Return one snapshot derived from its raw files under `method`, None without any."""
     paths = _raw_files(home, source, symbol, method, as_of)
     if not paths:
@@ -390,7 +408,7 @@ def _derived(home: Path, source: str, symbol: str, method: str, as_of: datetime)
     pricing = Pricing(config_of(method) if method != VENDOR else preset("default"), home)
     item = record_of(home, paths, pricing.config.version)
     previous = previous_from_lake(home, symbol, source, method, as_of)
-    return derive(item.origin, item.fetched, previous, pricing, raw_ref=item.ref)
+    return derive(item.origin, item.fetched, previous, pricing, raw_ref=item.ref, rules=rules)
 
 
 def _raw_files(home: Path, source: str, symbol: str, method: str, as_of: datetime) -> list[Path]:

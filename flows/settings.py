@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from flows.alerts import DEFAULT_RULES, AlertRules
 from pipeline.errors import InputError
 from warehouse.home import Layout, resolve_home
 
@@ -51,7 +52,8 @@ class Settings:
     synthetic_expiries: int = 24
     synthetic_strikes: int = 81
     synthetic_gamma_vol_ratio: float = 1.6
-    wall_alert_pct: float = 0.5
+    wall_alert_pct: float = DEFAULT_RULES.wall_pct
+    wall_move_pct: float = DEFAULT_RULES.wall_move_pct
     apprise_secret_block: str | None = None
     task_runner: str = "threads"
     max_workers: int = 2
@@ -71,6 +73,10 @@ class Settings:
         from pipeline.sources.synthetic import SyntheticMarket
 
         return SyntheticMarket(gamma_vol_ratio=self.synthetic_gamma_vol_ratio)
+
+    def alert_rules(self) -> AlertRules:
+        """Return when wall alerts fire: the near-wall band and the wall-move threshold (%)."""
+        return AlertRules(wall_pct=self.wall_alert_pct, wall_move_pct=self.wall_move_pct)
 
     def api_key(self) -> str | None:
         """Return the FlashAlpha key from the environment or the Prefect Secret block."""
@@ -179,6 +185,7 @@ def checked(settings: Settings, path: Path) -> Settings:
         )
     if settings.max_workers < 1:
         raise InputError(f"setting max_workers: {settings.max_workers} must be at least 1")
+    settings.alert_rules()  # refuses a negative or non-finite threshold, naming the setting
     if settings.chains_dir is not None:
         settings = replace(settings, chains_dir=Path(os.path.abspath(settings.chains_dir)))
     return settings

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flows.alerts import deliver
+from flows.alerts import DEFAULT_RULES, AlertRules, deliver
 from flows.capture import (
     Captured,
     Origin,
@@ -136,7 +136,7 @@ def _capture(batch: Batch, job: _Job, previous: Previous | None) -> Captured | N
             previous,
             batch.pricing,
             asked=batch.at,
-            wall_pct=settings.wall_alert_pct,
+            rules=settings.alert_rules(),
             secrets=secrets_of(settings, batch.source),
         )
     except (FetchError, InputError) as exc:
@@ -168,7 +168,8 @@ def _store(batch: Batch, jobs: list[_Job]) -> None:
 def _rederive(home: Path, batch: Batch, outcome: SymbolOutcome, as_of: datetime) -> None:
     """Re-derive one stored snapshot against its new previous; a failure is a note."""
     try:
-        rederive(home, batch.source.name, outcome.symbol, batch.method, as_of)
+        rules = batch.settings.alert_rules()
+        rederive(home, batch.source.name, outcome.symbol, batch.method, as_of, rules)
     except FetchError as exc:
         outcome.notes.append(f"could not re-derive the snapshot of {as_of}: {exc}")
 
@@ -182,12 +183,20 @@ def rows_of(captured: Captured) -> dict[str, int]:
 
 
 def rederive_followers(
-    home: Path, source: str, symbol: str, method: str, outcome: SymbolOutcome
+    home: Path,
+    source: str,
+    symbol: str,
+    method: str,
+    outcome: SymbolOutcome,
+    rules: AlertRules = DEFAULT_RULES,
 ) -> None:
-    """Re-derive stored snapshots that directly follow ones this run wrote (true previous)."""
+    """Re-derive stored snapshots that directly follow ones this run wrote (true previous).
+
+    `rules`: when their wall alerts fire (the settings' `alert_rules()`).
+    """
     for as_of in follower_keys(home, source, symbol, method, set(outcome.stored)):
         try:
-            rederive(home, source, symbol, method, as_of)
+            rederive(home, source, symbol, method, as_of, rules)
         except FetchError as exc:
             outcome.notes.append(f"could not re-derive the snapshot of {as_of}: {exc}")
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flows.alerts import DEFAULT_RULES, AlertRules
 from flows.capture import Origin, Pricing, capture, previous_from_lake, write_captures
 from flows.runs import SymbolOutcome
 from flows.snapshot import rederive_followers
@@ -38,26 +39,35 @@ def _store(
     fetched: Fetched,
     pricing: Pricing,
     secrets: Iterable[str] = (),
-    wall_pct: float = 0.5,
+    rules: AlertRules = DEFAULT_RULES,
 ) -> Stored:
     """Capture one fetch (refusals raise RejectedError), write it, mend what follows it."""
     method = pricing.method_for(origin.computes)
     previous = previous_from_lake(home, fetched.symbol, origin.name, method, fetched.as_of)
     captured = capture(
-        home, origin, fetched, previous, pricing, asked=None, wall_pct=wall_pct, secrets=secrets
+        home, origin, fetched, previous, pricing, asked=None, rules=rules, secrets=secrets
     )
     outcome = SymbolOutcome(fetched.symbol, stored=[captured.headline["as_of"]])
     outcome.add(write_captures(home, [captured]))
-    rederive_followers(home, origin.name, fetched.symbol, method, outcome)
+    rederive_followers(home, origin.name, fetched.symbol, method, outcome, rules)
     catalog.ensure(home)
     return Stored(outcome.rows, captured.alerts, outcome.notes)
 
 
-def store_chain(home: Path, chain: Chain, pricing: Pricing, *, source: str = "chains") -> Stored:
-    """Archive a chain as received, check it, price it under `pricing`, store it."""
-    return _store(
-        home, Origin(source, True), Fetched(chain.symbol, chain.as_of, chain=chain), pricing
-    )
+def store_chain(
+    home: Path,
+    chain: Chain,
+    pricing: Pricing,
+    *,
+    source: str = "chains",
+    rules: AlertRules = DEFAULT_RULES,
+) -> Stored:
+    """Archive a chain as received, check it, price it under `pricing`, store it.
+
+    `rules`: when its wall alerts fire (the settings' `alert_rules()`).
+    """
+    fetched = Fetched(chain.symbol, chain.as_of, chain=chain)
+    return _store(home, Origin(source, True), fetched, pricing, rules=rules)
 
 
 def store_payloads(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from flows.alerts import AlertRules
 from flows.capture import (
     Captured,
     Origin,
@@ -292,12 +293,12 @@ class Priced:
 
 @dataclass(frozen=True)
 class Job:
-    """What every unit of a run shares: home, source name, pricing and the alert threshold."""
+    """What every unit of a run shares: home, source name, pricing and the alert rules."""
 
     home: Path
     source: str
     pricing: Pricing
-    wall_pct: float
+    rules: AlertRules
 
 
 def price_unit(
@@ -346,7 +347,7 @@ def capture_checked(job: Job, vc: VendorChain, previous: Previous | None) -> Cap
     except BaseException:
         settle(job.home, files)  # not refused: kept as received, in its place
         raise
-    alerts = against_previous(rows, previous, job.wall_pct)
+    alerts = against_previous(rows, previous, job.rules)
     settle(job.home, files)
     for item in files:
         RawArchive(job.home).add_method(item.final, job.pricing.method)
@@ -536,7 +537,7 @@ def _mend_followers(run: _Run) -> None:
     for symbol, moments in followers_many(home, source, method, written).items():
         for as_of in moments:
             try:
-                rederive(home, source, symbol, method, as_of)
+                rederive(home, source, symbol, method, as_of, run.job.rules)
             except FetchError as exc:
                 run.outcome(symbol).notes.append(f"could not re-derive {as_of}: {exc}")
 
@@ -576,7 +577,7 @@ def run_import(
     summary = RunSummary("import", fmt.name, _symbols(inputs), pricing.method)
     imported = _counted(summary, inputs)
     done = set() if request.force else stored_pairs(settings.home, fmt.name, pricing.method)
-    job = Job(settings.home, fmt.name, pricing, settings.wall_alert_pct)
+    job = Job(settings.home, fmt.name, pricing, settings.alert_rules())
     own = fanout is None
     fanout = fanout or Threads(settings.max_workers)
     run = _Run(settings, fmt, request, job, fanout, imported, done)

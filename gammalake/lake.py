@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -57,8 +58,37 @@ class NoInputError(NotStoredError):
     """Figures that need the raw chain (per expiration, min OI) of a snapshot that has none."""
 
 
+class UnknownSymbolError(NotStoredError):
+    """A symbol with no stored snapshot of the method read (nor vendor ones)."""
+
+
+class OutsideError(NotStoredError):
+    """A moment before a symbol's first stored snapshot or past its last one's session."""
+
+
+class MomentError(InputError):
+    """An `at=` that names no moment (not a date nor an ISO time, or a year out of range)."""
+
+
 #: Years a moment may name: anything outside is a typo or a probe, refused as bad input.
 YEARS = range(1900, 2200)
+
+
+def alert_kinds(kinds: Sequence[str] | None) -> tuple[str, ...] | None:
+    """Return `kinds` as a tuple of alert kind names, None when not given (every kind).
+
+    A single string is one kind (`"gex_sign_flip"`). Raises InputError naming the first
+    unknown kind and listing `warehouse.schema.ALERT_KINDS`.
+    """
+    from warehouse.schema import ALERT_KINDS
+
+    if kinds is None:
+        return None
+    chosen = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    for kind in chosen:
+        if kind not in ALERT_KINDS:
+            raise InputError(f"alert kind {kind!r} is not known; kinds: {', '.join(ALERT_KINDS)}")
+    return chosen
 
 
 def parse_moment(at: Moment, *, day_start: bool = False) -> datetime | None:
@@ -73,7 +103,7 @@ def parse_moment(at: Moment, *, day_start: bool = False) -> datetime | None:
         return None
     value = at if isinstance(at, date) else _parsed(str(at))
     if value.year not in YEARS:
-        raise InputError(
+        raise MomentError(
             f"at={at!r} is outside the years {YEARS.start} .. {YEARS.stop - 1} a moment may name"
         )
     if isinstance(value, datetime):
@@ -91,7 +121,7 @@ def _parsed(text: str) -> date | datetime:
             return datetime.fromisoformat(cleaned)
         return date.fromisoformat(cleaned)
     except ValueError:
-        raise InputError(
+        raise MomentError(
             f"at={text!r} is neither a date (2026-03-27) nor an ISO time "
             "(2026-03-27T15:30, New York unless an offset is given)"
         ) from None
@@ -261,6 +291,48 @@ class Lake:
         """
         span = self._span(self._symbol(symbol))
         return span.first.astimezone(NEW_YORK), span.last.astimezone(NEW_YORK)
+
+    def tickers(self, symbol: str | None = None) -> dict[str, Any]:
+        """Return what is stored, as FlashAlpha's GET /v1/tickers (`?symbol=`: one symbol).
+
+        Without `symbol`: `tickers` (sorted), `count`, `method` and `coverage`, one entry per
+        symbol; with it, that symbol's entry alone (UnknownSymbolError when it has none).
+        An entry: symbol, first and last (as_of of its first and last snapshot, New York),
+        from and to (their sessions), healthy_days (sessions with a snapshot), snapshots, and
+        gaps: missing_sessions (NYSE sessions from .. to without one) and the first ten of
+        them. Example (demo home): `lake.tickers()["tickers"]` -> `['QQQ', 'SPY']`
+        """
+        if symbol is not None:
+            return self._coverage_entry(self._symbol(symbol))
+        names = self.symbols()
+        return {
+            "tickers": names,
+            "count": len(names),
+            "method": self.method,
+            "coverage": [self._coverage_entry(name) for name in names],
+        }
+
+    def _coverage_entry(self, symbol: str) -> dict[str, Any]:
+        """Return one symbol's coverage (see `tickers`), from its cached snapshot keys."""
+        from pipeline.sessions import sessions_between
+
+        span = self._span(symbol)
+        days = set(self._history.keys(symbol, self.method).get_column("trade_date").to_list())
+        first, last = min(days), max(days)
+        missing = [d for d in sessions_between(first, last) if d not in days]
+        return {
+            "symbol": symbol,
+            "first": new_york(span.first),
+            "last": new_york(span.last),
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "healthy_days": len(days),
+            "snapshots": span.snapshots,
+            "gaps": {
+                "missing_sessions": len(missing),
+                "first_missing": [d.isoformat() for d in missing[:10]],
+            },
+        }
 
     def sessions(self, symbol: str) -> list[date]:
         """Return the NYSE sessions (trade dates) with a stored snapshot of `symbol`, in order.
@@ -439,12 +511,18 @@ class Lake:
         return [self._scan(name, moment) for name in names]
 
     def alerts(
-        self, symbol: str | None = None, since: Moment = None, limit: int | None = 100
+        self,
+        symbol: str | None = None,
+        since: Moment = None,
+        limit: int | None = 100,
+        kinds: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Return stored alerts, newest first: of one symbol or all, since a moment (a date: 00:00).
 
         Each: symbol, as_of (New York), trade_date, kind, message, level (a price), source,
-        method. Example (demo home): `lake.alerts("SPY", limit=1)` -> `[{'symbol': 'SPY',
+        method. `kinds` keeps those kinds only (names of `warehouse.schema.ALERT_KINDS`; an
+        unknown one is an InputError line listing the known ones). Example (demo home):
+        `lake.alerts("SPY", limit=1)` -> `[{'symbol': 'SPY',
         'as_of': '2026-11-27T13:15:00-05:00', 'trade_date': '2026-11-27', 'kind':
         'call_wall_moved', 'message': 'SPY: call wall moved 980.00 -> 960.00', 'level': 960.0,
         'source': 'synthetic', 'method': 'default@v1'}]`
@@ -453,7 +531,11 @@ class Lake:
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise InputError(f"limit={limit!r} is not a count of rows (0 or more)")
         frame = self._history.alerts(
-            name, self.method, since=parse_moment(since, day_start=True), limit=limit
+            name,
+            self.method,
+            since=parse_moment(since, day_start=True),
+            limit=limit,
+            kinds=alert_kinds(kinds),
         )
         return [_alert(row) for row in frame.iter_rows(named=True)]
 
@@ -501,13 +583,13 @@ class Lake:
         others = self._history.methods(symbol)
         if others:
             wanted = "vendor" if self.method == "vendor" else f"{self.method} or vendor"
-            return NotStoredError(
+            return UnknownSymbolError(
                 f"{symbol}: no {wanted} snapshots stored (stored: "
                 f"{', '.join(others)}); choose one with method="
             )
         stored = self.symbols()
         listing = ", ".join(stored) if stored else f"nothing yet in {self.home}"
-        return NotStoredError(f"{symbol}: not stored (stored symbols: {listing})")
+        return UnknownSymbolError(f"{symbol}: not stored (stored symbols: {listing})")
 
     def _find(self, symbol: str, at: Moment) -> Found:
         """Return the snapshot of `symbol` known at `at`, or raise NotStoredError naming why."""
@@ -661,7 +743,7 @@ def _outside(symbol: str, at: Moment, moment: datetime | None, span: Span) -> No
         asked = at.strip()
     else:
         asked = moment.astimezone(NEW_YORK).isoformat(timespec="seconds")
-    return NotStoredError(
+    return OutsideError(
         f"{symbol}: nothing stored at {asked}; the stored history covers "
         f"{new_york(span.first)} .. {new_york(span.last)} ({span.snapshots} snapshots)"
     )

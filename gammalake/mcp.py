@@ -6,6 +6,12 @@ beyond what the Lake gives. Tools: `stored` (what is stored), `gex`, `dex`, `vex
 `exposure_levels`, `exposure_summary` (one symbol at one moment), `levels_history` (daily
 levels over a range), `scanner`, `alerts` and `sql` (read-only, with a row limit).
 
+Answers are compact by default (`compact`): the per-strike tools keep strikes within 10% of
+spot and drop the volume and OI-change fields and the envelope; `levels_history` keeps eight
+columns; dollar figures carry 4 significant digits, prices 2 decimals. `full=true` gives the
+Lake's whole answer. `levels_history` without `start` gives the latest 60 sessions; `alerts`
+lists its kinds and keeps the ones asked for (`kinds`).
+
 Units (each tool's description states its own, the server's instructions all of them): GEX in
 dollars per 1% move of the underlying, DEX in dollars of delta, VEX in dollars per volatility
 point, CHEX in dollars per day; prices, strikes and levels in the underlying's currency;
@@ -20,6 +26,7 @@ API's Guard: the same keys (GAMMALAKE_API_KEYS) and the same Host check as `gamm
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -47,6 +54,7 @@ from pipeline.engine.timing import NEW_YORK
 from pipeline.errors import InputError
 from warehouse.errors import WarehouseInputError
 from warehouse.sandbox import SHARED
+from warehouse.schema import ALERT_KINDS
 
 #: Rows `sql` returns unless asked otherwise, and the most it returns.
 SQL_ROWS, SQL_MAX_ROWS = 200, 5_000
@@ -57,6 +65,24 @@ SQL_MAX_BYTES = 16 * 1024 * 1024
 SQL_MAX_CELLS = 1_000_000
 #: Sessions `levels_history` returns unless asked otherwise, and the most it returns.
 HISTORY_ROWS, HISTORY_MAX_ROWS = 260, 5_000
+#: Sessions `levels_history` returns without `start`: the latest ones.
+HISTORY_LATEST = 60
+#: Compact answers (the default; `full=True` gives the Lake's whole answer): per-strike rows
+#: within COMPACT_BAND_PCT percent of spot only, without the fields COMPACT_DROPS, and no
+#: envelope (endpoint_version, data_as_of); dollar figures (exposures, notionals) rounded to
+#: COMPACT_DIGITS significant digits, other numbers (prices, strikes, percents) to 2 decimals.
+COMPACT_BAND_PCT, COMPACT_DIGITS = 10.0, 4
+COMPACT_DROPS = frozenset(
+    {"endpoint_version", "data_as_of", "call_volume", "put_volume", "call_oi_change"}
+    | {"put_oi_change"}
+)
+#: Columns of a compact `levels_history` row.
+COMPACT_HISTORY = (
+    *("trade_date", "spot", "gamma_flip", "call_wall", "put_wall", "zero_dte_magnet"),
+    *("regime", "net_gex"),
+)
+#: Words in a field name that make it a dollar figure (rounded to significant digits).
+_DOLLARS = ("gex", "dex", "vex", "chex", "notional")
 #: Alerts `alerts` returns unless asked otherwise, and the most it returns.
 ALERT_ROWS, ALERT_MAX_ROWS = 50, 1_000
 #: The tools, in the order agents see them (methods of `LakeTools`).
@@ -82,7 +108,9 @@ INSTRUCTIONS = (
     "and the range each covers. `at` picks the latest snapshot known at that moment (a date "
     "means that session's last snapshot, known before the next open; a time is New York "
     "unless it has an offset; omitted: the latest). Nothing outside the stored history is "
-    "invented: such calls return an error naming what is stored. " + UNITS
+    "invented: such calls return an error naming what is stored. Answers are compact by "
+    "default (strikes within 10% of spot, $ figures to 4 significant digits); pass full=true "
+    "for every strike and field. " + UNITS
 )
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
@@ -102,6 +130,21 @@ Method = Annotated[
         f"default@v{ENGINE_VERSION} or default@v1, one with overrides like "
         f"default+am_settlement=false@v{ENGINE_VERSION}, or vendor. Omitted: the server's "
         "method. One that is not stored is an error listing the stored ones (see `stored`)."
+    ),
+]
+Kinds = Annotated[
+    list[str] | str | None,
+    Field(
+        description=f"Alert kinds to keep (a list or one,two): {', '.join(ALERT_KINDS)}. "
+        "Omitted: every kind."
+    ),
+]
+Full = Annotated[
+    bool,
+    Field(
+        description=f"Whole answer: every strike and field, the envelope, exact numbers. "
+        f"Default (false): compact, strikes within {COMPACT_BAND_PCT:g}% of spot, $ figures "
+        f"to {COMPACT_DIGITS} significant digits, prices to 2 decimals."
     ),
 ]
 Expiration = Annotated[
@@ -124,6 +167,39 @@ def _count(value: int, name: str, most: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
         raise ToolError(f"{name}={value!r} is out of range: give 1 .. {most:,} rows")
     return value
+
+
+def compact(value: Any, key: str = "") -> Any:
+    """Return a JSON-ready answer made compact (see COMPACT_BAND_PCT): fewer rows and fields.
+
+    `key` is the field the value sits under (it says how a number is rounded).
+    """
+    if isinstance(value, dict):
+        kept = {k: compact(v, k) for k, v in value.items() if k not in COMPACT_DROPS}
+        spot = value.get("underlying_price")
+        if isinstance(kept.get("strikes"), list) and isinstance(spot, int | float):
+            near = [r for r in kept["strikes"] if _near(r, float(spot))]
+            kept |= {"strikes": near, "strikes_total": len(value["strikes"])}
+        return kept
+    if isinstance(value, list):
+        return [compact(v, key) for v in value]
+    if isinstance(value, float):
+        if any(word in key for word in _DOLLARS) and value:
+            return round(value, COMPACT_DIGITS - 1 - math.floor(math.log10(abs(value))))
+        return round(value, 2)
+    return value
+
+
+def _near(row: Any, spot: float) -> bool:
+    """Return True for a strike row within COMPACT_BAND_PCT percent of `spot`."""
+    strike = row.get("strike") if isinstance(row, dict) else None
+    return isinstance(strike, int | float) and abs(strike - spot) <= spot * COMPACT_BAND_PCT / 100
+
+
+def shown(value: Any, full: bool) -> Any:
+    """Return `value` JSON-ready (`plain`), compact unless `full`."""
+    ready = plain(value)
+    return ready if full else compact(ready)
 
 
 def plain(value: Any) -> Any:
@@ -208,6 +284,7 @@ class LakeTools:
             int | None, Field(description="Only contracts with at least this open interest.")
         ] = None,
         method: Method = None,
+        full: Full = False,
     ) -> dict[str, Any]:
         """Gamma exposure (GEX) by strike, as FlashAlpha's /v1/exposure/gex (GexResponse).
 
@@ -216,10 +293,15 @@ class LakeTools:
         contracts; as_of ISO 8601 New York. net_gex_label: long_gamma or short_gamma.
         """
         with _answers():
-            return plain(self._of(method).gex(symbol, at, expiration, min_oi))
+            return shown(self._of(method).gex(symbol, at, expiration, min_oi), full)
 
     def dex(
-        self, symbol: Symbol, at: At = None, expiration: Expiration = None, method: Method = None
+        self,
+        symbol: Symbol,
+        at: At = None,
+        expiration: Expiration = None,
+        method: Method = None,
+        full: Full = False,
     ) -> dict[str, Any]:
         """Delta exposure (DEX) by strike, as FlashAlpha's /v1/exposure/dex (DexResponse).
 
@@ -228,10 +310,15 @@ class LakeTools:
         New York.
         """
         with _answers():
-            return plain(self._of(method).dex(symbol, at, expiration))
+            return shown(self._of(method).dex(symbol, at, expiration), full)
 
     def vex(
-        self, symbol: Symbol, at: At = None, expiration: Expiration = None, method: Method = None
+        self,
+        symbol: Symbol,
+        at: At = None,
+        expiration: Expiration = None,
+        method: Method = None,
+        full: Full = False,
     ) -> dict[str, Any]:
         """Vanna exposure (VEX) by strike, as FlashAlpha's /v1/exposure/vex (VexResponse).
 
@@ -239,10 +326,15 @@ class LakeTools:
         vex_interpretation; strikes in the underlying's currency; as_of ISO 8601 New York.
         """
         with _answers():
-            return plain(self._of(method).vex(symbol, at, expiration))
+            return shown(self._of(method).vex(symbol, at, expiration), full)
 
     def chex(
-        self, symbol: Symbol, at: At = None, expiration: Expiration = None, method: Method = None
+        self,
+        symbol: Symbol,
+        at: At = None,
+        expiration: Expiration = None,
+        method: Method = None,
+        full: Full = False,
     ) -> dict[str, Any]:
         """Charm exposure (CHEX) by strike, as FlashAlpha's /v1/exposure/chex (ChexResponse).
 
@@ -250,10 +342,10 @@ class LakeTools:
         chex_interpretation; strikes in the underlying's currency; as_of ISO 8601 New York.
         """
         with _answers():
-            return plain(self._of(method).chex(symbol, at, expiration))
+            return shown(self._of(method).chex(symbol, at, expiration), full)
 
     def exposure_levels(
-        self, symbol: Symbol, at: At = None, method: Method = None
+        self, symbol: Symbol, at: At = None, method: Method = None, full: Full = False
     ) -> dict[str, Any]:
         """Key levels, as FlashAlpha's /v1/exposure/levels (ExposureLevelsResponse).
 
@@ -262,10 +354,10 @@ class LakeTools:
         expiry); all prices in the underlying's currency. as_of ISO 8601 New York.
         """
         with _answers():
-            return plain(self._of(method).exposure_levels(symbol, at))
+            return shown(self._of(method).exposure_levels(symbol, at), full)
 
     def exposure_summary(
-        self, symbol: Symbol, at: At = None, method: Method = None
+        self, symbol: Symbol, at: At = None, method: Method = None, full: Full = False
     ) -> dict[str, Any]:
         """Regime and net exposures, as FlashAlpha's /v1/exposure/summary.
 
@@ -276,47 +368,67 @@ class LakeTools:
         pct_of_total_gex (percent). as_of ISO 8601 New York.
         """
         with _answers():
-            return plain(self._of(method).exposure_summary(symbol, at))
+            return shown(self._of(method).exposure_summary(symbol, at), full)
 
     def levels_history(
         self,
         symbol: Symbol,
-        start: Annotated[str | None, Field(description="First session (ISO date).")] = None,
+        start: Annotated[
+            str | None,
+            Field(description=f"First session (ISO date). Omitted: the latest {HISTORY_LATEST}."),
+        ] = None,
         end: Annotated[str | None, Field(description="Last session (ISO date).")] = None,
         limit: Annotated[
-            int, Field(description=f"Most sessions returned (1 .. {HISTORY_MAX_ROWS:,}).")
-        ] = HISTORY_ROWS,
+            int | None,
+            Field(
+                description=f"Most sessions returned (1 .. {HISTORY_MAX_ROWS:,}; default "
+                f"{HISTORY_ROWS} from `start`, else the latest {HISTORY_LATEST})."
+            ),
+        ] = None,
         method: Method = None,
+        full: Full = False,
     ) -> dict[str, Any]:
-        """Daily levels and exposures over a range: one row per session (its last snapshot).
+        """Daily levels and exposures: one row per session (its last snapshot), oldest first.
 
-        Rows, oldest first: trade_date, as_of (ISO 8601 New York), spot, gamma_flip, call_wall,
-        put_wall, max_positive_gamma, max_negative_gamma, highest_oi_strike, zero_dte_magnet
-        (prices in the underlying's currency), regime, net_gex ($ per 1% move), net_dex ($ of
-        delta), net_vex ($ per vol point), net_chex ($ per day). At most `limit` rows: when
-        more sessions match, truncated is true and next_start is where to continue.
+        Without `start`: the latest 60 sessions (to `end`, if given); previous_end is the
+        session before them (pass it as `end` for earlier ones). From `start`: at most `limit`
+        rows; when more match, truncated is true and next_start is where to continue. Rows
+        (compact): trade_date, spot, gamma_flip, call_wall, put_wall, zero_dte_magnet (prices
+        in the underlying's currency, 2 decimals), regime, net_gex ($ per 1% move, 4
+        significant digits); full=true adds as_of (ISO 8601 New York), max_positive_gamma,
+        max_negative_gamma, highest_oi_strike, net_dex ($ of delta), net_vex ($ per vol
+        point), net_chex ($ per day) and the rest, unrounded.
         """
         with _answers():
-            most = _count(limit, "limit", HISTORY_MAX_ROWS)
+            most = _count(
+                limit or (HISTORY_ROWS if start else HISTORY_LATEST), "limit", HISTORY_MAX_ROWS
+            )
             first, last = parse_day(start, "start"), parse_day(end, "end")
             if first and last and first > last:
                 raise InputError(f"start={first} is after end={last}")
             lake = self._of(method)
-            frame = lake.history(symbol, first, last)
             covered = lake.coverage(symbol)
-            shown = frame.head(most).to_dicts()
+            before = None
+            if first is None:  # the latest sessions: start where they begin
+                days = [d for d in lake.sessions(symbol) if last is None or d <= last]
+                first = days[-most] if len(days) > most else None
+                before = days[-most - 1] if len(days) > most else None
+            frame = lake.history(symbol, first, last)
+            rows = frame.head(most)
             more = frame.item(most, "trade_date") if frame.height > most else None
-            return plain(
-                {
-                    "symbol": symbol.strip().upper(),
-                    "method": lake.method,
-                    "covered": {"first": covered[0], "last": covered[1]},
-                    "rows": shown,
-                    "row_count": len(shown),
-                    "truncated": more is not None,
-                    "next_start": more,
-                }
-            )
+            if not full:
+                rows = rows.select(COMPACT_HISTORY)
+            answer = {
+                "symbol": symbol.strip().upper(),
+                "method": lake.method,
+                "covered": {"first": covered[0], "last": covered[1]},
+                "rows": rows.to_dicts(),
+                "row_count": rows.height,
+                "truncated": more is not None or before is not None,
+                "next_start": more,
+                "previous_end": before,
+            }
+            return shown(answer, full)
 
     def scanner(
         self,
@@ -350,10 +462,14 @@ class LakeTools:
         limit: Annotated[
             int, Field(description=f"Most alerts returned (1 .. {ALERT_MAX_ROWS:,}).")
         ] = ALERT_ROWS,
+        kinds: Kinds = None,
         method: Method = None,
     ) -> dict[str, Any]:
         """Recent alerts (walls moved, flip crossed, spot near a wall), newest first.
 
+        Kinds: flip_cross_up, flip_cross_down (spot crossed the gamma flip), gex_sign_flip
+        (net GEX changed sign), near_call_wall, near_put_wall (spot near a wall),
+        call_wall_moved, put_wall_moved (a wall changed strike); `kinds` keeps some only.
         Each: symbol, as_of (ISO 8601 New York), trade_date, kind, message, level (a price in
         the underlying's currency), source, method.
         """
@@ -362,7 +478,9 @@ class LakeTools:
             lake = self._of(method)
             if symbol is not None:
                 lake.coverage(symbol)  # an unknown symbol is an error naming the stored ones
-            return plain({"method": lake.method, "alerts": lake.alerts(symbol, since, most)})
+            chosen = kinds.split(",") if isinstance(kinds, str) else kinds
+            found = lake.alerts(symbol, since, most, kinds=chosen)
+            return plain({"method": lake.method, "alerts": found})
 
     def sql(
         self,
@@ -459,6 +577,9 @@ def serve_stdio(server: MCPServer, banner: str | None = None) -> None:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         caught.append(signum)
+        # The SDK logs an exception a task meets (KeyboardInterrupt included) as a rich
+        # traceback on stderr; a stop is one line, so nothing more is logged after it.
+        logging.disable(logging.CRITICAL)
         timer = threading.Timer(STOP_GRACE, _exit_stopped, args=(signum,))
         timer.daemon = True
         timer.start()

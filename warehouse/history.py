@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from warehouse.errors import WarehouseInputError
@@ -37,6 +39,7 @@ from warehouse.raw import INPUT, RawArchive, RawInput, read_envelope, read_input
 from warehouse.schema import dataset
 
 VENDOR = "vendor"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Symbols whose snapshot keys a History keeps (a few hundred KB each for ten years).
 KEYS_CACHED = 512
 #: The files `$files` of one dataset; columns matched by name (`$by_name`) only when the
@@ -62,6 +65,15 @@ DAILY_COLUMNS = (
     *("call_wall", "put_wall", "max_positive_gamma", "max_negative_gamma"),
     *("highest_oi_strike", "zero_dte_magnet"),
 )
+
+
+#: The partition folders of a dataset and their modification times (ns), with the files of
+#: those changed lately: `folders_version`.
+Version = tuple[tuple[str, int, tuple[tuple[str, int, int], ...]], ...]
+#: A folder changed less than this long ago (ns) is compared by its files too.
+RECENT_NS = 3_000_000_000
+#: Snapshot as_of times in microseconds since the epoch, ascending.
+Stamps = np.ndarray[Any, Any]
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,7 @@ class History:
         self._lake = Lake(home)
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET GLOBAL parquet_metadata_cache = true")
-        self._keys: dict[tuple[str, str], tuple[tuple[tuple[str, int], ...], pl.DataFrame]] = {}
+        self._keys: dict[tuple[str, str], tuple[Version, pl.DataFrame, Stamps]] = {}
 
     def close(self) -> None:
         """Close the connection (queries after this fail)."""
@@ -119,7 +131,7 @@ class History:
 
         Call it under `reading(home)`: a compaction may remove files once the lock is free.
         """
-        return [str(p) for p in partition_files(self._lake.root / name, symbol, day)]
+        return partition_names(self._lake.root / name, symbol, day)
 
     def _frame(
         self,
@@ -158,54 +170,64 @@ class History:
         return frame.get_column("symbol").to_list()
 
     def span(self, symbol: str, method: str) -> Span | None:
-        """Return the first and last as_of of `symbol`'s snapshots, or None when it has none."""
-        sql = _ONE + "SELECT min(as_of), max(as_of), count(*) FROM chosen"
-        frame = self._frame("snapshots", sql, {"method": method}, symbol)
-        if frame.height == 0 or frame.item(0, 2) == 0:
+        """Return the first and last as_of of `symbol`'s snapshots, or None when it has none.
+
+        Read from the cached snapshot keys (`keys`): a scan of every year per request made
+        the API's answers slower the longer the history.
+        """
+        keys = self.keys(symbol, method)
+        if keys.height == 0:
             return None
-        return Span(frame.item(0, 0), frame.item(0, 1), frame.item(0, 2))
+        times = keys.get_column("as_of")
+        return Span(times.min(), times.max(), keys.height)  # type: ignore[arg-type]
 
     def latest(self, symbol: str, method: str, at: datetime | None) -> Found | None:
         """Return the snapshot of `symbol` latest at or before `at` (None: the latest).
 
         None when there is none. Ties of as_of between sources go to the first source by name.
-        The key comes from the symbol's snapshot keys (`keys`, cached), the row from its
-        month's file only: reading every column of ten years of row groups was most of an
-        API request's time.
+        The key comes from the symbol's snapshot keys (`keys`, cached and sorted, so a binary
+        search finds it whatever the history's length), the row from its month's file only:
+        reading every column of ten years of row groups was most of an API request's time.
         """
-        keys = self.keys(symbol, method)
-        as_of = pl.col("as_of").dt.convert_time_zone("UTC")  # DuckDB says Etc/UTC
-        chosen = (
-            keys if at is None else keys.filter(as_of <= pl.lit(at).dt.convert_time_zone("UTC"))
-        )
-        if chosen.height == 0:
+        keys, stamps = self._keyed(symbol, method)
+        if keys.height == 0:
             return None
-        head = chosen.sort(["as_of", "source"], descending=[True, False]).row(0, named=True)
+        index = len(stamps) if at is None else int(stamps.searchsorted(_micros(at), "right"))
+        if index == 0:
+            return None
+        head = keys.row(index - 1, named=True)
         key = Key(symbol, head["source"], head["method"], head["as_of"], head["trade_date"])
         rows = self._of_snapshot("snapshots", key, "source")
         if rows.height == 0:  # removed since the keys were read (`gammalake forget`)
             return None
-        first, last = keys.get_column("as_of").min(), keys.get_column("as_of").max()
-        return Found(rows.row(0, named=True), Span(first, last, keys.height))  # type: ignore[arg-type]
+        first, last = keys.item(0, "as_of"), keys.item(keys.height - 1, "as_of")
+        return Found(rows.row(0, named=True), Span(first, last, keys.height))
 
     def keys(self, symbol: str, method: str) -> pl.DataFrame:
         """Return the keys (source, method, as_of, trade_date) of `symbol`'s chosen snapshots.
 
-        Cached until a file of the symbol's partitions changes (names and modification
-        times are compared: a few stat calls instead of a scan of every year).
+        Sorted by as_of, and by source, last first, within one as_of (so the last row of a
+        moment is its first source by name). Cached until a partition folder changes (their
+        modification times are compared, `folders_version`: a stat per folder instead of a
+        scan of every year).
         """
+        return self._keyed(symbol, method)[0]
+
+    def _keyed(self, symbol: str, method: str) -> tuple[pl.DataFrame, Stamps]:
+        """Return `keys` and their as_of in microseconds since the epoch (cached together)."""
         with reading(self.home):
-            files = self.files("snapshots", symbol)
-            version = tuple((f, os.stat(f).st_mtime_ns) for f in files)
+            version = folders_version(self._lake.root / "snapshots", symbol)
         cached = self._keys.get((symbol, method))
         if cached is not None and cached[0] == version:
-            return cached[1]
+            return cached[1], cached[2]
         sql = _ONE + "SELECT source, method, as_of, trade_date FROM chosen"
         frame = self._frame("snapshots", sql, {"method": method}, symbol)
+        frame = frame.sort(["as_of", "source"], descending=[False, True])
+        stamps = frame.get_column("as_of").dt.epoch("us").to_numpy()
         if len(self._keys) >= KEYS_CACHED:
             self._keys.clear()
-        self._keys[(symbol, method)] = (version, frame)
-        return frame
+        self._keys[(symbol, method)] = (version, frame, stamps)
+        return frame, stamps
 
     def _of_snapshot(self, name: str, key: Key, order: str) -> pl.DataFrame:
         """Return the rows of dataset `name` belonging to one snapshot, ordered by `order`."""
@@ -242,10 +264,12 @@ class History:
         return frame.select(DAILY_COLUMNS) if frame.height else _empty_daily()
 
     def sessions(self, symbol: str, method: str) -> list[date]:
-        """Return the sessions (trade dates) with a stored snapshot of `symbol`, in order."""
-        sql = _ONE + "SELECT DISTINCT trade_date FROM chosen ORDER BY trade_date"
-        frame = self._frame("snapshots", sql, {"method": method}, symbol)
-        return frame.get_column("trade_date").to_list()
+        """Return the sessions (trade dates) with a stored snapshot of `symbol`, in order.
+
+        From the cached snapshot keys (`keys`), not a scan of every year.
+        """
+        days = self.keys(symbol, method).get_column("trade_date")
+        return days.unique().sort().to_list()
 
     def alerts(
         self,
@@ -256,19 +280,26 @@ class History:
         until: datetime | None = None,
         day: date | None = None,
         limit: int | None = None,
+        kinds: Iterable[str] | None = None,
     ) -> pl.DataFrame:
-        """Return alerts, newest first: of one symbol or all, as_of in [since, until], of `day`."""
+        """Return alerts, newest first: of one symbol or all, as_of in [since, until], of `day`.
+
+        `kinds` keeps alerts of those kinds only (None: every kind; empty: none).
+        """
         where = ["true"]
         where += ["as_of >= $since"] if since else []
         where += ["as_of <= $until"] if until else []
         where += ["trade_date = $day"] if day else []
+        where += ["list_contains($kinds::VARCHAR[], kind)"] if kinds is not None else []
         cap = f" LIMIT {int(limit)}" if limit is not None else ""
         sql = (_ONE if symbol else _CHOSEN) + (
             f"SELECT * FROM chosen WHERE {' AND '.join(where)} "
             f"ORDER BY as_of DESC, symbol, kind{cap}"
         )
-        params = {"method": method, "since": since, "until": until, "day": day}
+        params: dict[str, Any] = {"method": method, "since": since, "until": until, "day": day}
         params = {k: v for k, v in params.items() if v is not None}
+        if kinds is not None:
+            params["kinds"] = list(kinds)
         return self._frame("alerts", sql, params, symbol)
 
     def raw_input_path(self, row: Mapping[str, Any]) -> Path:
@@ -321,32 +352,101 @@ def _files_params(files: Iterable[str | Path], legacy: bool) -> dict[str, Any]:
 def partition_files(root: Path, symbol: str | None, day: date | None) -> list[Path]:
     """Return the files under a dataset's folder `root` that may hold `symbol` on `day`.
 
+    See `partition_names` (these as paths).
+    """
+    return [Path(f) for f in partition_names(root, symbol, day)]
+
+
+def partition_names(root: Path, symbol: str | None, day: date | None) -> list[str]:
+    """Return the names of the files under `root` that may hold `symbol` on `day`, sorted.
+
     Partitions by source and day are pruned by `day`; partitions by source and month hold
     every day of theirs. Folders of the older layout (symbol=<SYM>) are pruned by `symbol`.
-    Globs only the folders it needs: listing every file of ten years costs tens of ms.
+    Lists only the folders it needs, with os.scandir: listing every file of ten years costs
+    tens of ms, and pathlib's glob several times what scandir does.
     """
     if not root.is_dir():
         return []
-    found: list[Path] = []
+    found: list[str] = []
     for entry in os.scandir(root):
         if entry.name.startswith("source="):
-            days, months = (
-                ("day=*", "month=*") if day is None else (f"day={day}", f"month={day:%Y-%m}")
-            )
-            found += Path(entry.path).glob(f"{days}/*.parquet")
-            found += Path(entry.path).glob(f"{months}/*.parquet")
+            if day is None:
+                found += _parquet_under(entry.path, ("day=", "month="))
+            else:
+                for folder in (f"day={day}", f"month={day:%Y-%m}"):
+                    found += _parquet_in(os.path.join(entry.path, folder))
         elif entry.name.startswith("symbol="):
             if symbol is None or entry.name == f"symbol={symbol}":
-                found += Path(entry.path).glob("**/*.parquet")
+                found += [str(p) for p in Path(entry.path).glob("**/*.parquet")]
         elif entry.is_dir():  # the older `month=` grain of runs
-            found += Path(entry.path).glob("*.parquet")
+            found += _parquet_in(entry.path)
     return sorted(found)
+
+
+def folders_version(root: Path, symbol: str | None) -> Version:
+    """Return the partition folders under `root` with their modification times (ns), sorted.
+
+    A writer puts a file in place by renaming it into its folder and removes the files it
+    replaced, so any change of a partition's files changes its folder's time: comparing
+    these is comparing the files, at a stat per folder rather than per file. A folder changed
+    within RECENT_NS also lists its files (name, inode, time): a file system stamps times in
+    ticks of a few ms (ext4) up to 2 s (FAT), so two writes in one tick leave one time. Files
+    of the older layout (symbol=<SYM>/...) are listed one by one.
+    """
+    if not root.is_dir():
+        return ()
+    now = time.time_ns()
+    out: list[tuple[str, int, tuple[tuple[str, int, int], ...]]] = []
+    for entry in os.scandir(root):
+        if entry.name.startswith("source="):
+            for sub in os.scandir(entry.path):
+                if sub.name.startswith(("day=", "month=")) and sub.is_dir():
+                    out.append(_folder_version(sub.path, sub.stat().st_mtime_ns, now))
+        elif entry.name.startswith("symbol="):
+            if symbol is None or entry.name == f"symbol={symbol}":
+                out += [(str(p), p.stat().st_mtime_ns, ()) for p in Path(entry.path).glob("**/*")]
+        elif entry.is_dir():
+            out.append(_folder_version(entry.path, entry.stat().st_mtime_ns, now))
+    return tuple(sorted(out))
+
+
+def _folder_version(
+    folder: str, changed: int, now: int
+) -> tuple[str, int, tuple[tuple[str, int, int], ...]]:
+    """Return a folder's entry of `folders_version`: its files too when changed lately."""
+    if now - changed > RECENT_NS:
+        return folder, changed, ()
+    files = ((e.name, e.inode(), e.stat().st_mtime_ns) for e in os.scandir(folder))
+    return folder, changed, tuple(sorted(files))
+
+
+def _parquet_under(folder: str, prefixes: tuple[str, ...]) -> list[str]:
+    """Return the Parquet files in those sub-folders of `folder` named with one of `prefixes`."""
+    out: list[str] = []
+    for entry in os.scandir(folder):
+        if entry.name.startswith(prefixes) and entry.is_dir():
+            out += _parquet_in(entry.path)
+    return out
+
+
+def _parquet_in(folder: str) -> list[str]:
+    """Return the Parquet files directly in `folder` (none when it does not exist)."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [e.path for e in entries if e.name.endswith(".parquet") and e.is_file()]
 
 
 def _empty_daily() -> pl.DataFrame:
     """Return an empty frame with the columns and types of `History.daily`."""
     schema = dataset("snapshots").schema
     return pl.DataFrame(schema={c: schema[c] for c in DAILY_COLUMNS})
+
+
+def _micros(moment: datetime) -> int:
+    """Return an aware moment as microseconds since the epoch (as polars' `dt.epoch("us")`)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def scan(

@@ -165,6 +165,18 @@ PRICE_COLUMNS: dict[str, ColumnType] = {
     "volume": pl.Float64,
 }
 
+#: Every value of an alert's `kind` (flows/alerts.py derives them), in the order users see them
+#: listed: the CLI, API, dashboard and MCP filters and the study's table.
+ALERT_KINDS = (
+    "flip_cross_up",
+    "flip_cross_down",
+    "gex_sign_flip",
+    "near_call_wall",
+    "near_put_wall",
+    "call_wall_moved",
+    "put_wall_moved",
+)
+
 ALERT_COLUMNS: dict[str, ColumnType] = {
     **METHOD_KEYS,
     "kind": pl.String,

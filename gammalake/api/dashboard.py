@@ -5,16 +5,24 @@
     GET /assets/plotly.min.js           plotly.js of the installed plotly package
     GET /assets/{app.js,app.css,...}    the page's own files (static/), no build step
     GET /dashboard/meta                 symbols, methods, the default method, stored reports
+    GET /dashboard/sessions/{symbol}    its sessions, and the snapshots of each with several
     GET /dashboard/series/{symbol}      sessions; price with the known flip, walls and regime
                                         shading; net GEX over time
-    GET /dashboard/day/{symbol}?at=     one moment: regime headline, key levels, GEX by strike,
-                                        gamma profile, per-expiry breakdown, OI movers
+    GET /dashboard/day/{symbol}?at=     one moment (a date: its last snapshot; 2024-03-28T12:30:
+                                        the latest by then): regime headline, key levels (0DTE
+                                        magnet), GEX by strike, gamma profile, per-expiry
+                                        breakdown, OI movers, the dealers' hedging estimate
+    GET /dashboard/gex/{symbol}?at=&expiration=
+                                        GEX by strike of one expiry, re-priced from raw as the
+                                        API's ?expiration= (`Lake.gex`)
     ...&overlay=all_short@v2            (day, series) a second method's flip and walls drawn
                                         over the first's charts: `overlay` in the day's JSON,
                                         dotted lines in the price chart
     GET /dashboard/greeks/{symbol}?at=  one moment's DEX, VEX and CHEX by strike
-    GET /dashboard/scanner?at=          the watchlist at that moment, with that day's alerts
-    GET /dashboard/alerts?at=           the alerts feed known at that moment, newest first
+    GET /dashboard/scanner?at=          the watchlist at that moment, with that day's alerts,
+                                        net DEX/VEX/CHEX and whether all four exposures align
+    GET /dashboard/alerts?at=&kinds=    the alerts feed known at that moment, newest first
+                                        (kinds: comma-separated `warehouse.schema.ALERT_KINDS`)
     GET /reports/{name}                 a stored backtest or study report (and its plotly.min.js)
 
 With API keys configured, `/` and `/assets/*` stay open (the page) and everything else, the
@@ -61,10 +69,10 @@ from starlette.staticfiles import StaticFiles
 
 from backtest import charts
 from gammalake.api.server import LAKES_KEPT, clip
-from gammalake.lake import Lake, parse_moment, session_view_end
+from gammalake.lake import Lake, alert_kinds, parse_moment, session_view_end
 from gammalake.payloads import GREEKS, new_york, stored_response
 from warehouse.history import History, Key
-from warehouse.schema import validate_symbol
+from warehouse.schema import ALERT_KINDS, validate_symbol
 
 #: The page's own files (index.html, app.js, app.css, favicon.svg).
 STATIC = Path(__file__).parent / "static"
@@ -85,6 +93,7 @@ NEWER = 0.5
 SCAN_FIELDS = (
     *("symbol", "as_of", "trade_date", "source", "method", "spot", "gamma_flip"),
     *("distance_to_flip_pct", "regime", "call_wall", "put_wall", "net_gex", "net_gex_label"),
+    *("net_dex", "net_vex", "net_chex", "aligned"),
 )
 #: Day panels kept ready (JSON bytes), by method, symbol and snapshot.
 DAY_CACHE = 128
@@ -98,6 +107,10 @@ KEY_LEVELS = (
     ("zero_dte_magnet", "0DTE magnet (intraday)"),
     ("gamma_flip", "Gamma flip"),
 )
+#: The stored hedge estimates (row columns hedge_<move>_shares/_notional) and their move, %.
+HEDGE_MOVES = (("up_1pct", 1.0), ("up_half_pct", 0.5), ("down_half_pct", -0.5), ("down_1pct", -1.0))
+#: The 0DTE magnet's line on the GEX chart.
+MAGNET_COLOUR = "#8250df"
 _REGIMES = {"positive_gamma": "positive", "negative_gamma": "negative"}
 _REPORT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(html|json|js)$")
 _ASSET_CACHE = "public, max-age=86400"
@@ -214,8 +227,11 @@ def oi_movers(strikes: list[dict[str, Any]], top: int = OI_MOVERS) -> dict[str, 
     return {"rows": [{k: r.get(k) for k in keep} for r in rows], "note": note}
 
 
-def gex_figure(gex: dict[str, Any]) -> go.Figure:
-    """Return GEX by strike (call, put, net; spot and flip lines), $ bn per 1% move."""
+def gex_figure(gex: dict[str, Any], magnet: float | None = None) -> go.Figure:
+    """Return GEX by strike (call, put, net; spot and flip lines), $ bn per 1% move.
+
+    `magnet`: the 0DTE magnet (a strike), drawn as a dotted line when the snapshot has one.
+    """
     rows = gex["strikes"]
     fig = charts.gex_by_strike_chart(
         [r["strike"] for r in rows],
@@ -224,14 +240,52 @@ def gex_figure(gex: dict[str, Any]) -> go.Figure:
         spot=gex["underlying_price"],
         flip=gex["gamma_flip"],
     )
-    fig.update_traces(hovertemplate="%{y:,.3f} $ bn per 1% move")
+    fig.update_traces(hovertemplate="strike %{x:,.2f}: %{y:,.3f} $ bn per 1% move")
+    if magnet is not None:
+        fig.add_trace(go.Scatter(**_magnet_line(magnet, gex["underlying_price"])))
+        fig.update_layout(yaxis2=_LINE_AXIS)
     return charts.legend_above_labels(charts.keep_line_labels_apart(fig))
+
+
+def _magnet_line(magnet: float, spot: float) -> dict[str, Any]:
+    """Return the 0DTE magnet as a vertical dotted line trace over the plot's full height."""
+    away = distance_pct(spot, magnet) or 0.0
+    where = f"{abs(away):.2f}% {'below' if away > 0 else 'above'} spot"
+    return {
+        "x": [magnet, magnet],
+        "y": [0, 1],
+        "yaxis": "y2",
+        "mode": "lines",
+        "name": f"0DTE magnet {magnet:,.2f}",
+        "line": {"color": MAGNET_COLOUR, "dash": "dot", "width": 2.5},
+        "hovertemplate": f"0DTE magnet {magnet:,.2f} (strike), {where}<extra></extra>",
+    }
+
+
+def hedging(row: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Return the dealers' hedge for moves of spot: move (%), shares (+ buy), notional ($).
+
+    From the snapshot's stored estimate (the summary's, with the engine's +-0.5% too): the
+    shares dealers trade to stay hedged when spot moves that much, and their value in $
+    (notional, always positive; `direction` says buy or sell). None when none is stored.
+    """
+    rows = []
+    for move, pct in HEDGE_MOVES:
+        shares = row.get(f"hedge_{move}_shares")
+        if shares is None or (isinstance(shares, float) and math.isnan(shares)):
+            continue
+        notional = row.get(f"hedge_{move}_notional")
+        direction = "buy" if shares >= 0 else "sell"
+        rows.append(
+            {"move_pct": pct, "shares": shares, "direction": direction, "notional": notional}
+        )
+    return rows or None
 
 
 def greek_figure(greek: str, payload: dict[str, Any], flip: float | None) -> go.Figure:
     """Return DEX, VEX or CHEX by strike (call, put, net) from its SDK-shaped payload."""
     rows = payload["strikes"]
-    return charts.greek_by_strike_chart(
+    fig = charts.greek_by_strike_chart(
         greek,
         [r["strike"] for r in rows],
         [r[f"call_{greek}"] for r in rows],
@@ -239,6 +293,8 @@ def greek_figure(greek: str, payload: dict[str, Any], flip: float | None) -> go.
         spot=payload["underlying_price"],
         flip=flip,
     )
+    unit = charts.GREEKS[greek][1]
+    return fig.update_traces(hovertemplate=f"strike %{{x:,.2f}}: %{{y:,.3f}} {unit}")
 
 
 @lru_cache(maxsize=32)
@@ -344,6 +400,7 @@ def profile_figure(history: History, snap: Snapshot) -> go.Figure:
         spots, totals, spot=levels["underlying_price"], flip=levels["levels"]["gamma_flip"]
     )
     fig.update_layout(height=PANEL_HEIGHT)
+    fig.update_traces(hovertemplate="spot %{x:,.2f}: %{y:,.3f} $ bn per 1% move<extra></extra>")
     return charts.keep_line_labels_apart(fig)
 
 
@@ -359,7 +416,8 @@ def day_panels(lake: Lake, history: History, levels: dict[str, Any]) -> dict[str
         raise LookupError(f"{levels['symbol']} at {levels['as_of']}: {snap.notes['gex']}")
     with ThreadPoolExecutor(1) as pool:
         profile = pool.submit(_optional, lambda: _figure(profile_figure(history, snap)))
-        figures = {"gex": _figure(gex_figure(gex))}
+        magnet = levels["levels"].get("zero_dte_magnet")
+        figures = {"gex": _figure(gex_figure(gex, magnet))}
         figures["profile"], profile_note = profile.result()
     notes = {k: v for k, v in snap.notes.items() if k in ("summary",)}
     return {
@@ -370,8 +428,25 @@ def day_panels(lake: Lake, history: History, levels: dict[str, Any]) -> dict[str
         "levels": key_levels(levels["levels"], gex["underlying_price"]),
         "expiries": snap.expiries,
         "oi_movers": oi_movers(gex["strikes"]),
+        "hedging": hedging(snap.row),
         "figures": figures,
         "notes": {**notes, **({"profile": profile_note} if profile_note else {})},
+    }
+
+
+def expiry_panel(lake: Lake, symbol: str, at: str | None, expiration: str) -> dict[str, Any]:
+    """Return GEX by strike of one expiry only, re-priced from the snapshot's raw chain.
+
+    The API's `?expiration=` (`Lake.gex`, the same function): symbol, as_of, expiration,
+    net_gex ($ per 1% move, that expiry's) and its figure (as `gex_figure`, $ bn per 1%).
+    """
+    gex = lake.gex(symbol, at, expiration=expiration)
+    return {
+        "symbol": gex["symbol"],
+        "as_of": gex["as_of"],
+        "expiration": expiration,
+        "net_gex": gex["net_gex"],
+        "figure": _figure(gex_figure(gex)),
     }
 
 
@@ -599,6 +674,10 @@ def series_panels(lake: Lake, symbol: str, overlay: Lake | None = None) -> dict[
     regime = [_REGIMES.get(r or "") for r in frame.get_column("regime").to_list()]
     price = charts.price_chart(dates, bars, known, regime=regime, link="dashboard")
     price.update_layout(height=440, margin={"t": 30})
+    for label in charts.LEVELS.values():  # the level lines say what they are, in price
+        price.update_traces(
+            hovertemplate=f"{label} %{{y:,.2f}} (price)<extra></extra>", selector={"name": label}
+        )
     if days and not stored:
         _close_line_only(price)
     overlay_note = (
@@ -606,6 +685,7 @@ def series_panels(lake: Lake, symbol: str, overlay: Lake | None = None) -> dict[
     )
     _legend_above_buttons(price)
     net = charts.net_gex_chart(dates, frame.get_column("net_gex").to_list(), link="dashboard")
+    net.update_traces(hovertemplate="%{x}: %{y:,.3f} $ bn per 1% move<extra></extra>")
     net.update_layout(height=240, margin={"t": 30})
     _legend_above_buttons(net)
     missing = sum(1 for d in days if d not in stored)
@@ -620,6 +700,26 @@ def series_panels(lake: Lake, symbol: str, overlay: Lake | None = None) -> dict[
         "note": note if missing else None,
         "overlay": None if overlay is None else {"method": overlay.method, "note": overlay_note},
     }
+
+
+def session_moments(keys: pl.DataFrame) -> dict[str, list[str]]:
+    """Return, for each session with more than one stored snapshot, their as_of (New York ISO).
+
+    `keys`: the symbol's snapshot keys (`History.keys`: trade_date, as_of), oldest first in
+    each list. Sessions with one snapshot are left out (the day's own as_of names it).
+    """
+    if keys.height == 0:
+        return {}
+    many = (
+        keys.select("trade_date", "as_of")
+        .unique()
+        .filter(pl.len().over("trade_date") > 1)
+        .sort("as_of")
+    )
+    moments: dict[str, list[str]] = {}
+    for day, moment in many.iter_rows():
+        moments.setdefault(day.isoformat(), []).append(new_york(moment))
+    return moments
 
 
 def overlay_series(
@@ -705,9 +805,10 @@ class Watchlist:
     (tested); a moment with a time of day is asked of `Lake.scanner` itself.
     """
 
-    def __init__(self, lake: Lake, ttl: float = WATCH_TTL) -> None:
+    def __init__(self, lake: Lake, ttl: float = WATCH_TTL, history: History | None = None) -> None:
         """Serve `lake`'s symbols; nothing is read before the first question."""
         self.lake = lake
+        self.history = history or History(lake.home)
         self.ttl = ttl
         self._lock = threading.Lock()
         self._read = -math.inf
@@ -740,7 +841,7 @@ class Watchlist:
     def scanner(self, at: str | None) -> list[dict[str, Any]]:
         """Return `Lake.scanner(at)`'s rows: per symbol its regime, flip, walls, day's alerts."""
         if at is not None and len(at.strip()) != 10:
-            return self.lake.scanner(at)
+            return [self._with_exposures(row) for row in self.lake.scanner(at)]
         moment = parse_moment(at)
         self._fresh(moment)
         return [self._row(s, rows, moment) for s, rows in self._sessions.items()]
@@ -763,6 +864,7 @@ class Watchlist:
             **{k: row[k] for k in ("source", "method", "spot", "gamma_flip")},
             "distance_to_flip_pct": None if flip is None else 100.0 * (spot - flip) / spot,
             **{k: row[k] for k in ("regime", "call_wall", "put_wall", "net_gex", "net_gex_label")},
+            **exposures(row),
             "alerts": [
                 {k: a[k] for k in ("kind", "message", "level", "as_of")}
                 for a in alerts
@@ -771,15 +873,51 @@ class Watchlist:
             "note": None,
         }
 
-    def feed(self, at: str | None) -> list[dict[str, Any]]:
-        """Return the alerts known at `at` (None: now) of its last FEED_DAYS days, newest first."""
+    def _with_exposures(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Return a `Lake.scanner` row with its snapshot's net DEX, VEX, CHEX and `aligned`."""
+        found = None
+        if row["as_of"] is not None:
+            moment = datetime.fromisoformat(row["as_of"])
+            found = self.history.latest(row["symbol"], self.lake.method, moment)
+        values = exposures(found.row if found else {})
+        return {
+            **{k: v for k, v in row.items() if k not in ("alerts", "note")},
+            **values,
+            "alerts": row["alerts"],
+            "note": row["note"],
+        }
+
+    def feed(self, at: str | None, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """Return the alerts known at `at` (None: now) of its last FEED_DAYS days, newest first.
+
+        `kinds`: only those kinds (None: every kind).
+        """
         moment = parse_moment(at)
         self._fresh(moment)
+        alerts = self._alerts if kinds is None else [a for a in self._alerts if a["kind"] in kinds]
         if moment is None:
-            return [_public(a) for a in self._alerts[:FEED_ROWS]]
+            return [_public(a) for a in alerts[:FEED_ROWS]]
         since = moment - timedelta(days=FEED_DAYS)
-        known = (a for a in self._alerts if since <= a["moment"] <= moment)
+        known = (a for a in alerts if since <= a["moment"] <= moment)
         return [_public(a) for a in islice(known, FEED_ROWS)]
+
+
+def exposures(row: dict[str, Any]) -> dict[str, Any]:
+    """Return a snapshot row's net DEX, VEX, CHEX ($ as stored) and whether all four agree.
+
+    `aligned`: 1 when net GEX, DEX, VEX and CHEX are all positive, -1 all negative, 0 mixed,
+    None when one is unknown (the sign test of `backtest.strategies.alignment` with agree=4).
+    """
+    values = {f"net_{g}": _number(row.get(f"net_{g}")) for g in GREEKS}
+    signs = {math.copysign(1, v) if v else 0 for v in values.values() if v is not None}
+    known = all(v is not None for v in values.values())
+    aligned = None if not known else (int(signs.pop()) if len(signs) == 1 else 0)
+    return {**{k: v for k, v in values.items() if k != "net_gex"}, "aligned": aligned}
+
+
+def _number(value: Any) -> float | None:
+    """Return a stored figure, None for a missing one or NaN."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _unscanned(symbol: str, rows: list[dict[str, Any]], moment: datetime | None) -> dict[str, Any]:
@@ -809,6 +947,7 @@ class Dashboard:
         self._lakes: dict[str, Lake] = {lake.method: lake}
         self._days: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
         self._watch: dict[str, Watchlist] = {}
+        self._series: dict[tuple[str, str, str], tuple[Any, float, bytes]] = {}
         self._lock = threading.Lock()
 
     def lake_for(self, method: str | None) -> Lake:
@@ -830,14 +969,25 @@ class Dashboard:
     def meta(self, method: str | None) -> dict[str, Any]:
         """Return what the page's controls offer: symbols, methods, reports."""
         lake = self.lake_for(method)
+        symbols = lake.symbols()
         return {
             "method": lake.method,
             "default_method": self.lake.method,
             "methods": self.methods(),
-            "symbols": lake.symbols(),
+            "symbols": symbols,
+            "coverage": {s: self.coverage(lake, s) for s in symbols},
             "home": str(self.lake.home),
             "reports": stored_reports(self.reports),
+            "alert_kinds": list(ALERT_KINDS),
         }
+
+    def coverage(self, lake: Lake, symbol: str) -> list[str] | None:
+        """Return the first and last stored session of `symbol` (ISO dates), None without any."""
+        keys = self.history.keys(symbol, lake.method)
+        if keys.height == 0:
+            return None
+        days = keys.get_column("trade_date")
+        return [days.min().isoformat(), days.max().isoformat()]  # type: ignore[union-attr]
 
     def day(
         self, symbol: str, at: str | None, method: str | None, overlay: str | None = None
@@ -853,6 +1003,14 @@ class Dashboard:
         shown = self.lake_for(method).method
         panel = overlay_panel(self.lake_for(overlay), levels, shown, at)
         return with_field(body, "overlay", panel)
+
+    def expiry_gex(
+        self, symbol: str, at: str | None, method: str | None, expiration: str | None
+    ) -> dict[str, Any]:
+        """Return GEX by strike of one expiry of the snapshot shown at `at` (`expiry_panel`)."""
+        if not expiration:
+            raise ValueError("expiration= is missing: one stored expiry, e.g. 2024-03-15")
+        return expiry_panel(self.lake_for(method), symbol, at, expiration)
 
     def greeks(self, symbol: str, at: str | None, method: str | None) -> bytes:
         """Return the JSON of one moment's DEX, VEX and CHEX by strike (cached likewise)."""
@@ -885,26 +1043,60 @@ class Dashboard:
                 self._days.popitem(last=False)
         return body, levels
 
-    def series(self, symbol: str, method: str | None, overlay: str | None) -> dict[str, Any]:
-        """Return the across-time views of `symbol` (`series_panels`), `overlay` drawn over."""
+    def sessions(self, symbol: str, method: str | None) -> dict[str, Any]:
+        """Return `symbol`'s sessions (ISO dates) and the snapshots of those with several.
+
+        What the page's controls need before any figure: cheap (the snapshot keys, cached).
+        """
         lake = self.lake_for(method)
-        return series_panels(lake, symbol, self.lake_for(overlay) if overlay else None)
+        days = [d.isoformat() for d in lake.sessions(symbol)]
+        keys = self.history.keys(validate_symbol(symbol), lake.method)
+        return {"symbol": symbol, "sessions": days, "moments": session_moments(keys)}
+
+    def series(self, symbol: str, method: str | None, overlay: str | None) -> bytes:
+        """Return the JSON of `symbol`'s across-time views (`series_panels`), `overlay` over.
+
+        With `moments`: the snapshots of each session holding more than one. Kept while the
+        symbol's stored snapshots are the same and for at most WATCH_TTL s (new bars show).
+        """
+        lake = self.lake_for(method)
+        other = self.lake_for(overlay) if overlay else None
+        keys = self.history.keys(validate_symbol(symbol), lake.method)
+        stamp = (keys.height, keys.get_column("as_of").max() if keys.height else None)
+        name = (lake.method, symbol, other.method if other else "")
+        with self._lock:
+            kept = self._series.get(name)
+        if kept and kept[0] == stamp and time.monotonic() - kept[1] <= WATCH_TTL:
+            return kept[2]
+        body = dumps({**series_panels(lake, symbol, other), "moments": session_moments(keys)})
+        with self._lock:
+            if len(self._series) >= DAY_CACHE:
+                self._series.clear()
+            self._series[name] = (stamp, time.monotonic(), body)
+        return body
 
     def watchlist(self, method: str | None) -> Watchlist:
         """Return the watchlist tables of `method`'s Lake."""
         lake = self.lake_for(method)
         with self._lock:
             if lake.method not in self._watch:
-                self._watch[lake.method] = Watchlist(lake)
+                self._watch[lake.method] = Watchlist(lake, history=self.history)
             return self._watch[lake.method]
 
     def scanner(self, at: str | None, method: str | None) -> dict[str, Any]:
         """Return the watchlist (every stored symbol) at `at`: regime, flip, walls, alerts."""
         return {"at": at, "rows": self.watchlist(method).scanner(at)}
 
-    def alerts(self, at: str | None, method: str | None) -> dict[str, Any]:
-        """Return the alerts known at `at` (None: now) of the last FEED_DAYS days, newest first."""
-        return {"rows": self.watchlist(method).feed(at)}
+    def alerts(
+        self, at: str | None, method: str | None, kinds: str | None = None
+    ) -> dict[str, Any]:
+        """Return the alerts known at `at` (None: now) of the last FEED_DAYS days, newest first.
+
+        `kinds`: comma-separated kinds of `warehouse.schema.ALERT_KINDS` to keep (None: all); an
+        unknown one is a ValueError naming it and the known ones.
+        """
+        chosen = alert_kinds([k.strip() for k in kinds.split(",") if k.strip()]) if kinds else None
+        return {"kinds": chosen, "rows": self.watchlist(method).feed(at, chosen)}
 
 
 def _handler(call: Callable[[Request], Any]) -> Callable[[Request], Response]:
@@ -988,6 +1180,9 @@ def routes(lake: Lake, reports: Path) -> list[BaseRoute]:
 
     endpoints = {
         "/dashboard/meta": lambda r: board.meta(query(r, "method")),
+        "/dashboard/sessions/{symbol}": lambda r: board.sessions(
+            _symbol(r.path_params["symbol"]), query(r, "method")
+        ),
         "/dashboard/series/{symbol}": lambda r: board.series(
             _symbol(r.path_params["symbol"]), query(r, "method"), query(r, "overlay")
         ),
@@ -997,11 +1192,19 @@ def routes(lake: Lake, reports: Path) -> list[BaseRoute]:
             query(r, "method"),
             query(r, "overlay"),
         ),
+        "/dashboard/gex/{symbol}": lambda r: board.expiry_gex(
+            _symbol(r.path_params["symbol"]),
+            query(r, "at"),
+            query(r, "method"),
+            query(r, "expiration"),
+        ),
         "/dashboard/greeks/{symbol}": lambda r: board.greeks(
             _symbol(r.path_params["symbol"]), query(r, "at"), query(r, "method")
         ),
         "/dashboard/scanner": lambda r: board.scanner(query(r, "at"), query(r, "method")),
-        "/dashboard/alerts": lambda r: board.alerts(query(r, "at"), query(r, "method")),
+        "/dashboard/alerts": lambda r: board.alerts(
+            query(r, "at"), query(r, "method"), query(r, "kinds")
+        ),
     }
     return [
         Route("/", _file(STATIC / "index.html"), methods=["GET"], name="dashboard"),

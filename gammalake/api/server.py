@@ -8,19 +8,28 @@
                                  a preset name (its current-engine method), an exact method,
                                  one with overrides; default: the Lake's. Not stored: 400
                                  naming the stored methods
+    GET /v1/tickers[?symbol=SPY]   what is stored: symbols and each one's coverage
+                         (first/last snapshot, sessions, gaps); `Lake.tickers`
+    GET /v1/symbols      the stored symbols
     GET /health          {"status": "ok"}, the one route asked for no key
+    every other call of the FlashAlpha SDKs (NOT_SERVED): 501, naming the call
     X-Api-Key: KEY | Authorization: Bearer KEY | cookie gammalake_key=KEY
                          required on every other route when keys are configured (the
                          dashboard's page and its /assets excepted: it asks for the key)
 
 Bodies are the `flashalpha` SDK's response types (see gammalake.payloads). Errors carry the
-real API's shape, `{"status": 404, "message": "..."}`: 401 for a missing or wrong key, 404 for
-an unknown symbol or a moment outside the stored history (the message names the covered range),
-400 for a bad parameter (a method that is not stored included: the message lists the stored
-ones). Responses carry an ETag (a digest of the body; 304 on If-None-Match),
-Last-Modified (the snapshot's as_of) and Cache-Control: an hour for a moment before the last
-stored snapshot (its answer stays; `private` when keys are asked, `public` otherwise),
-`no-cache` otherwise (a newer snapshot may arrive).
+real API's shape and `error` codes, `{"status": 404, "error": "no_coverage", "message":
+"..."}`, so the SDKs raise their own exceptions: 401 `unauthorized` for a missing or wrong key;
+404 `no_coverage` for an unknown symbol or a moment outside the stored history (the message
+names the covered range; the historical SDK's NoCoverageError, which a replay does not skip),
+404 `no_data` for figures a covered snapshot does not hold, 404 `not_found` for an unknown
+path; 400 `invalid_at` for an `at=` that is no moment, 400 `invalid_request` for another bad
+parameter (a method that is not stored included: the message lists the stored ones); 501
+`not_implemented` for an SDK call gammalake does not serve. Responses carry an ETag (a
+digest of the body; 304 on If-None-Match), Last-Modified (the snapshot's as_of) and
+Cache-Control: an hour for a moment before the last stored snapshot (its answer stays;
+`private` when keys are asked, `public` otherwise), `no-cache` otherwise (a newer snapshot
+may arrive).
 
 Everything outside /v1 is left to `extra_routes` (the dashboard lives at `/`). `Guard` checks
 every request before any route sees it: the Host header must name this machine (localhost,
@@ -55,7 +64,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gammalake.lake import Lake, NotStoredError, parse_moment
+from gammalake.lake import (
+    Lake,
+    MomentError,
+    NotStoredError,
+    OutsideError,
+    UnknownSymbolError,
+    parse_moment,
+)
 from gammalake.payloads import ENDPOINTS
 
 #: Query parameters each endpoint takes (any other is refused with 400, naming these).
@@ -88,6 +104,56 @@ ECHO_CHARS, MESSAGE_CHARS = 80, 500
 #: A quoted value in a message (Python's repr of the caller's text). No escapes: any two
 #: quotes pair, so the search stays linear whatever the caller sent.
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+#: What the API serves besides /v1/exposure (said in every 501).
+SERVED = (
+    "/v1/exposure/{gex,dex,vex,chex,levels,summary}/{symbol}, /v1/tickers[?symbol=], /v1/symbols"
+)
+#: FlashAlpha SDK calls gammalake does not serve: (route, the `flashalpha` and
+#: `flashalpha_historical` calls that ask for it). Each answers 501 in the API's error shape,
+#: naming the calls; gammalake stores dealer exposure (and the chains it was priced from),
+#: not quotes, volatility analytics, flow, earnings or accounts. docs/api.md has the table.
+NOT_SERVED: tuple[tuple[str, str], ...] = (
+    ("/v1/stock/{symbol}/summary", "stock_summary (Backtester's default method)"),
+    ("/stockquote/{ticker}", "stock_quote"),
+    ("/v1/stockquote/{ticker}", "stock_quote"),
+    ("/optionquote/{ticker}", "option_quote"),
+    ("/v1/optionquote/{ticker}", "option_quote"),
+    ("/historical/{rest:path}", "historical_stock_quote, historical_option_quote"),
+    ("/v1/surface/{rest:path}", "surface, surface_svi"),
+    ("/v1/exposure/narrative/{symbol}", "narrative"),
+    ("/v1/exposure/zero-dte/{symbol}", "zero_dte"),
+    ("/v1/exposure/sheet/{symbol}", "exposure_sheet"),
+    ("/v1/exposure/term-structure/{symbol}", "exposure_term_structure"),
+    ("/v1/exposure/basket", "exposure_basket"),
+    ("/v1/exposure/oi-diff/{symbol}", "exposure_oi_diff"),
+    ("/v1/maxpain/{symbol}", "max_pain"),
+    (
+        "/v1/volatility/{rest:path}",
+        "volatility, realized_volatility, volatility_forecast, skew_term, spot_vol_correlation",
+    ),
+    ("/v1/adv_volatility/{symbol}", "adv_volatility"),
+    ("/v1/vrp/{rest:path}", "vrp, vrp_history"),
+    ("/v1/expected-move/{symbol}", "expected_move"),
+    ("/v1/liquidity/{symbol}", "liquidity"),
+    ("/v1/dispersion", "dispersion"),
+    ("/v1/macro/{rest:path}", "vix_state"),
+    ("/v1/universe", "universe"),
+    ("/v1/options/{ticker}", "options"),
+    ("/v1/flow/{rest:path}", "flow_* (option, stock and 0DTE flow)"),
+    ("/v1/pricing/{rest:path}", "greeks, iv, kelly"),
+    ("/v1/screener{rest:path}", "screener, screener_fields"),
+    ("/v1/strategies/{rest:path}", "strategy_*"),
+    ("/v1/earnings/{rest:path}", "earnings_*"),
+    ("/v1/structures/{rest:path}", "structure_pnl, structure_greeks"),
+    ("/v1/account", "account"),
+)
+#: The `error` code of an error response by status, unless a finer one is given (`error`).
+ERROR_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    404: "not_found",
+    501: "not_implemented",
+}
 #: The signals that stop a server cleanly (Ctrl-C, `kill`).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -103,12 +169,16 @@ def clip(message: str) -> str:
     return short if len(short) <= MESSAGE_CHARS else f"{short[: MESSAGE_CHARS - 1]}…"
 
 
-def error(status: int, message: str) -> Response:
-    """Return an error in the FlashAlpha API's shape: {"status": 404, "message": "..."}.
+def error(status: int, message: str, code: str | None = None) -> Response:
+    """Return an error in the FlashAlpha API's shape: {"status", "error", "message"}.
 
-    The message is clipped (`clip`): it never echoes a long value of the caller whole.
+    `code` is FlashAlpha's `error` code (the historical SDK raises its own exception for
+    each: `no_coverage` NoCoverageError, `no_data` NoDataError, `invalid_at` InvalidAtError);
+    default: the status's (ERROR_CODES). The message is clipped (`clip`): it never echoes a
+    long value of the caller whole.
     """
-    body = json.dumps({"status": status, "message": clip(message)}).encode()
+    named = code or ERROR_CODES.get(status, "error")
+    body = json.dumps({"status": status, "error": named, "message": clip(message)}).encode()
     return Response(body, status, media_type="application/json")
 
 
@@ -236,11 +306,41 @@ class ExposureApi:
             answer = await anyio.to_thread.run_sync(
                 self.answer, name, request.path_params["symbol"], query, limiter=self._limiter
             )
-        except NotStoredError as exc:
-            return error(404, str(exc))
+        except (UnknownSymbolError, OutsideError) as exc:  # not covered: replays must stop
+            return error(404, str(exc), "no_coverage")
+        except NotStoredError as exc:  # covered, but not these figures
+            return error(404, str(exc), "no_data")
+        except MomentError as exc:
+            return error(400, str(exc), "invalid_at")
         except ValueError as exc:  # InputError, WarehouseInputError: a bad parameter
             return error(400, str(exc))
         return respond(request, answer, shared=not self.keys)
+
+    async def tickers(self, request: Request) -> Response:
+        """Answer GET /v1/tickers[?symbol=]: what is stored (`Lake.tickers`), never cached.
+
+        An unknown symbol is a 404 `no_coverage` (the historical SDK's NoCoverageError).
+        """
+        query = dict(request.query_params)
+        if set(query) - {"symbol", "method"}:
+            extra = sorted(set(query) - {"symbol", "method"})[0]
+            return error(400, f"unknown query parameter {extra!r}: tickers takes method, symbol")
+        try:
+            lake = self.lake_for(query.get("method"))
+            body = await anyio.to_thread.run_sync(
+                lake.tickers, query.get("symbol") or None, limiter=self._limiter
+            )
+        except NotStoredError as exc:
+            return error(404, str(exc), "no_coverage")
+        except ValueError as exc:
+            return error(400, str(exc))
+        return _fresh(body)
+
+    async def symbols(self, request: Request) -> Response:
+        """Answer GET /v1/symbols: the stored symbols, as FlashAlpha's SymbolsResponse."""
+        names = await anyio.to_thread.run_sync(self.lake.symbols, limiter=self._limiter)
+        note = f"symbols with stored snapshots of {self.lake.method} (or vendor ones)"
+        return _fresh({"symbols": names, "count": len(names), "note": note})
 
     def answer(self, name: str, symbol: str, query: dict[str, str]) -> Answer:
         """Return the body of one endpoint (raises NotStoredError: 404, ValueError: 400)."""
@@ -260,6 +360,12 @@ class ExposureApi:
         final = at is not None and _before_last(lake, symbol, at)
         body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
         return Answer(body, moment, final)
+
+
+def _fresh(body: dict[str, Any]) -> Response:
+    """Return a 200 JSON answer that clients must not keep (what is stored changes)."""
+    text = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    return Response(text, 200, headers={"Cache-Control": "no-cache"}, media_type="application/json")
 
 
 def _count(text: str, name: str) -> int:
@@ -306,6 +412,19 @@ def _matches(header: str | None, tag: str) -> bool:
     return "*" in tags or tag in tags
 
 
+def _not_served(calls: str) -> Callable[[Request], Awaitable[Response]]:
+    """Return the handler answering 501 for a route gammalake does not serve (`NOT_SERVED`)."""
+
+    async def handle(request: Request) -> Response:
+        return error(
+            501,
+            f"gammalake does not serve {request.url.path} ({calls}): it stores dealer "
+            f"exposure only; served: {SERVED}",
+        )
+
+    return handle
+
+
 async def _not_found(request: Request) -> Response:
     """Answer any other /v1 path with the API's 404 shape."""
     return error(404, f"no such endpoint {request.url.path} (exposure: {', '.join(ENDPOINTS)})")
@@ -344,7 +463,13 @@ def create_app(
         Route(f"/v1/exposure/{name}/{{symbol}}", _handler(api, name), methods=["GET"], name=name)
         for name in ENDPOINTS
     ]
-    routes += [Route("/v1/{rest:path}", _not_found), Route("/health", health, methods=["GET"])]
+    routes += [
+        Route("/v1/tickers", api.tickers, methods=["GET"]),
+        Route("/v1/symbols", api.symbols, methods=["GET"]),
+        *(Route(path, _not_served(calls), methods=["GET", "POST"]) for path, calls in NOT_SERVED),
+        Route("/v1/{rest:path}", _not_found),
+        Route("/health", health, methods=["GET"]),
+    ]
     guard = Guard(keys, hosts)
     app = Starlette(routes=[*routes, *extra_routes], middleware=[Middleware(Guarded, guard=guard)])
     app.state.lake = lake

@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from gammalake.cli.commands import (
+    alerts,
     api,
     chain,
     collect,
@@ -135,6 +136,7 @@ for command in (
     research.study,
     compare.compare,
     sql.sql,
+    alerts.alerts,
     maintain.doctor,
     maintain.quota,
     maintain.rebuild,

@@ -146,6 +146,7 @@ def _refuse_as_input(check: Callable[[], None]) -> None:
 def save(home: Path, chain: Chain, options: ChainOptions) -> None:
     """Archive, check and store the chain's snapshot under its method (source `chains`)."""
     from flows.capture import Pricing
+    from flows.settings import load_settings
     from flows.store import store_chain
 
     if options.expiration or options.min_oi:
@@ -154,7 +155,7 @@ def save(home: Path, chain: Chain, options: ChainOptions) -> None:
 
     pricing = Pricing(options.config(), home)
     try:
-        stored = store_chain(home, chain, pricing)
+        stored = store_chain(home, chain, pricing, rules=load_settings(home).alert_rules())
     except RejectedError as exc:  # the file is the user's input: one line, exit 2
         raise InputError(f"{chain.origin}: not saved: {exc}") from None
     print(

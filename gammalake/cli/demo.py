@@ -2,8 +2,9 @@
 
 A backfill of the symbols over the last `years` of NYSE sessions up to the day before the
 latest completed one (the backfill flow, resumable), their daily bars, that latest session's
-daily snapshot (the snapshot flow) with the run's alerts, example queries on the catalog, and
-where everything is.
+daily snapshot (the snapshot flow) with the run's alerts, intraday snapshots of the last
+`INTRADAY_SESSIONS` sessions (so the dashboard's time picker and the 0DTE magnet have
+something to show), example queries on the catalog, and where everything is.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from gammalake.cli.sql import run_query, table_of
 from pipeline.engine.timing import NEW_YORK
 from pipeline.sessions import after_close, sessions_between
 from warehouse.queries import EXAMPLES
+
+#: The latest sessions given intraday snapshots, and their times of day (New York).
+INTRADAY_SESSIONS = 2
+INTRADAY_TIMES = ((10, 0), (11, 0), (12, 0), (13, 0), (14, 0), (15, 0))
 
 SCAN = """
     SELECT symbol, underlying_price AS spot, net_gex, regime, gamma_flip, call_wall, put_wall,
@@ -128,6 +133,7 @@ def run_demo(
     moment = after_close(latest, settings.snapshot_delay_minutes)
     console.print(f"\n[bold]daily snapshot[/] of {latest} at {moment:%H:%M} New York:")
     _go_on(run_job(Job("snapshot", settings, symbols, "synthetic", moment)))
+    intraday(settings, symbols, sessions[-INTRADAY_SESSIONS:])
     console.print(scanner_table(home))
     for title, sql in EXAMPLES.items():
         console.print(f"\n[bold]{escape(title)}[/]")
@@ -146,6 +152,38 @@ def run_demo(
     print("Next (from this folder):")
     for line in next_commands(home, symbols):
         print(f"  {line}")
+
+
+def intraday_moments(days: list[date]) -> list[datetime]:
+    """Return the INTRADAY_TIMES of `days` (New York) before each session's close."""
+    from pipeline.sessions import close_times
+
+    moments = []
+    for day, close in zip(days, close_times(days), strict=True):
+        for hour, minute in INTRADAY_TIMES:
+            moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=NEW_YORK)
+            if moment < close:  # a half day closes at 13:00
+                moments.append(moment)
+    return moments
+
+
+def intraday(settings: Settings, symbols: list[str], days: list[date]) -> None:
+    """Store snapshots of `symbols` at INTRADAY_TIMES of `days` (the snapshot flow, quietly).
+
+    Says how many were stored, and which symbol failed at which moment if any did.
+    """
+    from flows.snapshot import run_snapshot
+
+    moments = intraday_moments(days)
+    failed: list[str] = []
+    for moment in moments:
+        summary = run_snapshot(settings, symbols, "synthetic", moment)
+        failed += [f"{s} at {moment:%Y-%m-%d %H:%M}" for s in summary.failures]
+    make_console().print(
+        f"\n[bold]intraday snapshots[/]: {len(moments) * len(symbols) - len(failed)} of "
+        f"{', '.join(symbols)} at {len(moments)} moments of {days[0]} .. {days[-1]} "
+        "(the dashboard's Time picker)" + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
 
 
 def engine_versions(settings: Settings, symbols: list[str], start: date, end: date) -> None:

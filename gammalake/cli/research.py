@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
@@ -21,7 +22,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from backtest.option_book import OptionCosts
 from backtest.panel import Timing
+from backtest.plugins import available, origin, resolve
 from backtest.portfolio import Costs
 from backtest.report import (
     backtest_sections,
@@ -31,13 +34,21 @@ from backtest.report import (
     write_report,
 )
 from backtest.run import Request, run_backtest
-from backtest.strategies import STRATEGIES, strategy
 from backtest.study import run_study
 from backtest.sweep import Progress as ProgressHook
 from backtest.sweep import parse_grid, parse_params
 from gammalake.cli.console import make_console
 from pipeline.engine.method import resolve_method
 from pipeline.errors import InputError
+
+
+def file_part(name: str) -> str:
+    """Return `name` made safe for a file name: `mod:momentum` -> `mod-momentum`.
+
+    Anything but letters, digits, `_`, `.` and `-` becomes `-`; never empty, never hidden.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")
+    return safe or "strategy"
 
 
 def report_path(home: Path, kind: str, out: Path | None) -> Path:
@@ -84,7 +95,7 @@ def make_request(
     `options["method"]`: the --method text (None: the method of `options["preset"]`, the
     settings' preset, itself `default` when absent).
     """
-    chosen = strategy(name)
+    chosen = resolve(name)
     timing = Timing(decision_time(options["decide"]), options["fill"])
     costs = Costs(
         fees=basis_points(options["fees"], "--fees-bps") / 1e4,
@@ -95,7 +106,7 @@ def make_request(
             raise InputError(f"{option} {sessions} must be at least 1 session")
     parse_grid(options["grid"], chosen)  # a bad grid fails here, before any data is read
     return Request(
-        chosen.name,
+        name,  # as given: `module:name` or an entry point resolves again, a Strategy's name may not
         symbols,
         span[0],
         span[1],
@@ -108,6 +119,11 @@ def make_request(
         test=options["test"],
         timing=timing,
         costs=costs,
+        options=OptionCosts(
+            options.get("option_fill", "cross"),
+            options.get("option_fee", 0.65),
+            options.get("option_size", 1.0),
+        ),
     )
 
 
@@ -170,7 +186,7 @@ def backtest_command(
     for line in cautions:
         console.print(f"[yellow]{escape(line)}[/]", highlight=False, soft_wrap=True)
     title = f"gammalake backtest: {result['strategy']} on {', '.join(request.symbols)}"
-    path = report_path(home, f"backtest-{result['strategy']}", out)
+    path = report_path(home, f"backtest-{file_part(request.strategy)}", out)
     subtitle = backtest_subtitle(result)
     return write_report(
         path, title, subtitle, sections, result, cautions, self_contained=self_contained
@@ -279,15 +295,20 @@ def _add_wall_rows(table: Table, rows: list[dict[str, Any]]) -> None:
 
 
 def strategy_list() -> Table:
-    """Return the registered strategies with their parameters and default grids."""
+    """Return every strategy `--strategy` takes by name: built in and from entry points.
+
+    Each row says where it comes from (`built in`, or the entry point and its distribution),
+    its parameters with their defaults, and its default grid.
+    """
     table = Table(title="strategies", title_justify="left")
-    for column in ("name", "what", "parameters (defaults)", "--grid default"):
+    for column in ("name", "what", "parameters (defaults)", "--grid default", "from"):
         table.add_column(column)
-    for item in STRATEGIES.values():
+    for name, item in available().items():
         table.add_row(
-            item.name,
+            name,
             item.summary,
             ", ".join(f"{k}={v}" for k, v in item.defaults.items()),
             "; ".join(f"{k}={','.join(str(x) for x in v)}" for k, v in item.grid.items()),
+            origin(name),
         )
     return table

@@ -91,5 +91,5 @@ def test_unknown_names_are_refused_with_the_choices() -> None:
         strategy("momentum")
     with pytest.raises(WarehouseInputError, match="no parameter nope"):
         strategy("regime").positions(known(spot=[1.0]), {"nope": 1})
-    with pytest.raises(WarehouseInputError, match="basis 'dix' unknown"):
+    with pytest.raises(WarehouseInputError, match="basis=dix is not one of flip, gex"):
         strategy("regime").positions(known(spot=[1.0]), {"basis": "dix"})

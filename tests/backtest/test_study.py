@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,9 @@ import pytest
 
 from backtest.panel import load_panel
 from backtest.study import (
+    ALERT_KINDS,
     after_breach,
+    by_alert_kind,
     forward,
     partial_rank_correlation,
     run_study,
@@ -64,6 +66,47 @@ def test_after_breach_by_hand() -> None:
     assert rows["call wall breach"]["mean_1d_pct"] == pytest.approx(1.0)
     assert rows["put wall breach"]["sessions"] == 0
     assert rows["all sessions"]["mean_1d_pct"] == pytest.approx(100 * (-0.01 / 3))
+
+
+def _utc(day: int, hour: int) -> datetime:
+    return datetime(2024, 3, day, hour, tzinfo=UTC)
+
+
+def test_alert_rates_and_what_followed_by_hand() -> None:
+    frame = pl.DataFrame(
+        {
+            "trade_date": [date(2024, 3, d) for d in (4, 5, 6, 7, 8)],
+            "decided_at": [_utc(d, 21) for d in (4, 5, 6, 7, 8)],  # 16:30 New York
+            "r1": [0.01, -0.02, 0.03, 0.005, None],
+            "r5": [None, None, None, None, None],
+        },
+        schema_overrides={"r5": pl.Float64},
+    )
+    stored = pl.DataFrame(
+        {
+            "trade_date": [date(2024, 3, d) for d in (4, 6, 6, 5, 7, 8)],
+            "as_of": [_utc(d, 21) for d in (4, 6, 6)] + [_utc(5, 22), _utc(7, 21), _utc(8, 20)],
+            "kind": [*["near_call_wall"] * 3, "gex_sign_flip", *["flip_cross_up"] * 2],
+        }
+    )
+    rows = {r["kind"]: r for r in by_alert_kind(frame, stored).to_dicts()}
+    assert list(rows) == ["all sessions", *ALERT_KINDS]
+    near = rows["near_call_wall"]  # sessions 0 and 2 (two alerts on 2 count once)
+    assert (near["sessions"], near["rate"]) == (2, pytest.approx(2 / 5))
+    assert near["mean_1d_pct"] == pytest.approx(2.0) and near["mean_abs_1d_pct"] == 2.0
+    assert near["realised_vol_pct"] == pytest.approx(
+        100 * math.sqrt(252) * np.std([0.01, 0.03], ddof=1)
+    )
+    # Stamped after its session's decision (16:30 New York): not known, not counted.
+    assert rows["gex_sign_flip"]["sessions"] == 0 and rows["gex_sign_flip"]["mean_1d_pct"] is None
+    cross = rows["flip_cross_up"]  # sessions 3 and 4; the last has no next-day return yet
+    assert (cross["sessions"], cross["with_return"]) == (2, 1)
+    assert cross["mean_1d_pct"] == pytest.approx(0.5) and cross["realised_vol_pct"] is None
+    assert near["vol_ci_low"] is None  # fewer than 5 returns: no interval
+    every = rows["all sessions"]
+    assert (every["sessions"], every["rate"], every["with_return"]) == (5, 1.0, 4)
+    assert near["vol_vs_all"] == pytest.approx(near["realised_vol_pct"] / every["realised_vol_pct"])
+    assert rows["put_wall_moved"]["sessions"] == 0 and rows["put_wall_moved"]["rate"] == 0.0
 
 
 def test_wilson_interval_known_value() -> None:

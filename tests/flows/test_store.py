@@ -165,7 +165,7 @@ def test_a_bar_received_with_a_chain_lands_in_prices_and_survives_a_rebuild(tmp_
     bar = {"trade_date": date(2024, 3, 4), "open": 1.0, "high": 3.0, "low": 0.5, "close": 2.0}
     fetched = Fetched("SPY", chain.as_of, chain=chain, bar={**bar, "volume": 10.0})
     origin = Origin("feed", True)
-    captured = capture(tmp_path, origin, fetched, None, DEFAULT, asked=None, wall_pct=0.5)
+    captured = capture(tmp_path, origin, fetched, None, DEFAULT, asked=None)
     write_captures(tmp_path, [captured])
     stored = Lake(tmp_path).read("prices").drop("as_of").row(0, named=True)
     assert stored == {

@@ -441,6 +441,7 @@ def test_a_missing_or_wrong_key_gets_401(server):
         assert answer.status_code == 401
         assert answer.json() == {
             "status": 401,
+            "error": "unauthorized",
             "message": "Invalid or missing API key (send it in the X-Api-Key header)",
         }
     with pytest.raises(flashalpha.AuthenticationError):
@@ -480,6 +481,27 @@ def test_not_stored_is_404_naming_what_is(client, path, message):
     answer = client.get(path)
     assert answer.status_code == 404
     assert answer.json()["status"] == 404 and message in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/v1/exposure/gex/AAPL", 404, "no_coverage"),  # never stored
+        ("/v1/exposure/levels/SPY?at=2026-03-24", 404, "no_coverage"),  # before the first
+        ("/v1/exposure/summary/SPY?at=2026-04-01T10:00", 404, "no_coverage"),  # past the last
+        ("/v1/exposure/gex/SPY?method=vendor", 404, "no_coverage"),
+        ("/v1/exposure/dex/SPX", 404, "no_data"),  # covered, but not these figures
+        ("/v1/exposure/gamma/SPY", 404, "not_found"),
+        ("/v1/exposure/gex/SPY?at=yesterday", 400, "invalid_at"),
+        ("/v1/exposure/gex/SPY?at=3000-01-01", 400, "invalid_at"),
+        ("/v1/exposure/gex/SPY?min_oi=lots", 400, "invalid_request"),
+        ("/v1/maxpain/SPY", 501, "not_implemented"),
+    ],
+)
+def test_errors_carry_flashalpha_codes(client, path, status, code):
+    answer = client.get(path)
+    assert answer.status_code == status
+    assert answer.json()["status"] == status and answer.json()["error"] == code
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,10 +18,38 @@ from tests.flows.conftest import import_dix_and_sp500
 BIN = Path(sys.executable).with_name("gammalake")
 
 
-def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(
+    home: Path, *args: str, cwd: Path | None = None, path: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI on `home` (in `cwd`, with `path` on PYTHONPATH when given)."""
+    env = {**os.environ, "PYTHONPATH": str(path)} if path is not None else None
     return subprocess.run(
-        [str(BIN), "--home", str(home), *args], capture_output=True, text=True, timeout=600
+        [str(BIN), "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env=env,
     )
+
+
+#: A user's strategies module: a trend rule with a grid, and one that reads tomorrow's close.
+USER_MODULE = """
+import numpy as np
+from backtest.strategies import Known, Params, Strategy, lag
+
+def _trend(k: Known, p: Params) -> np.ndarray:
+    before = lag(k.last_close, int(p["lookback"]))
+    side = np.where(k.last_close > before, 1.0, -float(p["short"]))
+    return np.where(np.isnan(before), 0.0, side)
+
+def _tomorrow(k: Known, p: Params) -> np.ndarray:
+    return np.where(np.roll(k.last_close, -1) > k.last_close, 1.0, 0.0)
+
+trend = Strategy("trend", _trend, {"lookback": 5, "short": 0},
+                 {"lookback": [3, 5, 10], "short": [0, 1]}, "follow the trend")
+peek = Strategy("peek", _tomorrow, {})
+"""
 
 
 @pytest.fixture(scope="module")
@@ -264,3 +293,54 @@ def test_dix_history_with_sp500_bars(refdata: Path, tmp_path: Path) -> None:
     stats = json.loads((tmp_path / "bt.json").read_text())["symbols"]["SPX"]["stats"]
     assert [s["series"] for s in stats] == ["strategy", "buy_and_hold"]
     assert stats[0]["volatility"] < stats[1]["volatility"]  # out of the market half the time
+
+
+def test_a_user_strategy_runs_with_a_grid_and_walk_forward(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "cli_strats.py").write_text(USER_MODULE)
+    args = ["--strategy", "cli_strats:trend", "--symbols", "ABC", "--grid", "default"]
+    result = run(home, "backtest", *args, "--train", "150", "--test", "50", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "6 configuration(s) tried" in result.stdout
+    page = Path(result.stdout.split("report: ")[1].split("\n")[0])
+    assert page.parent == home / "reports" and page.name.startswith("backtest-cli_strats-trend-")
+    result_json = json.loads(page.with_suffix(".json").read_text())
+    figures = result_json["symbols"]["ABC"]
+    assert result_json["strategy"] == "trend"
+    assert figures["selection"].startswith("walk-forward: 3 out-of-sample windows")
+    assert figures["multiple_testing"]["configurations"] == 6
+    assert figures["multiple_testing"]["reality_check_p"] is not None
+
+
+@pytest.mark.parametrize(
+    ("strategy", "message"),
+    [
+        ("cli_strats:peek", "strategy peek (no parameters) reads the future: its position on"),
+        ("cli_missing:trend", "no module cli_missing (looked in "),
+        ("cli_strats:nothing", "cli_strats.py) has no attribute 'nothing'"),
+        ("cli_strats:np", "cli_strats:np is a module, not a Strategy"),
+    ],
+)
+def test_user_strategy_failures_exit_2_with_one_line(
+    home: Path, tmp_path: Path, strategy: str, message: str
+) -> None:
+    (tmp_path / "cli_strats.py").write_text(USER_MODULE)
+    result = run(home, "backtest", "--strategy", strategy, "--symbols", "ABC", cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_entry_point_strategies_are_listed_and_run_by_name(home: Path, tmp_path: Path) -> None:
+    info = tmp_path / "trend_pack-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: trend_pack\nVersion: 1.0\n")
+    points = "[gammalake.strategies]\ntrend = cli_ep:trend\npeek = cli_ep:peek\n"
+    (info / "entry_points.txt").write_text(points)
+    (tmp_path / "cli_ep.py").write_text(USER_MODULE)
+    listed = run(home, "backtest", "--list", path=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line for line in listed.stdout.splitlines() if line.startswith("│ trend ")]
+    assert rows and "entry point" in rows[0] and "built in" in listed.stdout
+    # Run by its entry-point name (cheaply: the leak check refuses it before any simulation).
+    result = run(home, "backtest", "--strategy", "peek", "--symbols", "ABC", path=tmp_path)
+    assert result.returncode == 2 and "strategy peek (no parameters) reads" in result.stderr

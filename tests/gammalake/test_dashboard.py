@@ -1,8 +1,9 @@
 """The dashboard at `/` of `gammalake api`: its JSON equals the Lake's numbers, and the page works.
 
 One synthetic home is made for the module with the CLI, as a user makes it: two months of SPY
-and QQQ (`backfill`), their bars (`prices synthetic`), three weeks more under a second method
-(`--preset perfiliev`) and a study and a backtest report. The app (`create_app(lake,
+and QQQ (`backfill`), their bars (`prices synthetic`), two intraday snapshots of the last
+session (`snapshot --at`), three weeks more under a second method (`--preset perfiliev`) and
+a study and a backtest report. The app (`create_app(lake,
 extra_routes=routes(lake, reports))`) runs under uvicorn on 127.0.0.1, a free port, in a thread.
 
 The browser tests drive Debian's Chromium with Playwright (skipped, saying why, when either is
@@ -13,7 +14,6 @@ them. They save screenshots under a temporary folder and the README's under docs
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -32,14 +32,12 @@ from pipeline.engine.presets import preset
 
 BIN = Path(sys.executable).with_name("gammalake")
 REPO = Path(__file__).resolve().parents[2]
-DOCS = REPO / "docs"
-#: Set to 1 to refresh the README's screenshots under docs/ (a normal run writes them only
-#: under a temporary folder, so tests never change tracked files).
-REFRESH_DOCS = os.environ.get("GAMMALAKE_REFRESH_DOCS") == "1"
 CHROMIUM = Path("/usr/bin/chromium")
 START, END = "2024-01-29", "2024-03-28"
 SECOND_METHOD_START = "2024-03-11"
 DAY = "2024-03-15"
+#: Intraday snapshots of the last session (New York), before its 16:00 daily one.
+INTRADAY = ("2024-03-28T11:00", "2024-03-28T13:30")
 #: How long a page may wait for anything (ms): a ceiling for a busy machine, not a budget.
 #: Speed targets (a day switch under 300 ms) are bench/bench_dashboard.py's.
 PATIENCE_MS = 600_000
@@ -60,7 +58,8 @@ def cli(home: Path, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Return a home with two months of SPY and QQQ, bars, two more methods and two reports.
+    """Return a home with two months of SPY and QQQ, bars, two intraday snapshots of the last
+    session, two more methods and two reports.
 
     perfiliev from SECOND_METHOD_START (a backfill), all_short over every session (a rebuild).
     """
@@ -68,6 +67,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     symbols = ("--symbols", "SPY,QQQ")
     cli(home, "backfill", *symbols, "--start", START, "--end", END)
     cli(home, "prices", "synthetic", *symbols, "--start", START, "--end", END)
+    for moment in INTRADAY:
+        cli(home, "snapshot", *symbols, "--at", f"{moment}:00-04:00")
     cli(home, "study", "--symbols", "SPY", "--method", "default")
     cli(home, "backtest", "--strategy", "regime", "--symbols", "SPY", "--method", "default")
     second = ("--start", SECOND_METHOD_START, "--end", END, "--preset", "perfiliev")
@@ -226,8 +227,9 @@ def test_scanner_and_alerts_equal_the_lakes(lake: Lake) -> None:
     for at in moments:
         ours, theirs = watch.scanner(at), lake.scanner(at)
         assert [r["note"] is None for r in ours] == [r["note"] is None for r in theirs], at
-        strip = [{k: v for k, v in r.items() if k != "note"} for r in ours]
-        assert strip == [{k: v for k, v in r.items() if k != "note"} for r in theirs], at
+        keys = [k for k in theirs[0] if k != "note"]  # the dashboard adds DEX, VEX, CHEX
+        strip = [{k: r[k] for k in keys} for r in ours]
+        assert strip == [{k: r[k] for k in keys} for r in theirs], at
     assert any(r["alerts"] for r in watch.scanner(DAY))
     feed = watch.feed(DAY)
     known = [a for a in lake.alerts(since="2024-03-01T23:59:59.999999", limit=None)]
@@ -423,6 +425,117 @@ def test_a_profile_that_cannot_be_priced_is_a_note(
     day = json.loads(board.day("SPY", "2024-02-15", None))
     assert day["figures"]["profile"] is None
     assert f"priced as {DEFAULT} and this engine is v{newer}" in day["notes"]["profile"]
+
+
+# --- intraday snapshots, the hedging estimate, the expiry filter, the scanner's flags ---------
+
+
+def test_series_lists_the_snapshots_of_sessions_with_several(
+    client: httpx.Client, lake: Lake
+) -> None:
+    series = get(client, "/dashboard/series/SPY")
+    last = lake.exposure_levels("SPY", at=END)["as_of"]
+    stamps = [lake.exposure_levels("SPY", at=m)["as_of"] for m in INTRADAY]
+    assert series["moments"] == {END: [*stamps, last]}  # a one-snapshot session is left out
+    assert [s[:16] for s in stamps] == list(INTRADAY)
+
+
+def test_a_moment_shows_its_snapshot_its_magnet_and_hedges(
+    client: httpx.Client, lake: Lake
+) -> None:
+    moment = f"{END}T12:00"  # the latest snapshot by then is the 11:00 one
+    day = get(client, f"/dashboard/day/SPY?at={moment}")
+    levels = lake.exposure_levels("SPY", at=moment)
+    assert day["as_of"] == levels["as_of"] and day["as_of"][:16] == INTRADAY[0]
+    magnet = levels["levels"]["zero_dte_magnet"]
+    assert magnet is not None  # a same-day expiry trades at 11:00
+    assert {r["key"]: r["value"] for r in day["levels"]}["zero_dte_magnet"] == magnet
+    line = day["figures"]["gex"]["data"][-1]
+    assert line["x"] == [magnet, magnet] and line["name"] == f"0DTE magnet {magnet:,.2f}"
+    assert "(strike)" in line["hovertemplate"] and "% " in line["hovertemplate"]
+    hedges = lake.exposure_summary("SPY", at=moment)["hedging_estimate"]
+    by_move = {h["move_pct"]: h for h in day["hedging"]}
+    assert sorted(by_move) == [-1.0, -0.5, 0.5, 1.0]
+    for move, name in ((1.0, "spot_up_1pct"), (-1.0, "spot_down_1pct")):
+        stored = hedges[name]
+        assert by_move[move]["shares"] == stored["dealer_shares_to_trade"]
+        assert by_move[move]["notional"] == stored["notional_usd"]
+        assert by_move[move]["direction"] == stored["direction"]
+    closing = get(client, f"/dashboard/day/SPY?at={END}")
+    assert closing["as_of"] == lake.exposure_levels("SPY", at=END)["as_of"] != day["as_of"]
+
+
+def test_the_expiry_filter_is_the_apis(client: httpx.Client, lake: Lake) -> None:
+    """GEX by strike of one expiry: the numbers of /v1/exposure/gex?expiration= (Lake.gex)."""
+    at = lake.exposure_levels("SPY", at=DAY)["as_of"]
+    for row in lake.expiries("SPY", at=DAY)[:3]:
+        expiry = row["expiration"]
+        ours = get(client, f"/dashboard/gex/SPY?at={DAY}&expiration={expiry}")
+        api = get(client, f"/v1/exposure/gex/SPY?at={DAY}&expiration={expiry}")
+        assert (ours["as_of"], ours["expiration"], ours["net_gex"]) == (at, expiry, api["net_gex"])
+        calls, _, net = ours["figure"]["data"][:3]
+        assert calls["x"] == [r["strike"] for r in api["strikes"]]
+        assert net["y"] == approx_list([r["net_gex"] for r in api["strikes"]], 1e9)
+    assert ours["net_gex"] != lake.gex("SPY", at=DAY)["net_gex"]  # one expiry, not all
+    missing = client.get(f"/dashboard/gex/SPY?at={DAY}")
+    assert missing.status_code == 400 and "expiration=" in missing.json()["message"]
+
+
+def test_the_scanner_gives_flip_net_gex_and_alignment(client: httpx.Client, lake: Lake) -> None:
+    for at in (DAY, END, f"{END}T12:00"):
+        rows = get(client, f"/dashboard/scanner?at={at}")["rows"]
+        for row in rows:
+            summary = lake.exposure_summary(row["symbol"], at=at)
+            signs = {v > 0 for v in summary["exposures"].values()}
+            assert row["gamma_flip"] == summary["gamma_flip"], (at, row["symbol"])
+            assert row["net_gex"] == summary["exposures"]["net_gex"]
+            assert row["net_chex"] == summary["exposures"]["net_chex"]
+            assert row["aligned"] == (0 if len(signs) > 1 else (1 if signs.pop() else -1))
+    row = {"net_gex": 2.0, "net_dex": 1.0, "net_vex": 3.0, "net_chex": 0.5}
+    assert dashboard.exposures(row)["aligned"] == 1
+    assert dashboard.exposures({k: -v for k, v in row.items()})["aligned"] == -1
+    assert dashboard.exposures({**row, "net_vex": -3.0})["aligned"] == 0
+    assert dashboard.exposures({**row, "net_chex": None})["aligned"] is None
+
+
+def test_the_alerts_feed_filters_by_kind(client: httpx.Client) -> None:
+    from warehouse.schema import ALERT_KINDS
+
+    assert get(client, "/dashboard/meta")["alert_kinds"] == list(ALERT_KINDS)
+    every = get(client, f"/dashboard/alerts?at={END}")["rows"]
+    kinds = sorted({a["kind"] for a in every})
+    assert len(kinds) > 1
+    chosen = kinds[:2]
+    feed = get(client, f"/dashboard/alerts?at={END}&kinds={','.join(chosen)}")
+    assert feed["kinds"] == chosen
+    expected = [a for a in every if a["kind"] in chosen]
+    assert feed["rows"][: len(expected)] == expected and expected
+    assert {a["kind"] for a in feed["rows"]} <= set(chosen)
+    bad = client.get("/dashboard/alerts?kinds=near_wall")
+    assert bad.status_code == 400
+    assert bad.json()["message"] == (
+        f"alert kind 'near_wall' is not known; kinds: {', '.join(ALERT_KINDS)}"
+    )
+
+
+def test_hovers_say_their_units(client: httpx.Client) -> None:
+    day = get(client, f"/dashboard/day/SPY?at={DAY}")
+    greeks = get(client, f"/dashboard/greeks/SPY?at={DAY}")["figures"]
+    series = get(client, "/dashboard/series/SPY")["figures"]
+    expected = {
+        "GEX": (day["figures"]["gex"]["data"][:3], "$ bn per 1% move", "strike "),
+        "profile": (day["figures"]["profile"]["data"][:1], "$ bn per 1% move", "spot "),
+        "DEX": (greeks["dex"]["data"], "$ bn", "strike "),
+        "VEX": (greeks["vex"]["data"], "$ mn per vol point", "strike "),
+        "CHEX": (greeks["chex"]["data"], "$ mn per day", "strike "),
+        "net GEX over time": (series["net_gex"]["data"][:1], "$ bn per 1% move", "%{x}"),
+    }
+    for chart, (traces, unit, begins) in expected.items():
+        for trace in traces:
+            hover = trace.get("hovertemplate", "")
+            assert hover.startswith(begins) and unit in hover, (chart, trace.get("name"), hover)
+    levels = [t for t in series["price"]["data"] if t["name"] in ("gamma flip", "call wall")]
+    assert len(levels) == 2 and all("(price)" in t["hovertemplate"] for t in levels)
 
 
 # --- the page in Chromium ---------------------------------------------------------------------
@@ -815,8 +928,10 @@ def test_a_cold_day_switch_draws_the_day(
 def test_screenshots_for_the_readme(
     watched: Watched, server: Running, tmp_path_factory: Any
 ) -> None:
-    """Save dashboard.png, dashboard-full.png and dashboard-time.png (into docs/ as well, for
-    the README, with GAMMALAKE_REFRESH_DOCS=1)."""
+    """Save dashboard.png, dashboard-full.png and dashboard-time.png among the test's files.
+
+    The README's screenshots come from the demo home: `bench/bench_dashboard.py --screenshots`.
+    """
     page = watched.page
     page.goto(f"{server.url}/?symbol=SPY&at={DAY}")
     watched.ready(DAY)
@@ -836,7 +951,7 @@ def test_screenshots_for_the_readme(
     assert legend["bottom"] <= buttons["top"], (legend, buttons)
     folder = shots(tmp_path_factory)
     folder.mkdir(exist_ok=True)
-    targets = (folder, DOCS) if REFRESH_DOCS else (folder,)
+    targets = (folder,)
     for target in targets:
         page.screenshot(path=target / "dashboard.png")
         page.screenshot(path=target / "dashboard-full.png", full_page=True)
@@ -849,3 +964,175 @@ def test_screenshots_for_the_readme(
         page.screenshot(path=target / "dashboard-time.png")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1440  # no sideways scroll
     assert watched.problems == []
+
+
+def moment_ready(watched: Watched, moment: str) -> None:
+    """Wait until the page shows the SPY snapshot of `moment` (2024-03-28T11:00), all answered."""
+    watched.page.wait_for_selector(f"body[data-state=ready][data-moment^='{moment}']")
+    watched.page.wait_for_function("window.gammalake.pending === 0")
+
+
+def test_a_deep_link_keeps_its_moment_and_the_picker_lists_the_session(
+    watched: Watched, server: Running, lake: Lake
+) -> None:
+    """at= with a time shows that snapshot (its 0DTE magnet, its hedges) and stays in the URL."""
+    page = watched.page
+    page.goto(f"{server.url}/?symbol=SPY&at={END}T12:00")
+    moment_ready(watched, INTRADAY[0])  # the latest snapshot by 12:00
+    assert f"at={END}T12%3A00" in page.url  # not rewritten to the date
+    assert f"as of {INTRADAY[0].replace('T', ' ')}" in watched.text("#hl-when")
+    times = page.eval_on_selector_all("#moment option", "os => os.map(o => o.textContent)")
+    assert times == ["11:00", "13:30", "16:00"]  # every snapshot stored in the session
+    assert page.input_value("#moment") == INTRADAY[0]
+    magnet = lake.exposure_levels("SPY", at=INTRADAY[0])["levels"]["zero_dte_magnet"]
+    assert f"0DTE magnet (intraday)\t{magnet:,.2f}" in watched.text("#levels")
+    names = page.evaluate("document.getElementById('gex-chart').data.map(t => t.name)")
+    assert f"0DTE magnet {magnet:,.2f}" in names
+    hedges = lake.exposure_summary("SPY", at=INTRADAY[0])["hedging_estimate"]
+    up = hedges["spot_up_1pct"]
+    hedging = watched.text("#hedging")
+    assert f"+1%\t{up['direction']}" in hedging and len(hedging.splitlines()) == 5
+
+    # the picker: another snapshot of the session, kept in the URL
+    page.select_option("#moment", INTRADAY[1])
+    moment_ready(watched, INTRADAY[1])
+    assert f"at={END}T13%3A30" in page.url
+    assert f"as of {INTRADAY[1].replace('T', ' ')}" in watched.text("#hl-when")
+    spot = lake.gex("SPY", at=INTRADAY[1])["underlying_price"]
+    assert watched.text("#hl-spot") == f"{spot:,.2f}"
+    page.go_back()
+    moment_ready(watched, INTRADAY[0])
+
+    # the expiry filter: GEX by strike of one stored expiry, as the API prices it
+    expiry = lake.expiries("SPY", at=INTRADAY[0])[1]["expiration"]
+    page.select_option("#expiry", expiry)
+    page.wait_for_selector(f"#gex-note:has-text('expiry {expiry} only')")
+    only = lake.gex("SPY", at=INTRADAY[0], expiration=expiry)
+    assert watched.trace("gex-chart", 2, "y") == approx_list(
+        [r["net_gex"] for r in only["strikes"]], 1e9
+    )
+    page.select_option("#expiry", "")
+    page.wait_for_function("document.getElementById('gex-chart').data.length === 4")
+
+    # the alerts feed's kind filter
+    shown = page.eval_on_selector_all("#alerts .kind", "ks => ks.map(k => k.textContent)")
+    kind = shown[0].replace(" ", "_")
+    page.select_option("#alert-kind", kind)
+    page.wait_for_function(
+        f"[...document.querySelectorAll('#alerts .kind')].every(k => k.textContent === "
+        f"'{shown[0]}') && window.gammalake.pending === 0"
+    )
+    kept = page.eval_on_selector_all("#alerts .kind", "ks => ks.map(k => k.textContent)")
+    assert kept and set(kept) == {shown[0]} and len(set(shown)) > 1
+    assert watched.problems == []
+
+
+def test_the_across_time_charts_centre_on_the_session(
+    watched: Watched, server: Running, lake: Lake
+) -> None:
+    """Zoomed to a few weeks, the price and net GEX charts follow the session picked."""
+    page = watched.page
+    sessions = [d.isoformat() for d in lake.sessions("SPY")]
+    page.goto(f"{server.url}/?symbol=SPY&at={END}")
+    watched.ready(END)
+    watched.every_chart_drawn()
+    page.evaluate(
+        f"Plotly.relayout('price-chart', {{'xaxis.range': ['{sessions[-15]}', '{END}']}})"
+    )
+    zoomed = page.evaluate(
+        "document.getElementById('price-chart')._fullLayout.xaxis.range.map(Date.parse)"
+    )
+    assert zoomed[1] - zoomed[0] < 30 * 86_400_000, zoomed  # a few weeks shown
+    picked = sessions[10]  # early, yet half a window from the first session
+    page.select_option("#date", picked)
+    watched.ready(picked)
+    for chart in ("price-chart", "netgex-chart"):
+        page.wait_for_function(
+            f"(() => {{ const r = document.getElementById('{chart}')._fullLayout.xaxis.range;"
+            f" return r[0] < '{picked}' && r[1] > '{picked}'; }})()"
+        )
+        low, high = page.evaluate(
+            f"document.getElementById('{chart}')._fullLayout.xaxis.range.map(Date.parse)"
+        )
+        middle = page.evaluate(f"Date.parse('{picked} 00:00')")
+        assert abs((low + high) / 2 - middle) <= 86_400_000, chart  # centred, to a day
+        assert abs((high - low) - (zoomed[1] - zoomed[0])) <= 86_400_000  # the zoom kept
+    assert page.is_visible("#price-chart-marker")
+    assert watched.problems == []
+
+
+#: The three widths the page is checked at: desktop, tablet, phone.
+SIZES = ((1440, 900), (768, 1024), (390, 844))
+
+
+def overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Return True when two boxes (getBoundingClientRect) share more than a pixel."""
+    return min(a["right"], b["right"]) - max(a["left"], b["left"]) > 1 and (
+        min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > 1
+    )
+
+
+def layout_boxes(page: Any) -> dict[str, Any]:
+    """Return the boxes the layout check needs: cards, each chart's legend and mode bar."""
+    return page.evaluate(
+        """(() => {
+        const box = (e) => e.getBoundingClientRect().toJSON();
+        const charts = [...document.querySelectorAll('.chart')].filter((c) => c._fullLayout);
+        return {
+          cards: [...document.querySelectorAll('main .card')].filter((c) => c.offsetParent)
+            .map(box),
+          charts: charts.map((c) => ({
+            id: c.id, box: box(c), card: box(c.closest('.card')),
+            legend: c.querySelector('.legend') && box(c.querySelector('.legend')),
+            modebar: c.querySelector('.modebar') && box(c.querySelector('.modebar')),
+          })),
+          headline: box(document.getElementById('headline')),
+          inHeadline: [...document.querySelectorAll('#headline *')].map(box),
+          clipped: [...document.querySelectorAll('#headline, #headline *')]
+            .filter((e) => e.scrollWidth > e.clientWidth + 1 && e.clientWidth).length,
+          width: [document.scrollingElement.scrollWidth, innerWidth],
+        };
+      })()"""
+    )
+
+
+def draw_every_chart(page: Any) -> None:
+    """Scroll to each chart in turn (one column on a phone) and wait until it is drawn."""
+    for chart in page.eval_on_selector_all(".chart", "cs => cs.map(c => c.id)"):
+        page.locator(f"#{chart}").scroll_into_view_if_needed()
+        page.wait_for_function(
+            f"!window.gammalake.waitingIds().includes('{chart}') && window.gammalake.pending === 0"
+        )
+    page.evaluate("window.scrollTo(0, 0)")
+
+
+def test_usable_at_three_sizes(browser: Any, server: Running, tmp_path_factory: Any) -> None:
+    """No sideways scroll, no overlapping cards or legends, the headline whole, GEX full width."""
+    folder = shots(tmp_path_factory)
+    folder.mkdir(exist_ok=True)
+    for width, height in SIZES:
+        watched = Watched(browser, server.url)
+        page = watched.page
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{server.url}/?symbol=SPY&at={INTRADAY[0]}")
+        moment_ready(watched, INTRADAY[0])
+        draw_every_chart(page)
+        found = layout_boxes(page)
+        assert found["width"][0] <= found["width"][1] == width, (width, found["width"])
+        cards = found["cards"]
+        for i, a in enumerate(cards):
+            assert not any(overlaps(a, b) for b in cards[i + 1 :]), (width, a)
+        for chart in found["charts"]:
+            what = (width, chart["id"])
+            assert chart["box"]["right"] <= chart["card"]["right"] + 1, what
+            if chart["legend"] and chart["modebar"]:
+                assert not overlaps(chart["legend"], chart["modebar"]), what
+        head = found["headline"]
+        assert found["clipped"] == 0, width
+        for inner in found["inHeadline"]:
+            assert head["left"] - 1 <= inner["left"] and inner["right"] <= head["right"] + 1
+        gex = next(c for c in found["charts"] if c["id"] == "gex-chart")
+        assert gex["box"]["width"] >= 0.85 * width if width < 700 else True, gex["box"]
+        page.screenshot(path=folder / f"dashboard-{width}x{height}.png", full_page=True)
+        page.close()
+        assert watched.problems == [], width

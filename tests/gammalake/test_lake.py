@@ -406,8 +406,10 @@ def test_alerts_newest_first(lake, home):
     assert len(alerts) == stored(home, "SELECT count(*) FROM alerts", []).item()
     assert [a["as_of"] for a in alerts] == sorted((a["as_of"] for a in alerts), reverse=True)
     assert len(lake.alerts("SPY", limit=2)) == 2
-    recent = lake.alerts("SPY", since="2026-03-27")
-    assert recent and all(a["trade_date"] == "2026-03-27" for a in recent)
+    newest = alerts[0]["trade_date"]  # which days have alerts is flows.alerts' business
+    recent = lake.alerts(since=newest)
+    assert recent and all(a["trade_date"] == newest for a in recent)
+    assert len(recent) < len(alerts)  # since= drops the days before
     assert set(recent[0]) == {
         "symbol",
         "as_of",
@@ -418,6 +420,18 @@ def test_alerts_newest_first(lake, home):
         "source",
         "method",
     }
+
+
+def test_alerts_keep_the_kinds_asked_for(lake, home):
+    counts = dict(stored(home, "SELECT kind, count(*) FROM alerts GROUP BY 1", []).rows())
+    kind = max(counts, key=lambda k: counts[k])
+    assert len(counts) > 1  # the filter must drop something
+    chosen = lake.alerts(limit=None, kinds=[kind])
+    assert len(chosen) == counts[kind] and {a["kind"] for a in chosen} == {kind}
+    assert len(lake.alerts(limit=None, kinds=list(counts))) == sum(counts.values())
+    assert lake.alerts(kinds=[]) == []
+    with pytest.raises(InputError, match=r"'wall_party' is not known; kinds: flip_cross_up, "):
+        lake.alerts(kinds=["near_call_wall", "wall_party"])
 
 
 def test_sql_only_reads(lake, home):

@@ -60,18 +60,27 @@ def _calls(lake: Lake) -> dict[str, tuple[str, dict[str, Any]]]:
     expiration = lake.expiries("SPY", at=AT)[1]["expiration"]
     return {
         "stored": ("stored", {}),
-        "gex": ("gex", {"symbol": "SPY", "at": AT}),
-        "gex_latest": ("gex", {"symbol": "qqq"}),
-        "gex_expiry": ("gex", {"symbol": "SPY", "at": AT, "expiration": expiration, "min_oi": 100}),
-        "dex": ("dex", {"symbol": "SPY", "at": AT}),
-        "vex": ("vex", {"symbol": "SPY", "at": AT}),
-        "chex": ("chex", {"symbol": "SPY", "at": AT}),
-        "levels": ("exposure_levels", {"symbol": "SPY", "at": AT}),
-        "summary": ("exposure_summary", {"symbol": "QQQ", "at": AT}),
-        "by_preset": ("exposure_levels", {"symbol": "SPY", "at": AT, "method": "default"}),
+        "gex": ("gex", {"symbol": "SPY", "at": AT, "full": True}),
+        "gex_latest": ("gex", {"symbol": "qqq", "full": True}),
+        "gex_expiry": (
+            "gex",
+            {"symbol": "SPY", "at": AT, "expiration": expiration, "min_oi": 100, "full": True},
+        ),
+        "dex": ("dex", {"symbol": "SPY", "at": AT, "full": True}),
+        "vex": ("vex", {"symbol": "SPY", "at": AT, "full": True}),
+        "chex": ("chex", {"symbol": "SPY", "at": AT, "full": True}),
+        "levels": ("exposure_levels", {"symbol": "SPY", "at": AT, "full": True}),
+        "summary": ("exposure_summary", {"symbol": "QQQ", "at": AT, "full": True}),
+        "by_preset": (
+            "exposure_levels",
+            {"symbol": "SPY", "at": AT, "method": "default", "full": True},
+        ),
         "other_method": ("exposure_levels", {"symbol": "SPY", "method": "perfiliev"}),
-        "history": ("levels_history", {"symbol": "SPY", "start": "2026-11-01", "end": END}),
-        "history_cut": ("levels_history", {"symbol": "SPY", "limit": 3}),
+        "history": (
+            "levels_history",
+            {"symbol": "SPY", "start": "2026-11-01", "end": END, "full": True},
+        ),
+        "history_cut": ("levels_history", {"symbol": "SPY", "start": START, "limit": 3}),
         "scanner": ("scanner", {"at": AT}),
         "alerts": ("alerts", {"limit": 5}),
         "sql": ("sql", {"query": COUNTS}),
@@ -81,6 +90,7 @@ def _calls(lake: Lake) -> dict[str, tuple[str, dict[str, Any]]]:
         "sql_delete": ("sql", {"query": "DELETE FROM snapshots"}),
         "sql_copy": ("sql", {"query": "COPY (SELECT 1) TO 'x.csv'"}),
         "sql_bad": ("sql", {"query": "SELEC 1"}),
+        "sql_two": ("sql", {"query": "SELECT 1; SELECT 2"}),
         "sql_after": ("sql", {"query": "SELECT count(*) AS n FROM snapshots"}),
         "unknown": ("gex", {"symbol": "AAPL"}),
         "outside": ("exposure_levels", {"symbol": "SPY", "at": "2025-01-02"}),
@@ -234,6 +244,7 @@ def test_sql_refuses_writes_and_bad_sql(stdio: dict[str, Any], lake: Lake) -> No
     assert "DELETE statements are refused" in _error(stdio["sql_delete"])
     assert "COPY statements are refused" in _error(stdio["sql_copy"])
     assert "SQL error" in _error(stdio["sql_bad"])
+    assert "only reads one statement at a time: 2 were sent" in _error(stdio["sql_two"])
     assert (
         _data(stdio["sql_after"])["rows"][0]["n"]
         == lake.sql("SELECT count(*) AS n FROM snapshots").item()
@@ -307,7 +318,7 @@ def test_streamable_http_on_loopback(home: Path, lake: Lake) -> None:
         async def run() -> tuple[Any, Any]:
             with anyio.fail_after(CALL_TIMEOUT):
                 async with Client(url) as client:
-                    good = await client.call_tool("gex", {"symbol": "SPY", "at": AT})
+                    good = await client.call_tool("gex", {"symbol": "SPY", "at": AT, "full": True})
                     bad = await client.call_tool("gex", {"symbol": "AAPL"})
                     return good, bad
 

@@ -39,10 +39,13 @@ def results(home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     """Return every call's result of one stdio session of `gammalake --home H mcp`."""
     calls: dict[str, tuple[str, dict[str, Any]]] = {"stored": ("stored", {})}
     for name in FORMS:
-        calls[name] = ("exposure_levels", {"symbol": "SPY", "at": DAY, "method": name})
+        calls[name] = (
+            "exposure_levels",
+            {"symbol": "SPY", "at": DAY, "method": name, "full": True},
+        )
     for name in REFUSED:
         calls[name] = ("exposure_levels", {"symbol": "SPY", "at": DAY, "method": name})
-    calls["history"] = ("levels_history", {"symbol": "QQQ", "method": "all_short"})
+    calls["history"] = ("levels_history", {"symbol": "QQQ", "method": "all_short", "full": True})
     calls["stored_recipe"] = ("stored", {"method": RECIPE})
     params = StdioServerParameters(command=GAMMALAKE, args=["--home", str(home), "mcp"])
     errors = tmp_path_factory.mktemp("mcp-methods-stderr") / "stderr.txt"

@@ -1,14 +1,19 @@
-"""Docs examples are real: every `$ gammalake ...` line of README.md and docs/*.md is run.
+"""Docs examples are real: every command and Python block of README.md and the site is run.
 
-What counts as an example, and what is checked (the rules a README writer can rely on):
+What counts as an example, and what is checked (the rules a README or docs writer can rely on):
 
-- An example is a line of a fenced code block that starts with `$ gammalake `. It goes on over
+- A command is a line of a fenced code block that starts with `$ gammalake `. It goes on over
   the next lines while a quote is open or the line ends with `\\`. Its shown output is the lines
   after it, up to the next `$ ` line or the end of the block; `...` lines (abridged) and
   `# comments` after two spaces are left out.
-- It runs in README order, in one shell (`bash -o pipefail -c`, so `| jq` and `> /dev/null`
-  work as written), with the installed `gammalake` first on PATH, in a scratch working
-  directory, and `GAMMALAKE_HOME` set to the README home built once per session (below).
+- A ```python block whose first line is `# file: NAME.py` is written into the working directory
+  as NAME.py at that point of the page (so later commands and blocks can import it). Any other
+  ```python block runs with the venv's python (`python -`, so the working directory is on
+  `sys.path`), `GAMMALAKE_HOME` set, in the working directory; a ```text block right after it
+  is its shown output, checked like a command's; it must exit 0.
+- Everything runs in page order, in one shell (`bash -o pipefail -c`, so `| jq` and
+  `> /dev/null` work as written), with the installed `gammalake` first on PATH, in a scratch
+  working directory, and `GAMMALAKE_HOME` set to a copy of the README home (below).
 - Exit code: the number a following `$ echo $?` line shows; else 2 when the shown output has a
   line starting with `error:`; else 1 when it ends with `run failed` or `run partial`; else 0.
 - Figures: every number, date and time in the shown output must appear in the real output (stdout
@@ -18,31 +23,36 @@ What counts as an example, and what is checked (the rules a README writer can re
   compared.
 - Outputs that describe the whole home rather than figures of it vary with the home and the
   day and are only run (exit code checked): `rebuild`, `doctor`, `quota`, and `sql` queries
-  reading `runs` or counting rows (`count(`). A README line can say the same of itself with the
-  marker `# output: varies`.
-- Skipped, each with its reason in the test's report: a line marked `# needs: WHAT` (e.g.
-  `# needs: network`, `# needs: key`); until the README carries such markers, the built-in rules
-  of NEEDS below (the FlashAlpha sources need a key or a server; `--source chains` needs a
-  chains folder the test does not make); and, when ../shared/refdata is absent, every example
-  that names a reference file or reads what those files import (SPX, squeezemetrics).
+  reading `runs` or counting rows (`count(`). A command line, or a Python block's first line,
+  can say the same of itself with the marker `# output: varies`.
+- Skipped, each with its reason in the test's report: a command line (or a Python block's
+  first line) marked `# needs: WHAT` (e.g. `# needs: network`, `# needs: key`,
+  `# needs: server`); the built-in rules of NEEDS below (the FlashAlpha sources need a key or a
+  server; `--source chains` needs a chains folder the test does not make); and, when
+  ../shared/refdata is absent, every example that names a reference file or reads what those
+  files import (SPX, squeezemetrics).
+- Other blocks (a settings file, a client's JSON config, a transcript of `make demo`) are
+  shown, not run; a page says so next to them when their figures could drift.
 
 The README home: SPY and QQQ from the synthetic market over four weeks of NYSE sessions,
-2026-10-26 .. 2026-11-23 (`gammalake backfill` and `gammalake prices synthetic`). Fixed dates,
-so its figures never change (the synthetic market is a pure function of the date): write README
-output from a home made the same way. The working directory holds the reference files the
-examples name (`spx_quotedata.csv` is `phammings-spx500-gamma/modules/spx_quotedata.csv`,
-`DIX.csv`, `^GSPC.csv`, and every refdata folder by its own name) and two bad files made here:
-`bad.csv` (bars whose line 2 has its high below its low) and `broken.csv` (a CBOE file whose
-line 5 has the strike `abc`); `tests/` is the repository's own tests folder, so examples can name
-its fixtures (the fuzz corpus, vendor day files).
+2026-10-26 .. 2026-11-23 (`gammalake backfill` and `gammalake prices synthetic`), built once
+per test session and copied for each page. Fixed dates, so its figures never change (the
+synthetic market is a pure function of the date): write output from a home made the same way.
+The working directory holds the reference files the examples name (`spx_quotedata.csv` is
+`phammings-spx500-gamma/modules/spx_quotedata.csv`, `DIX.csv`, `^GSPC.csv`, and every refdata
+folder by its own name) and two bad files made here: `bad.csv` (bars whose line 2 has its high
+below its low) and `broken.csv` (a CBOE file whose line 5 has the strike `abc`); `tests/` is the
+repository's own tests folder, so examples can name its fixtures (the fuzz corpus, vendor day
+files) and Python blocks can import `tests.support`.
 
-Pages of docs/ follow the same rules, each page on its own: every page with a `$ gammalake `
-line runs (in name order) in a fresh working directory made as above and a fresh README home
-built for it alone; a page without one is not run and costs nothing. On a docs page every other
-`$ ` line is a step too (`$ cp tests/.../datashop_calcs.csv Day.csv`, `$ rm Day.csv`), run in
-the same shell sequence and checked by the same rules (exit code 0 unless shown otherwise), so
-a page can make the files its later examples read. Only `$ echo $?` stays a question about the
-step before it. Drift is reported as `docs/PAGE.md:LINE: command`.
+Pages of docs/ (docs/**/*.md) follow the same rules, each page on its own: every page with a
+`$ gammalake ` line or a ```python block runs (in name order) in a fresh working directory
+made as above and a fresh copy of the README home; a page without either is not run and costs
+nothing. On a docs page every other `$ ` line is a step too (`$ cp tests/.../datashop_calcs.csv
+Day.csv`, `$ rm Day.csv`), run in the same shell sequence and checked by the same rules (exit
+code 0 unless shown otherwise), so a page can make the files its later examples read. Only
+`$ echo $?` stays a question about the step before it. Drift is reported as
+`docs/PAGE.md:LINE: command`. Every page under docs/ is in the site's nav (mkdocs.yml).
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import warnings
@@ -57,6 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REFDATA, REPO
 
@@ -64,10 +76,19 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 README = REPO / "README.md"
-#: The docs pages whose examples run (each needs a `$ gammalake ` line; see the docstring).
-DOC_PAGES = sorted(
-    page for page in (REPO / "docs").glob("*.md") if "\n$ gammalake " in f"\n{page.read_text()}"
-)
+DOCS = REPO / "docs"
+#: The site's configuration: its nav lists every docs page.
+MKDOCS = REPO / "mkdocs.yml"
+
+
+def _runs(page: Path) -> bool:
+    """Return whether a docs page has something to run (see the module docstring)."""
+    text = f"\n{page.read_text()}"
+    return "\n$ gammalake " in text or "\n```python" in text
+
+
+#: The docs pages whose examples run (see the docstring).
+DOC_PAGES = sorted(page for page in DOCS.rglob("*.md") if _runs(page))
 #: The README home: symbols and the fixed span of sessions (see the module docstring).
 HOME_SYMBOLS, HOME_START, HOME_END = "SPY,QQQ", "2026-10-26", "2026-11-23"
 #: Files the examples name, in the working directory, from ../shared/refdata.
@@ -97,16 +118,17 @@ class ReadmeExampleSkipped(UserWarning):
 
 @dataclass
 class Example:
-    """One `$ gammalake ...` line of the README, what it shows and what it should exit with."""
+    """One command or Python block of a page, what it shows and what it should exit with."""
 
     line: int
-    command: str
+    command: str  # a shell command, or the source of a Python block
     shown: list[str] = field(default_factory=list)
     exit_code: int | None = None  # from a following `$ echo $?`
+    kind: str = "shell"  # "shell", "python" (run it) or "file" (write it as `# file: NAME.py`)
 
     @property
     def expected_exit(self) -> int:
-        """Return the exit code the README implies (see the module docstring)."""
+        """Return the exit code the page implies (see the module docstring)."""
         if self.exit_code is not None:
             return self.exit_code
         if any(line.startswith("error:") for line in self.shown):
@@ -117,26 +139,60 @@ class Example:
 
     @property
     def marker(self) -> dict[str, str]:
-        """Return the `# needs: X` / `# output: varies` markers of the command line."""
-        return dict(re.findall(r"#\s*(needs|output):\s*([\w-]+)", self.command))
+        """Return the `# needs: X` / `# output: varies` markers (a Python block's first line)."""
+        text = self.command if self.kind == "shell" else self.command.split("\n", 1)[0]
+        return dict(re.findall(r"#\s*(needs|output):\s*([\w-]+)", text))
+
+    @property
+    def file_name(self) -> str | None:
+        """Return NAME.py of a `# file: NAME.py` block, else None."""
+        found = re.match(r"#\s*file:\s*([\w.-]+\.py)\s*$", self.command.split("\n", 1)[0])
+        return found.group(1) if found else None
+
+    @property
+    def title(self) -> str:
+        """Return the first line, as drift and skip reports name the example."""
+        first = self.command.splitlines()[0] if self.command else ""
+        return first if self.kind == "shell" else f"```python {first}"
 
 
 def examples(text: str, shell: bool = False) -> list[Example]:
-    """Return the console examples of a markdown text, in order.
+    """Return the commands and Python blocks of a markdown text, in order.
 
     With `shell`, every `$ ` line but `$ echo $?` is an example (docs pages), not only
     `$ gammalake ` lines (README.md).
     """
     found: list[Example] = []
-    in_block = False
+    fence: str | None = None  # the info string of the open block, None outside blocks
+    python: Example | None = None  # the Python block being read
+    output_of: Example | None = None  # a Python block whose ```text output may follow
     open_command: Example | None = None  # a command whose quote or backslash is still open
     showing: Example | None = None  # the example the next output lines belong to
     exit_of: Example | None = None  # the example a `$ echo $?` just asked about
+    printed = False  # inside the ```text block of a Python block's output
     for number, line in enumerate(text.splitlines(), start=1):
         if line.startswith("```"):
-            in_block, open_command, showing, exit_of = not in_block, None, None, None
-        elif not in_block:
+            printed = False
+            if fence is None:
+                fence = line[3:].strip()
+                if fence == "python":
+                    python = Example(number + 1, "", kind="python")
+                elif fence == "text" and output_of is not None:
+                    showing, printed = output_of, True
+                output_of = None
+            else:
+                if python is not None:
+                    python.kind = "file" if python.file_name else "python"
+                    found.append(python)
+                    output_of = python if python.kind == "python" else None
+                fence, python, open_command, showing, exit_of = None, None, None, None, None
             continue
+        if fence is None:
+            if line.strip():
+                output_of = None
+            continue
+        if python is not None:
+            python.command = line if number == python.line else f"{python.command}\n{line}"
         elif open_command is not None:
             open_command.command += "\n" + line
             if _complete(open_command.command):
@@ -144,7 +200,7 @@ def examples(text: str, shell: bool = False) -> list[Example]:
         elif exit_of is not None:
             exit_of.exit_code = int(line.strip())
             exit_of = None
-        elif line.startswith("$ "):
+        elif line.startswith("$ ") and not printed:
             exit_of = showing if line.strip() == "$ echo $?" else None
             showing = None
             if line.startswith("$ gammalake ") or (shell and line.strip() != "$ echo $?"):
@@ -208,7 +264,7 @@ def missing_figures(shown: list[str], real: str) -> list[str]:
 def skip_reason(example: Example, have_refdata: bool) -> str | None:
     """Return why an example is not run, or None (see the module docstring)."""
     if "needs" in example.marker:
-        return f"needs: {example.marker['needs']} (marked in the README)"
+        return f"needs: {example.marker['needs']} (marked on the page)"
     for pattern, reason in NEEDS:
         if re.search(pattern, example.command):
             return f"needs {reason}"
@@ -223,8 +279,8 @@ def skip_reason(example: Example, have_refdata: bool) -> str | None:
 
 def varies(example: Example) -> bool:
     """Return whether an example's output describes the whole home (not compared)."""
-    return example.marker.get("output") == "varies" or any(
-        re.search(p, example.command) for p in VARIES
+    return example.marker.get("output") == "varies" or (
+        example.kind == "shell" and any(re.search(p, example.command) for p in VARIES)
     )
 
 
@@ -237,7 +293,10 @@ def _environment(home: Path) -> dict[str, str]:
     environ.pop("FLASHALPHA_API_KEY", None)
     environ.pop("TTY_COMPATIBLE", None)
     environ.pop("FORCE_COLOR", None)
-    return {**environ, "GAMMALAKE_HOME": str(home), "PATH": f"{BIN}:{environ.get('PATH', '')}"}
+    # Prefect's own profiles (~/.prefect) could name a server; the docs show the machine without.
+    prefect_home = str(home.parent / "prefect-home")
+    path = f"{BIN}:{environ.get('PATH', '')}"
+    return {**environ, "GAMMALAKE_HOME": str(home), "PREFECT_HOME": prefect_home, "PATH": path}
 
 
 def _shell(command: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
@@ -252,14 +311,27 @@ def _shell(command: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[s
 
 
 @pytest.fixture(scope="session")
-def readme_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Return (working directory, home): the README home and the files the examples name."""
-    return _world(tmp_path_factory.mktemp("readme"))
+def readme_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the README home, built once per session; pages run on copies of it."""
+    root = tmp_path_factory.mktemp("readme-home")
+    work, home = _work(root), root / "home"
+    span = f"--symbols {HOME_SYMBOLS} --start {HOME_START} --end {HOME_END}"
+    for step in (f"gammalake backfill {span}", f"gammalake prices synthetic {span}"):
+        made = _shell(step, work, home)
+        assert made.returncode == 0, f"{step}\n{made.stdout}\n{made.stderr}"
+    return home
 
 
-def _world(root: Path) -> tuple[Path, Path]:
-    """Return (working directory, home) made under root (see the module docstring)."""
-    work, home = root / "work", root / "home"
+def _world(root: Path, readme_home: Path) -> tuple[Path, Path]:
+    """Return (working directory, home) made under root: a copy of the README home."""
+    home = root / "home"
+    shutil.copytree(readme_home, home, symlinks=True)
+    return _work(root), home
+
+
+def _work(root: Path) -> Path:
+    """Return a working directory under root holding the files examples name (see above)."""
+    work = root / "work"
     work.mkdir()
     for folder in _reference_folders():
         (work / folder.name).symlink_to(folder)
@@ -278,11 +350,7 @@ def _world(root: Path) -> tuple[Path, Path]:
         "Open Interest\nFri Jan 19 2024,X,1,0,1,1,0,0.1,0.5,0.01,10,abc,Y,1,0,1,1,0,"
         "0.1,-0.5,0.01,10\n"
     )
-    span = f"--symbols {HOME_SYMBOLS} --start {HOME_START} --end {HOME_END}"
-    for step in (f"gammalake backfill {span}", f"gammalake prices synthetic {span}"):
-        made = _shell(step, work, home)
-        assert made.returncode == 0, f"{step}\n{made.stdout}\n{made.stderr}"
-    return work, home
+    return work
 
 
 def test_the_parser_reads_commands_outputs_and_exit_codes():
@@ -311,7 +379,7 @@ def test_the_parser_reads_commands_outputs_and_exit_codes():
     assert first.command == 'gammalake sql "SELECT 1,\n                 2"  # needs: network'
     assert first.shown == [" a ┃ b", " 1 │ 2"] and first.expected_exit == 0
     assert first.marker == {"needs": "network"}
-    assert skip_reason(first, have_refdata=True) == "needs: network (marked in the README)"
+    assert skip_reason(first, have_refdata=True) == "needs: network (marked on the page)"
     assert (second.command, second.shown, second.expected_exit) == (
         "gammalake chain broken.csv",
         ["error: broken.csv, line 5"],
@@ -338,12 +406,15 @@ def run_examples(
     have_refdata = REFDATA.is_dir()
     drift, skipped, ran = [], [], 0
     for example in found:
-        where = f"{name}:{example.line}: {example.command.splitlines()[0]}"
+        where = f"{name}:{example.line}: {example.title}"
+        if example.kind == "file":
+            (work / str(example.file_name)).write_text(example.command + "\n")
+            continue
         reason = skip_reason(example, have_refdata)
         if reason:
             skipped.append(f"{where}\n    skipped: {reason}")
             continue
-        result = _shell(example.command, work, home)
+        result = _run(example, work, home)
         ran += 1
         real = result.stdout + result.stderr
         problems = []
@@ -361,6 +432,21 @@ def run_examples(
     return drift, skipped, ran
 
 
+def _run(example: Example, work: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run one command in the page's shell, or one Python block with the venv's python."""
+    if example.kind == "shell":
+        return _shell(example.command, work, home)
+    return subprocess.run(
+        [str(BIN / "python"), "-"],
+        input=example.command + "\n",
+        cwd=work,
+        env=_environment(home),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+
+
 def assert_ran_as_shown(name: str, drift: list[str], skipped: list[str], ran: int) -> None:
     """Fail naming every drifted example of a page; warn with the skipped ones."""
     report = "\n".join(skipped)
@@ -374,18 +460,18 @@ def assert_ran_as_shown(name: str, drift: list[str], skipped: list[str], ran: in
     )
 
 
-def test_readme_examples_run_as_shown(readme_world):
-    work, home = readme_world
+def test_readme_examples_run_as_shown(readme_home: Path, tmp_path: Path):
+    work, home = _world(tmp_path, readme_home)
     assert_ran_as_shown(
         "README", *run_examples("README.md", examples(README.read_text()), work, home)
     )
 
 
-@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda page: page.name)
-def test_docs_examples_run_as_shown(page: Path, tmp_path: Path):
-    work, home = _world(tmp_path)
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda page: str(page.relative_to(DOCS)))
+def test_docs_examples_run_as_shown(page: Path, readme_home: Path, tmp_path: Path):
+    work, home = _world(tmp_path, readme_home)
     found = examples(page.read_text(), shell=True)
-    name = f"docs/{page.name}"
+    name = str(page.relative_to(REPO))
     assert_ran_as_shown(name, *run_examples(name, found, work, home))
 
 
@@ -415,9 +501,103 @@ def test_every_file_an_example_names_is_provided():
     provided = {*REFERENCE_FILES, "bad.csv", "broken.csv"}
     unknown = set()
     for example in examples(README.read_text()):
+        if example.kind != "shell":
+            continue
         for word in shlex.split(example.command, comments=True)[1:]:
             if not word.endswith(".csv") or word in provided:
                 continue
             if word.split("/")[0] not in folders and not (REPO / word).is_file():
                 unknown.add(word)
     assert not unknown, f"README examples name files the test does not provide: {unknown}"
+
+
+def test_python_blocks_are_files_or_runs_with_their_shown_output(tmp_path: Path):
+    """`# file: NAME.py` is written where it stands; another block runs and its ```text shows."""
+    text = "\n".join(
+        [
+            "```python",
+            "# file: mine.py",
+            "VALUE = 4697.2402",
+            "```",
+            "",
+            "```python",
+            "import mine",
+            "print(f'spot {mine.VALUE:,.2f}')",
+            "```",
+            "",
+            "```text",
+            "spot 4,697.24",
+            "$ not a command",
+            "```",
+            "```python",
+            "# needs: network",
+            "import httpx",
+            "```",
+            "Prose ends a block's output.",
+            "```text",
+            "$ gammalake sql 'SELECT 1'",
+            "```",
+        ]
+    )
+    written, run, skipped, command = examples(text)
+    assert (written.kind, written.file_name, written.command) == (
+        "file",
+        "mine.py",
+        "# file: mine.py\nVALUE = 4697.2402",
+    )
+    assert (run.kind, run.line, run.shown) == ("python", 7, ["spot 4,697.24", "$ not a command"])
+    assert skipped.kind == "python" and skipped.shown == []
+    assert skip_reason(skipped, have_refdata=True) == "needs: network (marked on the page)"
+    assert (command.kind, command.command) == ("shell", "gammalake sql 'SELECT 1'")
+    work = tmp_path / "work"
+    work.mkdir()
+    run.shown = ["spot 4,697.24"]
+    assert run_examples("page.md", [written, run, skipped], work, tmp_path / "home")[::2] == ([], 1)
+    assert (work / "mine.py").read_text() == "# file: mine.py\nVALUE = 4697.2402\n"
+    run.shown = ["spot 4,697.25"]
+    drift, _, _ = run_examples("page.md", [run], work, tmp_path / "home")
+    assert len(drift) == 1 and drift[0].startswith("page.md:7: ```python import mine")
+    failing = Example(3, "raise SystemExit(3)", kind="python")
+    drift, _, _ = run_examples("page.md", [failing], work, tmp_path / "home")
+    assert len(drift) == 1 and "exit 3" in drift[0]
+
+
+def _nav_pages(entries: object) -> set[str]:
+    """Return every page path of a mkdocs nav (nested lists and single-key dicts)."""
+    if isinstance(entries, str):
+        return {entries}
+    if isinstance(entries, list):
+        return set().union(*(_nav_pages(entry) for entry in entries)) if entries else set()
+    if isinstance(entries, dict):
+        return set().union(*(_nav_pages(value) for value in entries.values()))
+    return set()
+
+
+def test_every_docs_page_is_in_the_site_nav():
+    """A page under docs/ that the nav misses is built but unreachable: list it in mkdocs.yml."""
+    nav = _nav_pages(yaml.safe_load(MKDOCS.read_text())["nav"])
+    pages = {str(page.relative_to(DOCS)) for page in DOCS.rglob("*.md")}
+    assert pages - nav == set(), f"docs pages missing from the nav of mkdocs.yml: {pages - nav}"
+    assert nav - pages == set(), f"nav entries of mkdocs.yml with no page: {nav - pages}"
+
+
+def test_the_cli_reference_is_generated_from_the_app_with_every_command():
+    """docs/cli.md's directive becomes every command's section, as page markdown (no HTML)."""
+    import importlib.util
+
+    import typer.main
+
+    from gammalake.cli.app import app
+
+    spec = importlib.util.spec_from_file_location("cli_reference", DOCS / "hooks/cli_reference.py")
+    assert spec is not None and spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    page = (DOCS / "cli.md").read_text()
+    assert "::: mkdocs-typer2" in page
+    rendered = hook.on_page_markdown(page)
+    assert "::: mkdocs-typer2" not in rendered and "<div" not in rendered
+    headings = set(re.findall(r"^#{2,6} (\S+)$", rendered, flags=re.MULTILINE))
+    commands = typer.main.get_command(app).commands
+    assert set(commands) <= headings, f"commands missing: {set(commands) - headings}"
+    assert "`gammalake sql [OPTIONS] [QUERY]`" in rendered

@@ -8,9 +8,12 @@ snapshot, with no error. The lake is a real synthetic backfill of April 2025 (21
 Good Friday closed) and the server real uvicorn on 127.0.0.1, a free port, in a thread.
 
 Served: the exposure endpoints (`gex`, `dex`, `vex`, `chex`, `exposure_levels`,
-`exposure_summary`). `Backtester`'s default endpoint, `stock_summary`
-(GET /v1/stock/{symbol}/summary?at=...), is not: the API answers 404, which the SDK skips as
-a day without data, so these tests run `Backtester` on `exposure_summary`.
+`exposure_summary`) and `tickers` (the stored coverage). Errors carry FlashAlpha's `error`
+codes, so the SDK raises its own exceptions: a moment outside the stored range or an unknown
+symbol is `NoCoverageError`, which a replay does not skip (a `NoDataError` it would skip,
+yielding nothing). Every other call of both SDKs (`flashalpha`, `flashalpha_historical`)
+answers 501, which the SDKs raise as `ServerError` naming the call: `Backtester`'s default
+endpoint, `stock_summary`, is one, so these tests run `Backtester` on `exposure_summary`.
 """
 
 from __future__ import annotations
@@ -97,3 +100,91 @@ def test_backtester_sees_every_session_once(client):
     assert [r.output for r in results] == [datetime.fromisoformat(r.at).date() for r in results]
     records = tester.to_records(results)
     assert len({r["underlying_price"] for r in records}) == len(records) == 21
+
+
+def test_tickers_is_the_stored_coverage(client):
+    every = client.tickers()
+    assert every["tickers"] == ["SPY"] and every["count"] == 1
+    spy = client.tickers(symbol="spy")
+    assert every["coverage"] == [spy]
+    assert (spy["from"], spy["to"]) == (FIRST.isoformat(), LAST.isoformat())
+    assert spy["healthy_days"] == spy["snapshots"] == 21 and spy["gaps"]["missing_sessions"] == 0
+    with pytest.raises(historical.NoCoverageError, match=r"QQQ: not stored \(stored symbols: SPY"):
+        client.tickers(symbol="QQQ")
+
+
+def test_a_replay_past_the_stored_range_raises_no_coverage(client):
+    may = historical.iter_days(date(2025, 4, 28), date(2025, 5, 6))
+    answers = historical.replay(client, "exposure_levels", "SPY", may)  # skip_missing=True
+    with pytest.raises(historical.NoCoverageError, match=r"covers 2025-04-01T16:00"):
+        list(answers)
+    with pytest.raises(historical.NoCoverageError):
+        client.gex("QQQ", at=FIRST)
+
+
+def test_a_bad_moment_is_invalid_at(client):
+    with pytest.raises(historical.InvalidAtError, match=r"at='soon' is neither a date"):
+        client.gex("SPY", at="soon")
+
+
+def test_backtesters_default_endpoint_says_it_is_not_served(client):
+    tester = historical.Backtester(client, symbol="SPY")  # method="stock_summary"
+    with pytest.raises(historical.ServerError, match=r"does not serve /v1/stock/SPY/summary"):
+        tester.run(days(), lambda at, snap: snap)
+
+
+SERVED = {"tickers", "gex", "dex", "vex", "chex", "exposure_levels", "exposure_summary"}
+#: Arguments the SDKs' calls require, by parameter name (any value the server can refuse).
+ARGUMENTS: dict[str, Any] = {
+    **dict.fromkeys(("symbol", "ticker", "index", "symbols", "date"), "SPY"),
+    **dict.fromkeys(("spot", "strike", "dte", "sigma", "price", "win_rate"), 1.0),
+    **dict.fromkeys(("expiry", "expiration"), "2025-04-17"),
+    **dict.fromkeys(("type", "option_type"), "call"),
+    "legs": [],
+    "at": "2025-04-15",
+}
+
+
+def sdk_calls(cls: type) -> list[str]:
+    """Return the public calls of an SDK client class."""
+    return sorted(n for n, f in vars(cls).items() if callable(f) and not n.startswith("_"))
+
+
+def call(client: Any, name: str) -> Any:
+    """Call an SDK method with ARGUMENTS for its required parameters (others: "SPY")."""
+    import inspect
+
+    given: tuple[list[Any], dict[str, Any]] = ([], {})
+    for p in list(inspect.signature(getattr(client, name)).parameters.values()):
+        if p.default is inspect.Parameter.empty:
+            if p.kind is p.KEYWORD_ONLY:
+                given[1][p.name] = ARGUMENTS.get(p.name, "SPY")
+            else:
+                given[0].append(ARGUMENTS.get(p.name, "SPY"))
+    return getattr(client, name)(*given[0], **given[1])
+
+
+@pytest.mark.parametrize("name", sdk_calls(historical.FlashAlphaHistorical))
+def test_every_historical_call_is_served_or_501(client, name):
+    if name in SERVED:
+        assert call(client, name)
+        return
+    with pytest.raises(historical.ServerError, match=r"gammalake does not serve /") as raised:
+        call(client, name)
+    assert raised.value.status_code == 501 and raised.value.response["error"] == "not_implemented"
+
+
+def test_every_live_call_is_served_or_501(server):
+    live = pytest.importorskip("flashalpha")
+    sdk = live.FlashAlpha(KEY, base_url=server.url, timeout=600)
+    unanswered = []
+    for name in sdk_calls(live.FlashAlpha):
+        try:
+            body = call(sdk, name)
+        except live.ServerError as exc:
+            if exc.status_code != 501 or "gammalake does not serve" not in str(exc):
+                unanswered.append(f"{name}: {exc}")
+        else:
+            assert body, name
+    assert unanswered == []
+    assert sdk.tickers()["tickers"] == sdk.symbols()["symbols"] == ["SPY"]

@@ -7,9 +7,14 @@
 "use strict";
 
 (() => {
+  // A phone has no room for plotly's mode bar (it would sit over the legend): no bar there,
+  // pinch and drag zoom the charts.
+  const NARROW = window.matchMedia("(max-width: 700px)");
+  const MODEBAR_ROOM = 40; // px right of a plot for the (vertical) mode bar
   const CONFIG = {
     displaylogo: false,
     responsive: true,
+    displayModeBar: NARROW.matches ? false : "hover",
     modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d"],
   };
   const PLAY_MS = 900; // one session per step when replaying
@@ -18,15 +23,19 @@
   const LEVEL_COLOURS = { call_wall: "#2f6fde", put_wall: "#f0700c", gamma_flip: "#e3a008" };
 
   const $ = (id) => document.getElementById(id);
-  const state = { symbol: null, at: null, method: null, defaultMethod: null, methods: [], overlay: null, sessions: [], index: 0 };
+  // at: the session shown (a date); moment: a snapshot of it (2024-03-28T12:30, New York) or
+  // null for its last; moments: per session with several snapshots, their as_of.
+  const state = { symbol: null, at: null, moment: null, moments: {}, method: null, defaultMethod: null, methods: [], overlay: null, sessions: [], index: 0, expiry: "", kind: "" };
   const days = new Map(); // method|overlay|symbol|at -> Promise of the day's JSON
   const greeks = new Map(); // method|symbol|at -> Promise of the day's DEX/VEX/CHEX
-  const sides = new Map(); // method|at -> Promise of [scanner, alerts]
+  const sides = new Map(); // method|at -> Promise of the scanner
+  const feeds = new Map(); // method|kind|at -> Promise of the alerts feed
+  const expiries = new Map(); // method|symbol|at|expiry -> Promise of one expiry's GEX
   const timings = [];
   let latest = 0; // the newest session asked for wins; older answers are dropped
   let player = null;
   // pending: requests in flight; waiting(): charts whose figure waits to scroll into view
-  window.gammalake = { state, timings, pending: 0, waiting: () => waiting.size };
+  window.gammalake = { state, timings, pending: 0, waiting: () => waiting.size, waitingIds: () => [...waiting.keys()] };
 
   // --- formatting ---------------------------------------------------------------------------
   const nf2 = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -62,6 +71,13 @@
     const x = a / d;
     return `${v < 0 ? "-" : "+"}$${x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2)}${unit}`;
   }
+  // the scanner's "all aligned" flag: net GEX, DEX, VEX and CHEX of one sign
+  const ALIGNED = {
+    1: ["▲ all +", "pos", "GEX, DEX, VEX and CHEX all positive"],
+    "-1": ["▼ all −", "neg", "GEX, DEX, VEX and CHEX all negative"],
+    0: ["mixed", "muted", "GEX, DEX, VEX and CHEX disagree in sign"],
+    null: ["-", "muted", "not every exposure is stored"],
+  };
   const words = (text) => String(text || "").replace(/_/g, " ");
   const withoutSymbol = (message) => String(message).replace(/^[A-Z0-9.^_-]+:\s*/, "");
 
@@ -145,15 +161,22 @@
       getJSON(`/dashboard/day/${encodeURIComponent(state.symbol)}${query({ at, overlay: state.overlay })}`));
   const fetchGreeks = (at) =>
     once(greeks, greekKey(at), () => getJSON(`/dashboard/greeks/${encodeURIComponent(state.symbol)}${query({ at })}`));
-  const fetchSide = (at) =>
-    once(sides, `${state.method}|${at}`, () =>
-      Promise.all([getJSON(`/dashboard/scanner${query({ at })}`), getJSON(`/dashboard/alerts${query({ at })}`)]));
+  const fetchScan = (at) => once(sides, `${state.method}|${at}`, () => getJSON(`/dashboard/scanner${query({ at })}`));
+  const fetchFeed = (at) =>
+    once(feeds, `${state.method}|${state.kind}|${at}`, () => getJSON(`/dashboard/alerts${query({ at, kinds: state.kind })}`));
+  const fetchSide = (at) => Promise.all([fetchScan(at), fetchFeed(at)]);
+  const fetchExpiry = (at, expiration) =>
+    once(expiries, `${state.method}|${state.symbol}|${at}|${expiration}`, () =>
+      getJSON(`/dashboard/gex/${encodeURIComponent(state.symbol)}${query({ at, expiration })}`));
+  // what the page asks the server for: the snapshot picked, else the session (its last)
+  const shownAt = () => state.moment || state.at;
 
   // --- charts -------------------------------------------------------------------------------
   // A chart's figure comes from `get` (a function returning a figure, null or a promise of
   // one). Charts off screen wait in `waiting` and are drawn when they scroll into view, so a
   // session switch draws (and for DEX/VEX/CHEX, fetches) what is on screen.
   const waiting = new Map();
+  const MARGIN = 100; // px around the viewport where a chart counts as on screen
   const observer = new IntersectionObserver((entries) => {
     for (const entry of entries) {
       const get = waiting.get(entry.target.id);
@@ -162,14 +185,22 @@
         show(entry.target, get).catch(showError);
       }
     }
-  }, { rootMargin: "100px 0px" });
+  }, { rootMargin: `${MARGIN}px 0px` });
+  // on screen as the observer sees it (its margin included): a chart it already counts as in
+  // view would never be reported again, and would wait for ever
   function onScreen(node) {
     const box = node.getBoundingClientRect();
-    return box.bottom >= 0 && box.top <= window.innerHeight;
+    return box.bottom >= -MARGIN && box.top <= window.innerHeight + MARGIN;
   }
   function draw(node, figure) {
     node.style.minHeight = `${figure.layout.height || 300}px`;
-    return Plotly.react(node, figure.data, figure.layout, CONFIG);
+    // the mode bar stands at the right edge, off the legend row at the top
+    const layout = { ...figure.layout, modebar: { ...(figure.layout.modebar || {}), orientation: "v" } };
+    const legend = layout.legend || {};
+    if (legend.xanchor === "right" && !NARROW.matches) { // a legend at the right leaves it room
+      layout.margin = { ...(layout.margin || {}), r: Math.max((layout.margin || {}).r || 0, MODEBAR_ROOM) };
+    }
+    return Plotly.react(node, figure.data, layout, CONFIG);
   }
   // A legend at the top of a chart (legend_above_labels) holds one row on a wide card; the
   // overlay's groups, or a narrow card, wrap it onto more rows, over the spot and flip labels.
@@ -187,17 +218,21 @@
     node.style.minHeight = `${layout.height + grow}px`;
     return Plotly.relayout(node, { "margin.t": layout.margin.t + grow, height: layout.height + grow });
   }
+  // what follows a chart's drawing: the across-time charts hook their zoom and marker there;
+  // the others keep their legend clear of the line labels
+  const afterDraw = new Map();
   async function show(node, get) {
     const token = (node._glToken = (node._glToken || 0) + 1);
     const figure = await get();
     if (token !== node._glToken) return; // a newer session was asked for meanwhile
-    if (figure) return draw(node, figure).then(() => clearLabels(node));
+    if (figure) return draw(node, figure).then(() => (afterDraw.get(node.id) || clearLabels)(node));
     Plotly.purge(node);
     node.style.minHeight = "0px";
   }
-  function plot(id, get) {
+  function plot(id, get, after = null) {
     const node = $(id);
     waiting.delete(id);
+    if (after) afterDraw.set(id, after);
     if (!node.dataset.watched) {
       node.dataset.watched = "1";
       observer.observe(node);
@@ -236,20 +271,42 @@
         .finally(() => { node._glClearing = false; });
     }
   }
+  // The across-time charts (asked after the day's views are drawn) follow the session shown:
+  // centred on it, with its marker.
   function across(id, figure) {
     const node = $(id);
-    return draw(node, figure).then(() => {
-      clearButtons(node);
-      if (node._glHooked) return;
-      node._glHooked = true;
-      if (window.gammalakeZoom) window.gammalakeZoom(node);
-      node.on("plotly_afterplot", () => { markSession(id, state.at); clearButtons(node); });
-      node.on("plotly_click", (event) => {
-        const day = String(event.points[0].x).slice(0, 10);
-        const index = state.sessions.indexOf(day);
-        if (index >= 0) showDay(index, true);
-      });
+    return draw(node, figure).then(() => hookAcross(node));
+  }
+  function hookAcross(node) {
+    const id = node.id;
+    clearButtons(node);
+    centre(id, state.at);
+    markSession(id, state.at);
+    if (node._glHooked) return;
+    node._glHooked = true;
+    if (window.gammalakeZoom) window.gammalakeZoom(node);
+    node.on("plotly_afterplot", () => { markSession(id, state.at); clearButtons(node); });
+    node.on("plotly_click", (event) => {
+      const day = String(event.points[0].x).slice(0, 10);
+      const index = state.sessions.indexOf(day);
+      if (index >= 0) showDay(index, true);
     });
+  }
+  // Centre a drawn across-time chart on the session `at`, keeping its width (the zoom the
+  // user chose) and its range within the stored sessions. A chart showing them all stays.
+  const DAY_MS = 86400000;
+  function centre(id, at) {
+    const node = $(id);
+    const xa = node && node._fullLayout && node._fullLayout.xaxis;
+    if (!xa || !xa.range || !at || !state.sessions.length) return;
+    const [a, b] = xa.range.map((v) => xa.r2l(v));
+    const width = b - a;
+    const first = xa.d2l(state.sessions[0]) - DAY_MS;
+    const last = xa.d2l(state.sessions[state.sessions.length - 1]) + DAY_MS;
+    if (width >= last - first) return;
+    const start = Math.max(first, Math.min(xa.d2l(at) - width / 2, last - width));
+    if (Math.abs(start - a) < DAY_MS / 2) return; // there already
+    Plotly.relayout(node, { "xaxis.range": [xa.l2r(start), xa.l2r(start + width)] });
   }
 
   // --- panels -------------------------------------------------------------------------------
@@ -331,18 +388,23 @@
         rows.push(el("tr", { class: `sym${current}`, on: pick }, td(r.symbol), el("td", { colSpan: 5, class: "lbl muted" }, "not stored at this moment")));
         continue;
       }
-      rows.push(el("tr", { class: `sym${current}`, on: pick, title: `${r.symbol}: show it` },
+      const aligned = ALIGNED[String(r.aligned)] || ALIGNED.null;
+      rows.push(el("tr", { class: `sym${current}`, on: pick, title: `${r.symbol}: show it; walls call ${level(r.call_wall)} / put ${level(r.put_wall)}` },
         el("td", {}, el("strong", {}, r.symbol)),
         td(price(r.spot)),
         el("td", {}, el("span", { class: `pill ${r.regime}` }, r.regime === "positive_gamma" ? "POS" : r.regime === "negative_gamma" ? "NEG" : "-")),
-        td(pct(r.distance_to_flip_pct), tone(r.distance_to_flip_pct)),
-        td(`${level(r.call_wall)} / ${level(r.put_wall)}`),
-        td(String(r.alerts.length))));
+        el("td", { class: "stack" }, level(r.gamma_flip), el("small", { class: tone(r.distance_to_flip_pct) }, pct(r.distance_to_flip_pct))),
+        td(brief(r.net_gex), tone(r.net_gex)),
+        el("td", { class: `aligned ${aligned[1]}`, title: aligned[2] }, aligned[0])));
       if (r.alerts.length) {
         rows.push(el("tr", { class: "alerts" }, el("td", { colSpan: 6 }, r.alerts.map((a) => withoutSymbol(a.message)).join(" · "))));
       }
     }
-    table("scanner", ["Symbol", "Spot", "Regime", "To flip", "Walls call / put", "Alerts"], rows);
+    table("scanner", ["Symbol", "Spot", "Regime", "Flip / to it", "Net GEX", "Aligned"], rows);
+    const head = $("scanner").tHead.rows[0].cells;
+    head[3].title = "gamma flip (price) and spot's distance above it, % of spot";
+    head[4].title = "net GEX, $ per 1% move";
+    head[5].title = "GEX, DEX, VEX and CHEX all of one sign (the article's highest-conviction setup)";
   }
 
   function renderAlerts(feed) {
@@ -350,8 +412,10 @@
       el("li", { title: "show this session", on: { click: () => selectSymbol(a.symbol, a.trade_date) } },
         el("span", { class: "when" }, a.as_of.replace("T", " ").slice(0, 16)),
         el("span", { class: "sym" }, a.symbol),
+        el("span", { class: "kind" }, words(a.kind)),
         withoutSymbol(a.message)));
-    $("alerts").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no alert in the last two weeks")]));
+    const kind = state.kind ? `no ${words(state.kind)} alert` : "no alert";
+    $("alerts").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, `${kind} in the last two weeks`)]));
   }
 
   function renderReports(reports) {
@@ -399,21 +463,68 @@
     note("overlay-note", over.note || "dotted lines on the charts; hover a line for its method, price and distance from spot");
   }
 
+  // The snapshots of the session shown (its times, New York); one option when it has one.
+  function renderMoments(day) {
+    const moments = state.moments[day.trade_date] || [day.as_of];
+    const options = moments.map((m) => el("option", { value: m.slice(0, 16) }, m.slice(11, 16)));
+    $("moment").replaceChildren(...options);
+    $("moment").value = day.as_of.slice(0, 16);
+    $("moment").disabled = moments.length < 2;
+    $("moment").title = `${moments.length} snapshot${moments.length > 1 ? "s" : ""} stored in this session (New York time)`;
+  }
+
+  // The dealers' hedge for a move of spot (the summary's estimate): shares and their $ value.
+  function renderHedging(day) {
+    const rows = (day.hedging || []).map((h) =>
+      el("tr", {},
+        td(`${h.move_pct > 0 ? "+" : ""}${h.move_pct}%`, "lbl"),
+        td(h.direction, h.direction === "buy" ? "pos" : "neg"),
+        td(compact(Math.abs(h.shares))),
+        td(money(h.direction === "buy" ? h.notional : -h.notional).replace("+", ""), tone(h.shares))));
+    table("hedging", ["Spot move", "Dealers", "Shares", "Notional"], rows);
+    note("hedging-note", day.hedging
+      ? `what dealers trade to stay hedged if ${day.symbol} moves that much from ${price(day.headline.spot)}`
+      : "no hedging estimate stored (vendor payloads without /summary)");
+  }
+
+  // The expiry filter of GEX by strike: every stored expiry of the snapshot, re-priced from
+  // its raw chain by the server (as the API's ?expiration= does).
+  function renderExpiryFilter(day) {
+    const stored = day.expiries.map((e) => e.expiration);
+    if (!stored.includes(state.expiry)) state.expiry = "";
+    $("expiry").replaceChildren(el("option", { value: "" }, "all expiries"),
+      ...stored.map((e) => el("option", { value: e }, `${shortDate(e, day.trade_date)} (${e})`)));
+    $("expiry").value = state.expiry;
+  }
+  function gexFigure(day) {
+    if (!state.expiry) return withOverlay(day.figures.gex, day.overlay && day.overlay.figures.gex);
+    return fetchExpiry(day.as_of, state.expiry).then((x) => {
+      note("gex-note", `expiry ${x.expiration} only: net GEX ${money(x.net_gex)} per 1% move`);
+      return x.figure;
+    });
+  }
+
   async function renderDay(day, at) {
     renderHeadline(day);
+    renderMoments(day);
     renderLevels(day);
+    renderHedging(day);
     renderOverlay(day);
     renderExpiries(day);
+    renderExpiryFilter(day);
     renderMovers(day);
     note("profile-note", day.notes.profile);
+    note("gex-note", "");
     const greek = (g) => () => fetchGreeks(at).then((x) => { note(`${g}-note`, x.notes[g]); return x.figures[g]; });
     await Promise.all([
-      plot("gex-chart", () => withOverlay(day.figures.gex, day.overlay && day.overlay.figures.gex)),
+      plot("gex-chart", () => gexFigure(day)),
       plot("profile-chart", () => withOverlay(day.figures.profile, day.overlay && day.overlay.figures.profile)),
       ...["dex", "vex", "chex"].map((g) => plot(`${g}-chart`, greek(g))),
     ]);
-    markSession("price-chart", day.trade_date);
-    markSession("netgex-chart", day.trade_date);
+    for (const id of ["price-chart", "netgex-chart"]) {
+      centre(id, state.at);
+      markSession(id, state.at);
+    }
   }
 
   // --- navigation ---------------------------------------------------------------------------
@@ -424,7 +535,7 @@
     $("next").disabled = state.index >= state.sessions.length - 1;
   }
   function writeUrl(push) {
-    const p = new URLSearchParams({ symbol: state.symbol, at: state.at });
+    const p = new URLSearchParams({ symbol: state.symbol, at: shownAt() });
     if (state.method !== state.defaultMethod) p.set("method", state.method);
     if (state.overlay) p.set("overlay", state.overlay);
     const search = `?${p}`;
@@ -439,12 +550,15 @@
     return index;
   }
 
-  async function showDay(index, push = false) {
-    const at = state.sessions[index];
-    if (!at) return;
+  // Show session `index`: its last snapshot, or `moment` (a snapshot of it, 2024-03-28T12:30).
+  async function showDay(index, push = false, moment = null) {
+    const session = state.sessions[index];
+    if (!session) return;
     const mine = ++latest;
     state.index = index;
-    state.at = at;
+    state.at = session;
+    state.moment = moment;
+    const at = shownAt();
     syncControls();
     const cached = days.has(dayKey(at));
     performance.mark(`gl-day-start-${mine}`);
@@ -462,7 +576,7 @@
       const data = fetched - m.startTime;
       timings.push({ symbol: state.symbol, at, ms: m.duration, data_ms: data, draw_ms: m.duration - data, cached });
       $("error").hidden = true;
-      Object.assign(document.body.dataset, { state: "ready", day: at, symbol: state.symbol, overlay: state.overlay || "" });
+      Object.assign(document.body.dataset, { state: "ready", day: session, moment: day.as_of, symbol: state.symbol, overlay: state.overlay || "" });
       writeUrl(push);
       setTimeout(() => prefetch(index), 0);
     } catch (error) {
@@ -479,22 +593,33 @@
     }
   }
 
-  async function loadSeries() {
-    const series = await getJSON(`/dashboard/series/${encodeURIComponent(state.symbol)}${query({ overlay: state.overlay })}`);
-    state.sessions = series.sessions;
-    $("date").replaceChildren(...[...series.sessions].reverse().map((d) => el("option", { value: d }, d)));
-    $("slider").max = String(Math.max(0, series.sessions.length - 1));
+  // The symbol's sessions and their snapshots (cheap: the controls need them first), then its
+  // across-time figures (below the day's views).
+  async function loadSessions() {
+    const found = await getJSON(`/dashboard/sessions/${encodeURIComponent(state.symbol)}${query()}`);
+    state.sessions = found.sessions;
+    state.moments = found.moments;
+    $("date").replaceChildren(...[...found.sessions].reverse().map((d) => el("option", { value: d }, d)));
+    $("slider").max = String(Math.max(0, found.sessions.length - 1));
     $("symbol").value = state.symbol;
+  }
+  async function loadFigures() {
+    const asked = `${state.method}|${state.overlay}|${state.symbol}`;
+    const series = await getJSON(`/dashboard/series/${encodeURIComponent(state.symbol)}${query({ overlay: state.overlay })}`);
+    if (asked !== `${state.method}|${state.overlay}|${state.symbol}`) return; // another view since
     note("price-note", [series.note, series.overlay && series.overlay.note].filter(Boolean).join(" · "));
     await Promise.all([across("price-chart", series.figures.price), across("netgex-chart", series.figures.net_gex)]);
   }
+  async function loadSeries() {
+    await loadSessions();
+    await loadFigures();
+  }
 
   async function selectSymbol(symbol, at = state.at) {
-    if (symbol !== state.symbol) {
-      state.symbol = symbol;
-      await loadSeries();
-    }
-    await showDay(pickIndex(at), true);
+    if (symbol === state.symbol) return showDay(pickIndex(at), true);
+    state.symbol = symbol;
+    await loadSessions();
+    await Promise.all([showDay(pickIndex(at), true), loadFigures()]);
   }
 
   async function loadMeta() {
@@ -507,6 +632,9 @@
     state.methods = meta.methods;
     fillOverlay();
     $("symbol").replaceChildren(...meta.symbols.map((s) => el("option", { value: s }, s)));
+    state.coverage = meta.coverage || {};
+    $("alert-kind").replaceChildren(el("option", { value: "" }, "all kinds"), ...meta.alert_kinds.map((k) => el("option", { value: k }, words(k))));
+    $("alert-kind").value = state.kind;
     renderReports(meta.reports);
     return meta;
   }
@@ -562,6 +690,7 @@
     days.delete(dayKey(last));
     greeks.delete(greekKey(last));
     sides.delete(`${state.method}|${last}`);
+    feeds.delete(`${state.method}|${state.kind}|${last}`);
     try {
       await loadSeries();
       if (following) return await showDay(state.sessions.length - 1);
@@ -579,6 +708,12 @@
     $("method").addEventListener("change", (e) => selectMethod(e.target.value));
     $("overlay").addEventListener("change", (e) => selectOverlay(e.target.value));
     $("date").addEventListener("change", (e) => showDay(state.sessions.indexOf(e.target.value), true));
+    $("moment").addEventListener("change", (e) => showDay(state.index, true, e.target.value));
+    $("expiry").addEventListener("change", (e) => { state.expiry = e.target.value; showDay(state.index, false, state.moment); });
+    $("alert-kind").addEventListener("change", (e) => {
+      state.kind = e.target.value;
+      fetchFeed(shownAt()).then(renderAlerts).catch(showError);
+    });
     $("slider").addEventListener("input", (e) => showDay(Number(e.target.value)));
     $("prev").addEventListener("click", () => step(-1));
     $("next").addEventListener("click", () => step(1));
@@ -635,20 +770,32 @@
       const wanted = (url.get("symbol") || "").toUpperCase();
       const symbol = symbols.includes(wanted) ? wanted : symbols.includes("SPY") ? "SPY" : symbols[0];
       if (wanted && symbol !== wanted) notices.push(`${shorten(wanted)} is not stored; showing ${symbol}`);
-      if (symbol !== state.symbol || overlayChanged) {
-        state.symbol = symbol;
-        await loadSeries();
-      }
-      let at = url.get("at");
-      if (at && !validMoment(at.trim())) {
+      let at = (url.get("at") || "").trim() || null;
+      const [first_, last_] = state.coverage[symbol] || [];
+      if (at && !validMoment(at)) {
         notices.push(`at=${shorten(at)} is not a date; showing the latest session`);
         at = null;
-      } else if (at && state.sessions.length && at.trim().slice(0, 10) < state.sessions[0]) {
-        notices.push(`${symbol} has no session stored by ${at.trim().slice(0, 10)}; showing its first, ${state.sessions[0]}`);
+      } else if (at && first_ && at.slice(0, 10) < first_) {
+        notices.push(`${symbol} has no session stored by ${at.slice(0, 10)}; showing its first, ${first_}`);
+        at = first_;
       }
+      // a moment with a time of day keeps it (the snapshot latest then); a date, its last
+      const moment = at && at.length > 10 ? at : null;
       showNotice(notices);
-      await showDay(pickIndex(at && at.trim()));
+      // Everything the view needs is asked at once: the day and the side panels go with the
+      // sessions, not after them (the coverage in meta names the latest session).
+      const changed = symbol !== state.symbol || overlayChanged;
+      state.symbol = symbol;
+      const ask = moment || (at ? at.slice(0, 10) : last_);
+      if (ask) {
+        fetchDay(ask).catch(() => {});
+        fetchSide(ask).catch(() => {});
+      }
+      if (changed) await loadSessions();
+      await showDay(pickIndex(at), false, moment);
       if (first) performance.mark("gl-ready");
+      // the across-time charts sit below the day's views: asked once those are drawn
+      if (changed) await loadFigures();
     } catch (error) {
       showError(error);
     }

@@ -98,7 +98,7 @@ def rebuild(
         settings.home,
         pricing,
         vendor=preset is None and am_settlement is None,
-        wall_pct=settings.wall_alert_pct,
+        rules=settings.alert_rules(),
         view_method=pricing_of(settings_of(ctx)).method,
     )
     print(f"rebuilt {settings.home} from raw/ as {pricing.method}: {done.rows or 'nothing'}")

@@ -22,7 +22,11 @@ SelfContainedOption = Annotated[
 def backtest(
     ctx: typer.Context,
     strategy: Annotated[
-        str | None, typer.Option(help="regime, flip_cross, wall_fade, wall_break, alignment.")
+        str | None,
+        typer.Option(
+            help="A name from --list (built in or an installed entry point), or your own as "
+            "package.module:name, imported from the current directory."
+        ),
     ] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols.")] = None,
     start: Annotated[str | None, typer.Option(help="First session; default all.")] = None,
@@ -45,9 +49,19 @@ def backtest(
     ] = "expanding",
     train: Annotated[int, typer.Option(help="Walk-forward training sessions.")] = 252,
     test: Annotated[int, typer.Option(help="Walk-forward test sessions.")] = 63,
+    option_fill: Annotated[
+        str, typer.Option(help="Option strategies: legs fill at the mid or cross the spread.")
+    ] = "cross",
+    option_fee: Annotated[
+        float, typer.Option(help="Option strategies: $ per contract per fill.")
+    ] = 0.65,
+    option_size: Annotated[
+        float, typer.Option(help="Option strategies: underlying per leg, x the account's value.")
+    ] = 1.0,
     out: Annotated[Path | None, typer.Option(help="Report path without suffix.")] = None,
     list_strategies: Annotated[
-        bool, typer.Option("--list", help="List the strategies and exit.")
+        bool,
+        typer.Option("--list", help="List the strategies (built in and entry points) and exit."),
     ] = False,
     self_contained: SelfContainedOption = False,
 ) -> None:
@@ -74,6 +88,9 @@ def backtest(
         "walk_forward": walk_forward,
         "train": train,
         "test": test,
+        "option_fill": option_fill,
+        "option_fee": option_fee,
+        "option_size": option_size,
     }
     request = make_request(strategy, symbol_list(symbols), span(start, end), options)
     page, numbers = backtest_command(ctx.obj, request, out, self_contained=self_contained)
