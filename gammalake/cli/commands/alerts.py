@@ -56,18 +56,20 @@ def alerts(
 
 def kind_list(text: str) -> list[str]:
     """Return the kinds `--kind` names, or raise InputError naming an unknown one."""
+    from gammalake.lake import alert_kinds
     from pipeline.errors import InputError
     from warehouse.schema import ALERT_KINDS
 
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
         raise InputError(f"--kind {text!r} names no kind; kinds: {', '.join(ALERT_KINDS)}")
-    for name in names:
-        if name not in ALERT_KINDS:
-            raise InputError(
-                f"--kind {name!r} is not an alert kind; kinds: {', '.join(ALERT_KINDS)}"
-            )
-    return names
+    try:
+        return list(alert_kinds(names) or ())
+    except InputError:  # the Lake's check, said as the option the user typed
+        bad = next(n for n in names if n not in ALERT_KINDS)
+        raise InputError(
+            f"--kind {bad!r} is not an alert kind; kinds: {', '.join(ALERT_KINDS)}"
+        ) from None
 
 
 def stored_symbol(lake: Lake, symbol: str) -> None:
